@@ -1,0 +1,31 @@
+"""Start-up shared by every mode: load and validate the question sets, open the store."""
+
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.config import Config
+from flows import engine
+from flows.service import REQUIRED_MESSAGES, Service
+from flows.store import StartupProblem, Store
+
+log = logging.getLogger(__name__)
+
+
+async def open_service(config: Config) -> Service:
+    """Everything that can refuse to start does so here, before any person is answered."""
+    try:
+        ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise StartupProblem(f"COREFLECT_TIMEZONE {config.timezone!r} is not a time zone.") from exc
+    try:
+        catalogue = engine.load(REQUIRED_MESSAGES)
+    except engine.PromptError as exc:
+        raise StartupProblem(f"A question set is broken: {exc}") from exc
+    store = await Store.open(config.data_dir, config.key, config.synchronous)
+    try:
+        return Service(store, catalogue, config.timezone)
+    except engine.PromptError as exc:
+        await store.close()
+        raise StartupProblem(f"A question set is broken: {exc}") from exc

@@ -1,0 +1,69 @@
+"""`coreflect` and `python -m bot`: the Telegram bot with a token, the console chat without one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from bot.app import open_service
+from bot.config import Config
+from flows.store import StartupProblem
+
+log = logging.getLogger("coreflect")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coreflect", description=__doc__)
+    parser.add_argument("mode", nargs="?", choices=["telegram", "console"], help="default: telegram if TELEGRAM_BOT_TOKEN is set, else console")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines carry the bot token
+    config = Config.from_env()
+    mode = args.mode or ("telegram" if config.token else "console")
+    if mode == "telegram" and not config.token:
+        print("TELEGRAM_BOT_TOKEN is not set; run `coreflect console` for the local chat.", file=sys.stderr)
+        return 2
+    if mode == "console" and args.mode is None:
+        print("No TELEGRAM_BOT_TOKEN set, so starting the local console chat.", file=sys.stderr)
+    try:
+        return asyncio.run(_console(config) if mode == "console" else _telegram(config))
+    except StartupProblem as exc:
+        print(f"CoReflect cannot start: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _console(config: Config) -> int:
+    from bot.console import run_console
+
+    logging.getLogger().setLevel(logging.WARNING)
+    service = await open_service(config)
+    try:
+        await run_console(service)
+    finally:
+        await service.store.close()
+    return 0
+
+
+async def _telegram(config: Config) -> int:
+    from bot.inbox import InboxRunner
+    from bot.telegram_bot import build_application
+
+    service = await open_service(config)
+    runner = InboxRunner(build_application(config, service), service)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.stop)
+    log.info("CoReflect is running (long polling); Ctrl+C or SIGTERM stops it")
+    try:
+        await runner.run()
+    finally:
+        await service.store.close()
+    log.info("stopped cleanly")
+    return 0

@@ -1,0 +1,38 @@
+"""Configuration from environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_API_BASE = "https://api.telegram.org/bot"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    token: str | None
+    api_base_url: str
+    data_dir: Path
+    key: str | None
+    timezone: str
+    synchronous: str
+
+    @staticmethod
+    def from_env(env: dict[str, str] | None = None) -> Config:
+        source = os.environ if env is None else env
+        return Config(
+            token=(source.get("TELEGRAM_BOT_TOKEN") or "").strip() or None,
+            api_base_url=(source.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE).strip(),
+            data_dir=Path(source.get("COREFLECT_DATA_DIR") or "./data"),
+            key=(source.get("COREFLECT_KEY") or "").strip() or None,
+            timezone=(source.get("COREFLECT_TIMEZONE") or "Europe/London").strip(),
+            synchronous=(source.get("COREFLECT_SYNCHRONOUS") or "FULL").strip(),
+        )
+
+    @property
+    def file_base_url(self) -> str:
+        """Where files are fetched: Telegram's own, or the same self-hosted server."""
+        if self.api_base_url.rstrip("/").endswith("/bot"):
+            return self.api_base_url.rstrip("/")[: -len("/bot")] + "/file/bot"
+        return "https://api.telegram.org/file/bot"

@@ -1,0 +1,54 @@
+"""The local console chat: the same engine and database, buttons shown as numbered choices."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from flows import render
+from flows.model import Button, Input, Outcome, Person
+from flows.service import Service
+
+CONSOLE_PERSON = Person(id=1, first_name="")
+
+
+def show(outcome: Outcome, out: TextIO) -> list[Button]:
+    """Print the replies; return the buttons of the last message that had any, numbered from 1."""
+    buttons: list[Button] = []
+    if outcome.toast:
+        out.write(f"  ({outcome.toast})\n")
+    for reply in outcome.replies:
+        out.write("\n" + render.to_plain(reply.html) + "\n")
+        flat = [b for row in reply.buttons for b in row]
+        if flat:
+            buttons = flat
+            for number, button in enumerate(flat, start=1):
+                out.write(f"  [{number}] {button.label}\n")
+    out.flush()
+    return buttons
+
+
+def to_input(line: str, buttons: list[Button]) -> Input:
+    stripped = line.strip()
+    if stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
+        return Input(kind="button", data=buttons[int(stripped) - 1].data)
+    return Input.from_text(line.rstrip("\n"))
+
+
+async def run_console(service: Service, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    """Read lines until end of input or /quit. A number picks a button from the last message."""
+    stdout.write("CoReflect console – type /start to begin, a number to press a button, /quit to leave.\n")
+    buttons: list[Button] = []
+    loop = asyncio.get_running_loop()
+    while True:
+        stdout.write("> ")
+        stdout.flush()
+        line = await loop.run_in_executor(None, stdin.readline)
+        if not line or line.strip() in {"/quit", "/exit"}:
+            stdout.write("\nBye for now.\n")
+            return
+        outcome = await service.handle(CONSOLE_PERSON, to_input(line, buttons))
+        shown = show(outcome, stdout)
+        if shown or outcome.replies:
+            buttons = shown

@@ -1,0 +1,116 @@
+"""Long polling through a durable inbox, so no update Telegram considers delivered is ever lost.
+
+PTB's stock Updater confirms updates (moves the offset) as soon as they are queued in memory. Here
+the poller writes each batch to the `inbox` table and commits *before* the next getUpdates call
+confirms it; the consumer feeds unhandled rows, in order, to `Application.process_update`, and the
+engine marks each row handled in the same transaction as the answer it saved. A repeat delivery of
+an update already stored is ignored (INSERT OR IGNORE on update_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application
+
+from bot.telegram_bot import ALLOWED_UPDATES, menu
+from flows.service import Service
+from flows.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class InboxRunner:
+    def __init__(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        service: Service,
+        poll_timeout: int = 30,
+    ) -> None:
+        self.app = app
+        self.service = service
+        self.store: Store = service.store
+        self.poll_timeout = poll_timeout
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Start, poll and consume until `stop()`; then finish the update in hand and shut down."""
+        await self.app.initialize()
+        await self.app.bot.set_my_commands(menu(self.service))
+        await self.app.start()
+        consumer = asyncio.create_task(self._consume(), name="inbox-consumer")
+        poller = asyncio.create_task(self._poll(), name="inbox-poller")
+        try:
+            await self._stop.wait()
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            self._wake.set()
+            await consumer
+            await self.app.stop()
+            await self.app.shutdown()
+
+    async def _poll(self) -> None:
+        offset = await self.store.inbox_next_offset()
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=offset,
+                    timeout=self.poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=self.poll_timeout + 10,
+                )
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            except (TimedOut, NetworkError, Conflict) as exc:
+                if isinstance(exc, InvalidToken):
+                    raise
+                log.warning("getUpdates failed (%s); trying again in %.0f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            if not updates:
+                continue
+            await self.store.inbox_add(
+                [(u.update_id, json.dumps(u.to_dict()).encode("utf-8")) for u in updates]
+            )
+            # Only now, with the batch committed, may the next call confirm it.
+            offset = max(u.update_id for u in updates) + 1
+            self._wake.set()
+
+    async def _consume(self) -> None:
+        while True:
+            rows = await self.store.inbox_unhandled(limit=100)
+            if not rows:
+                if self._stop.is_set():
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            for update_id, raw in rows:
+                update = Update.de_json(json.loads(raw), self.app.bot)
+                await self.app.process_update(update)
+                async with self.store.transaction():
+                    await self.store.inbox_mark_handled(update_id)
+                if self._stop.is_set():
+                    return
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]

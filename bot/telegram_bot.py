@@ -1,0 +1,146 @@
+"""The Telegram side: turn an Update into an engine input, and the engine's replies into Bot API calls."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
+
+from bot.config import Config
+from flows.model import Button, Input, Person
+from flows.service import Service
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+MENU_BUILTINS = ("entries", "settings", "help", "cancel")
+_KINDS = (
+    ("photo", "photo"),
+    ("sticker", "sticker"),
+    ("voice", "voice note"),
+    ("video_note", "video message"),
+    ("video", "video"),
+    ("animation", "GIF"),
+    ("audio", "audio"),
+    ("document", "file"),
+    ("location", "location"),
+    ("contact", "contact"),
+    ("poll", "poll"),
+)
+
+
+def build_application(
+    config: Config,
+    service: Service,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """A PTB Application with no Updater: updates come through our durable inbox instead."""
+    assert config.token, "a bot token is needed for Telegram mode"
+    builder = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.api_base_url)
+        .base_file_url(config.file_base_url)
+        .updater(None)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(get_updates_request or request)
+    app = builder.build()
+    app.bot_data["service"] = service
+    app.add_handler(TypeHandler(Update, on_update))
+    app.add_error_handler(on_error)
+    return app
+
+
+def to_input(update: Update) -> Input | None:
+    """What the person did, or None for updates that are not a person talking to us."""
+    if update.callback_query is not None:
+        return Input(kind="button", data=update.callback_query.data or "")
+    if update.edited_message is not None:
+        return Input(kind="edited")
+    message = update.message
+    if message is None:
+        return None
+    if message.text is not None:
+        return Input.from_text(message.text)
+    what = next((name for attr, name in _KINDS if getattr(message, attr, None)), "")
+    return Input(kind="unsupported", what=what)
+
+
+def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows]
+    )
+
+
+async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every private-chat update goes to the engine; its answer is committed before we reply."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != "private":
+        return
+    inp = to_input(update)
+    if inp is None:
+        return
+    service: Service = context.application.bot_data["service"]
+    person = Person(user.id, user.first_name or "", user.language_code)
+    outcome = await service.handle(person, inp, update_id=update.update_id)
+    query = update.callback_query
+    if query is not None:
+        await query.answer(text=outcome.toast)
+        if outcome.clear_buttons and isinstance(query.message, Message):
+            try:
+                await query.edit_message_reply_markup(reply_markup=None)
+            except BadRequest:
+                pass  # already without buttons, or too old to edit: nothing to tidy
+    for reply in outcome.replies:
+        await context.bot.send_message(
+            chat_id=chat.id,
+            text=reply.html,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard(reply.buttons),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure (never the person's text) and tell them kindly; their saved answers are safe."""
+    error = context.error
+    if isinstance(error, Forbidden):
+        log.info("a person has blocked the bot; nothing sent")
+        return
+    log.error("handling an update failed: %s", type(error).__name__, exc_info=error)
+    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == "private":
+        try:
+            await context.bot.send_message(
+                chat_id=update.effective_chat.id,
+                text=context.application.bot_data["service"].cat.say("something_went_wrong"),
+                parse_mode=ParseMode.HTML,
+            )
+        except TelegramError:
+            log.warning("could not send the apology either")
+
+
+def menu(service: Service) -> list[BotCommand]:
+    commands = [BotCommand(f.command, f.menu) for f in service.cat.flows.values()]
+    commands += [
+        BotCommand(name, service.cat.commands[name])
+        for name in MENU_BUILTINS
+        if name in service.cat.commands
+    ]
+    return commands

@@ -1,0 +1,375 @@
+"""Question sets as data: load `prompts/*.yaml`, validate them, build one state machine each.
+
+Everything here is pure and runs once at start-up. A broken question set raises `PromptError`
+naming the file and the step, so it stops start-up instead of failing a person mid-chat.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import yaml
+from jinja2 import Environment, Template, TemplateSyntaxError
+from transitions import Machine
+
+from flows import render
+
+END = "end"
+CALLBACK_LIMIT = 64
+# Buttons carry the conversation's turn number; leave room for a very long-lived conversation.
+_LONGEST_TURN = "9" * 12
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
+BUTTON_LABEL_LIMIT = 24
+
+
+class PromptError(Exception):
+    """A question set or message template is broken; the text names the file and the step."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    value: str
+    label: str
+    caution: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    label: str
+    ask: Template
+    input: str  # "text" or "choice"
+    optional: bool
+    choices: tuple[Choice, ...]
+    next: str
+    branches: tuple[tuple[frozenset[str], str], ...]
+
+    def choice(self, value: str) -> Choice | None:
+        return next((c for c in self.choices if c.value == value), None)
+
+    def match_typed(self, text: str) -> Choice | None:
+        """A typed 'yes' or 'not sure' counts as pressing that button."""
+        wanted = " ".join(text.lower().replace("_", " ").split()).strip(" .!")
+        for choice in self.choices:
+            if wanted in {choice.label.lower(), choice.value.replace("_", " ")}:
+                return choice
+        return None
+
+
+class _Cursor:
+    """The model the machine moves; the engine sets `state` from the database before each use."""
+
+    state: str
+
+
+@dataclass(slots=True)
+class Flow:
+    name: str
+    command: str
+    menu: str
+    title: str
+    link_to: tuple[str, ...]
+    intro: Template
+    summary: Template
+    steps: dict[str, Step]
+    source: str
+    _machine: Any = field(default=None, repr=False)
+    _cursor: _Cursor = field(default_factory=_Cursor, repr=False)
+
+    @property
+    def first(self) -> str:
+        return next(iter(self.steps))
+
+    def position(self, step_id: str) -> int:
+        return list(self.steps).index(step_id) + 1
+
+    def advance(self, step_id: str, value: str | None) -> str:
+        """The step after `step_id` given the answer (None when skipped): fired through the machine."""
+        self._cursor.state = step_id
+        self._machine.events["answer"].trigger(self._cursor, value=value)
+        return self._cursor.state
+
+    def build_machine(self) -> None:
+        states = [*self.steps, END]
+        machine = Machine(
+            model=self._cursor,
+            states=states,
+            initial=self.first,
+            auto_transitions=False,
+            send_event=True,
+        )
+        for step in self.steps.values():
+            for values, target in step.branches:
+                machine.add_transition(
+                    "answer", step.id, target, conditions=[_answer_in(values)]
+                )
+            machine.add_transition("answer", step.id, step.next)
+        self._machine = machine
+
+
+def _answer_in(values: frozenset[str]) -> Any:
+    def condition(event: Any) -> bool:
+        return event.kwargs.get("value") in values
+
+    return condition
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """Every question set and message template, validated."""
+
+    flows: dict[str, Flow]
+    messages: dict[str, Template]
+    timezones: tuple[str, ...]
+    commands: dict[str, str]  # built-in command → menu description
+
+    def by_command(self, command: str) -> Flow | None:
+        return next((f for f in self.flows.values() if f.command == command), None)
+
+    def say(self, message: str, /, **context: Any) -> str:
+        return render.tidy(self.messages[message].render(**context))
+
+
+def load(required_messages: frozenset[str], folder: Traversable | None = None) -> Catalogue:
+    """Load and validate everything under `prompts/` (the installed package's by default)."""
+    root = folder if folder is not None else resources.files("prompts")
+    env = render.environment()
+    flows: dict[str, Flow] = {}
+    messages: dict[str, Template] = {}
+    timezones: tuple[str, ...] = ()
+    commands: dict[str, str] = {}
+    messages_data: dict[str, Any] = {}
+    for path in sorted(root.iterdir(), key=lambda p: p.name):
+        if not path.name.endswith(".yaml"):
+            continue
+        data = _read_yaml(path)
+        if path.name == "messages.yaml":
+            messages_data = data
+            messages = _messages(env, path.name, data)
+            timezones = tuple(str(z) for z in data.get("timezones", ()))
+            commands = {str(k): str(v) for k, v in (data.get("commands") or {}).items()}
+        else:
+            flow = _flow(env, path.name, data)
+            flows[flow.name] = flow
+    missing = sorted(required_messages - messages.keys())
+    if missing:
+        raise PromptError(f"messages.yaml: missing message(s): {', '.join(missing)}")
+    _check_across(flows)
+    order = [str(name) for name in messages_data.get("flow_order", [])]
+    flows = dict(
+        sorted(flows.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    )
+    for flow in flows.values():
+        _trial_render(flow)
+        flow.build_machine()
+    return Catalogue(flows, messages, timezones or ("Europe/London",), commands)
+
+
+def _read_yaml(path: Traversable) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PromptError(f"{path.name}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PromptError(f"{path.name}: expected a mapping at the top level")
+    return data
+
+
+def _compile(env: Environment, where: str, source: Any) -> Template:
+    if not isinstance(source, str) or not source.strip():
+        raise PromptError(f"{where}: template is missing or empty")
+    try:
+        return env.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise PromptError(f"{where}: template does not compile: {exc.message} (line {exc.lineno})") from exc
+
+
+def _messages(env: Environment, filename: str, data: Mapping[str, Any]) -> dict[str, Template]:
+    raw = data.get("messages")
+    if not isinstance(raw, dict):
+        raise PromptError(f"{filename}: expected a 'messages' mapping")
+    return {str(k): _compile(env, f"{filename}: message '{k}'", v) for k, v in raw.items()}
+
+
+def _text(data: Mapping[str, Any], key: str, where: str, limit: int) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise PromptError(f"{where}: '{key}' is missing")
+    if len(value) > limit:
+        raise PromptError(f"{where}: '{key}' is longer than {limit} characters")
+    return value.strip()
+
+
+def _flow(env: Environment, filename: str, data: Mapping[str, Any]) -> Flow:
+    name = _text(data, "flow", filename, 40)
+    if not _NAME.match(name) or f"{name}.yaml" != filename:
+        raise PromptError(f"{filename}: 'flow' must be a lower-case name matching the file name")
+    command = _text(data, "command", filename, 32)
+    if not _COMMAND.match(command):
+        raise PromptError(f"{filename}: command '{command}' is not a valid Telegram command")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise PromptError(f"{filename}: 'steps' must be a non-empty list")
+    ids = [s.get("id") if isinstance(s, dict) else None for s in raw_steps]
+    steps: dict[str, Step] = {}
+    for index, raw in enumerate(raw_steps):
+        where = f"{filename}: step {index + 1}"
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+            raise PromptError(f"{where}: every step needs an 'id'")
+        step_id = raw["id"]
+        where = f"{filename}: step '{step_id}'"
+        if not _NAME.match(step_id) or step_id == END:
+            raise PromptError(f"{where}: ids are lower-case names (and not '{END}')")
+        if step_id in steps:
+            raise PromptError(f"{where}: the id is used twice")
+        default_next = ids[index + 1] if index + 1 < len(ids) else END
+        steps[step_id] = _step(env, where, raw, str(default_next))
+    targets = set(steps) | {END}
+    for step in steps.values():
+        for target in [step.next, *(to for _, to in step.branches)]:
+            if target not in targets:
+                raise PromptError(f"{filename}: step '{step.id}' goes to '{target}', which does not exist")
+    _check_reachable(filename, steps)
+    link_to = data.get("link_to") or []
+    if not isinstance(link_to, list):
+        raise PromptError(f"{filename}: 'link_to' must be a list of flow names")
+    return Flow(
+        name=name,
+        command=command,
+        menu=_text(data, "menu", filename, 256),
+        title=_text(data, "title", filename, 40),
+        link_to=tuple(str(x) for x in link_to),
+        intro=_compile(env, f"{filename}: intro", data.get("intro")),
+        summary=_compile(env, f"{filename}: summary", data.get("summary")),
+        steps=steps,
+        source=filename,
+    )
+
+
+def _step(env: Environment, where: str, raw: Mapping[str, Any], default_next: str) -> Step:
+    kind = raw.get("input", "text")
+    if kind not in {"text", "choice"}:
+        raise PromptError(f"{where}: input must be 'text' or 'choice', not '{kind}'")
+    choices: list[Choice] = []
+    if kind == "choice":
+        raw_choices = raw.get("choices")
+        if not isinstance(raw_choices, list) or len(raw_choices) < 2:
+            raise PromptError(f"{where}: a choice step needs at least two choices")
+        for item in raw_choices:
+            if not isinstance(item, dict):
+                raise PromptError(f"{where}: each choice needs a value and a label")
+            value, label = str(item.get("value", "")), str(item.get("label", "")).strip()
+            if not _NAME.match(value) or not label:
+                raise PromptError(f"{where}: choice '{value}' needs a lower-case value and a label")
+            if len(label) > BUTTON_LABEL_LIMIT:
+                raise PromptError(f"{where}: button label '{label}' is longer than {BUTTON_LABEL_LIMIT}")
+            data = f"a:{_LONGEST_TURN}:{value}"
+            if len(data.encode()) > CALLBACK_LIMIT:
+                raise PromptError(f"{where}: choice '{value}' makes callback data over 64 bytes")
+            choices.append(Choice(value, label, bool(item.get("caution", False))))
+        if len({c.value for c in choices}) != len(choices):
+            raise PromptError(f"{where}: two choices share a value")
+    elif raw.get("choices"):
+        raise PromptError(f"{where}: only choice steps have choices")
+    branches: list[tuple[frozenset[str], str]] = []
+    for branch in raw.get("branches") or []:
+        when, to = branch.get("when"), branch.get("to")
+        if kind != "choice" or not isinstance(when, list) or not isinstance(to, str):
+            raise PromptError(f"{where}: branches need a choice step, a 'when' list and a 'to'")
+        unknown = set(map(str, when)) - {c.value for c in choices}
+        if unknown:
+            raise PromptError(f"{where}: branch on unknown choice(s) {sorted(unknown)}")
+        branches.append((frozenset(map(str, when)), to))
+    return Step(
+        id=str(raw["id"]),
+        label=_text(raw, "label", where, 40),
+        ask=_compile(env, f"{where}: ask", raw.get("ask")),
+        input=str(kind),
+        optional=bool(raw.get("optional", False)),
+        choices=tuple(choices),
+        next=str(raw.get("next", default_next)),
+        branches=tuple(branches),
+    )
+
+
+def _check_reachable(filename: str, steps: dict[str, Step]) -> None:
+    first = next(iter(steps))
+    seen = {first}
+    frontier = [first]
+    while frontier:
+        step = steps[frontier.pop()]
+        for target in [step.next, *(to for _, to in step.branches)]:
+            if target != END and target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    for step_id in steps:
+        if step_id not in seen:
+            raise PromptError(f"{filename}: step '{step_id}' can never be reached")
+    # Every step must also be able to finish, or a person could be stuck for ever.
+    finishing = {END}
+    changed = True
+    while changed:
+        changed = False
+        for step in steps.values():
+            if step.id not in finishing and (
+                {step.next, *(to for _, to in step.branches)} & finishing
+            ):
+                finishing.add(step.id)
+                changed = True
+    for step_id in steps:
+        if step_id not in finishing:
+            raise PromptError(f"{filename}: from step '{step_id}' the question set never ends")
+
+
+def sample_context(flow: Flow, answered: bool) -> dict[str, Any]:
+    """A context like the one a person's answers make, to render every template once at start-up."""
+    answers: dict[str, str] = {}
+    values: dict[str, str] = {}
+    if answered:
+        for step in flow.steps.values():
+            if step.choices:
+                values[step.id] = step.choices[-1].value
+                answers[step.id] = step.choices[-1].label
+            else:
+                answers[step.id] = "An answer with <angle brackets> & an emoji 🌱"
+    cautions = [s for s, v in values.items() if (c := flow.steps[s].choice(v)) and c.caution]
+    return {
+        "answers": answers,
+        "values": values,
+        "cautions": cautions,
+        "steps": {s.id: {"label": s.label, "ask": ""} for s in flow.steps.values()},
+        "step_count": len(flow.steps),
+    }
+
+
+def _trial_render(flow: Flow) -> None:
+    for answered in (False, True):
+        context = sample_context(flow, answered)
+        for where, template in [("intro", flow.intro), ("summary", flow.summary)] + [
+            (f"step '{s.id}'", s.ask) for s in flow.steps.values()
+        ]:
+            try:
+                text = template.render(**context, step_number=1)
+            except Exception as exc:  # any template error is the set's fault, reported by name
+                raise PromptError(f"{flow.source}: {where} does not render: {exc}") from exc
+            if where != "summary" and not render.to_plain(text).strip():
+                raise PromptError(f"{flow.source}: {where} renders as empty text")
+
+
+def _check_across(flows: dict[str, Flow]) -> None:
+    commands: dict[str, str] = {}
+    for flow in flows.values():
+        if flow.command in commands:
+            raise PromptError(
+                f"{flow.source}: command '/{flow.command}' is also used by {commands[flow.command]}"
+            )
+        commands[flow.command] = flow.source
+        for other in flow.link_to:
+            if other not in flows:
+                raise PromptError(f"{flow.source}: link_to names '{other}', which does not exist")

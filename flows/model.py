@@ -1,0 +1,62 @@
+"""What goes into the engine and what comes out: plain data, no transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+InputKind = Literal["text", "command", "button", "unsupported", "edited"]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who is talking: a Telegram user id (or the console's local id)."""
+
+    id: int
+    first_name: str = ""
+    language_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One thing a person did: typed, pressed, sent a command, or sent something we can't keep."""
+
+    kind: InputKind
+    text: str = ""
+    command: str = ""
+    args: str = ""
+    data: str = ""
+    what: str = ""  # for "unsupported": photo, sticker, voice note…
+
+    @staticmethod
+    def from_text(text: str) -> Input:
+        """Read a typed line: '/cmd args' becomes a command, anything else is text."""
+        stripped = text.strip()
+        if stripped.startswith("/") and len(stripped) > 1:
+            head, _, args = stripped.partition(" ")
+            command = head[1:].split("@", 1)[0].lower()
+            return Input(kind="command", command=command, args=args.strip(), text=stripped)
+        return Input(kind="text", text=text)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass(slots=True)
+class Reply:
+    """One message to send. `html` is Telegram HTML; user text in it is already escaped."""
+
+    html: str
+    buttons: list[list[Button]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Everything a handled input produces: messages, plus what the button press should show."""
+
+    replies: list[Reply] = field(default_factory=list)
+    toast: str | None = None  # short answer to a button press
+    clear_buttons: bool = False  # remove the keyboard of the pressed message

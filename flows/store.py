@@ -1,0 +1,414 @@
+"""Plain SQL over aiosqlite, behind named functions. The only module that talks to the database.
+
+One connection, one writer at a time: `transaction()` serialises writers with a lock and uses
+BEGIN IMMEDIATE, so the engine's load → decide → write happens as one unit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from flows.crypto import Cipher, Keyring, KeyProblem, load_or_create_master_key
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "coreflect.db"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class StartupProblem(Exception):
+    """Start-up cannot go on safely; the message says why, for the person running the bot."""
+
+
+@dataclass(slots=True)
+class Conversation:
+    """Where a person is. Stored after every input, so a restart resumes at the same question."""
+
+    person_id: int
+    flow: str | None = None
+    step: str | None = None
+    entry_id: int | None = None
+    turn: int = 0
+    history: list[str] = field(default_factory=list)
+    pending: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    id: int
+    timezone: str
+    welcomed: bool
+    cipher: Cipher
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    id: int
+    flow: str
+    status: str
+    episode_id: int
+    created_at: datetime
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """(name, sql) for every numbered migration shipped in the `migrations` package, in order."""
+    folder = resources.files("migrations")
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(name, folder.joinpath(name).read_text(encoding="utf-8")) for name in names]
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, keyring: Keyring, path: Path) -> None:
+        self.db = db
+        self.keys = keyring
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls, data_dir: Path, key_env: str | None = None, synchronous: str = "FULL"
+    ) -> Store:
+        """Open (or create) the database, migrate it, and check the key opens it."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / DB_NAME
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute(f"PRAGMA synchronous={_pragma_word(synchronous)}")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute("PRAGMA secure_delete=ON")
+            await migrate(db)
+            check = await _setting(db, "key_check")
+            holds_data = check is not None or await _has_people(db)
+            try:
+                master = load_or_create_master_key(data_dir, key_env, may_create=not holds_data)
+            except KeyProblem as exc:
+                raise StartupProblem(str(exc)) from exc
+            keyring = Keyring(master)
+            if check is None:
+                if holds_data:
+                    raise StartupProblem(
+                        f"The database {path} holds data but no key check; refusing to guess."
+                    )
+                await db.execute(
+                    "INSERT INTO settings (key, value) VALUES ('key_check', ?)",
+                    (keyring.key_check(),),
+                )
+            elif not keyring.verify(check):
+                raise StartupProblem(
+                    f"The key does not open the database {path}. Set COREFLECT_KEY or restore "
+                    f"{data_dir / 'master.key'} to the key it was made with; nothing was changed."
+                )
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, keyring, path)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+
+    # ---- people --------------------------------------------------------------------------
+
+    async def person(self, person_id: int, default_timezone: str) -> PersonRow:
+        """The person, created on first contact with a fresh data key."""
+        async with self.db.execute(
+            "SELECT timezone, welcomed, wrapped_key FROM people WHERE id = ?", (person_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            wrapped = self.keys.new_wrapped_key(person_id)
+            await self.db.execute(
+                "INSERT INTO people (id, wrapped_key, timezone, created_at) VALUES (?, ?, ?, ?)",
+                (person_id, wrapped, default_timezone, iso(now_utc())),
+            )
+            return PersonRow(person_id, default_timezone, False, self.keys.person(person_id, wrapped))
+        timezone, welcomed, wrapped = row
+        return PersonRow(person_id, timezone, bool(welcomed), self.keys.person(person_id, wrapped))
+
+    async def set_timezone(self, person_id: int, timezone: str) -> None:
+        await self.db.execute("UPDATE people SET timezone = ? WHERE id = ?", (timezone, person_id))
+
+    async def set_welcomed(self, person_id: int) -> None:
+        await self.db.execute("UPDATE people SET welcomed = 1 WHERE id = ?", (person_id,))
+
+    # ---- conversations -------------------------------------------------------------------
+
+    async def conversation(self, person_id: int) -> Conversation:
+        async with self.db.execute(
+            "SELECT flow, step, entry_id, turn, history, pending FROM conversations"
+            " WHERE person_id = ?",
+            (person_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return Conversation(person_id)
+        flow, step, entry_id, turn, history, pending = row
+        return Conversation(
+            person_id,
+            flow,
+            step,
+            entry_id,
+            turn,
+            json.loads(history),
+            json.loads(pending) if pending else None,
+        )
+
+    async def save_conversation(self, conv: Conversation) -> None:
+        await self.db.execute(
+            "INSERT INTO conversations (person_id, flow, step, entry_id, turn, history, pending,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (person_id) DO UPDATE SET"
+            " flow = excluded.flow, step = excluded.step, entry_id = excluded.entry_id,"
+            " turn = excluded.turn, history = excluded.history, pending = excluded.pending,"
+            " updated_at = excluded.updated_at",
+            (
+                conv.person_id,
+                conv.flow,
+                conv.step,
+                conv.entry_id,
+                conv.turn,
+                json.dumps(conv.history),
+                json.dumps(conv.pending) if conv.pending is not None else None,
+                iso(now_utc()),
+            ),
+        )
+
+    # ---- entries and answers -------------------------------------------------------------
+
+    async def create_entry(self, person_id: int, flow: str, episode_id: int | None) -> int:
+        stamp = iso(now_utc())
+        async with self.db.execute(
+            "INSERT INTO entries (person_id, flow, status, episode_id, created_at, updated_at)"
+            " VALUES (?, ?, 'in_progress', COALESCE(?, 0), ?, ?) RETURNING id",
+            (person_id, flow, episode_id, stamp, stamp),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        entry_id = int(row[0])
+        if episode_id is None:
+            await self.db.execute("UPDATE entries SET episode_id = id WHERE id = ?", (entry_id,))
+        return entry_id
+
+    async def set_entry_status(self, entry_id: int, status: str) -> None:
+        await self.db.execute(
+            "UPDATE entries SET status = ?, updated_at = ? WHERE id = ?",
+            (status, iso(now_utc()), entry_id),
+        )
+
+    async def set_entry_episode(self, entry_id: int, episode_id: int) -> None:
+        await self.db.execute(
+            "UPDATE entries SET episode_id = ? WHERE id = ?", (episode_id, entry_id)
+        )
+
+    async def delete_entry(self, entry_id: int) -> None:
+        await self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+
+    async def entries(
+        self,
+        person_id: int,
+        *,
+        limit: int,
+        flows: Iterable[str] | None = None,
+        since: datetime | None = None,
+        statuses: tuple[str, ...] = ("saved", "draft"),
+    ) -> list[EntryRow]:
+        """A person's entries, newest first."""
+        sql = "SELECT id, flow, status, episode_id, created_at FROM entries WHERE person_id = ?"
+        args: list[Any] = [person_id]
+        sql += f" AND status IN ({','.join('?' * len(statuses))})"
+        args.extend(statuses)
+        if flows is not None:
+            names = list(flows)
+            sql += f" AND flow IN ({','.join('?' * len(names))})"
+            args.extend(names)
+        if since is not None:
+            sql += " AND created_at >= ?"
+            args.append(iso(since))
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        async with self.db.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [
+            EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows
+        ]
+
+    async def entry(self, person_id: int, entry_id: int) -> EntryRow | None:
+        async with self.db.execute(
+            "SELECT id, flow, status, episode_id, created_at FROM entries"
+            " WHERE id = ? AND person_id = ?",
+            (entry_id, person_id),
+        ) as cur:
+            r = await cur.fetchone()
+        return None if r is None else EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]))
+
+    async def put_answer(self, cipher: Cipher, entry_id: int, step: str, value: str) -> None:
+        sealed = cipher.seal(value.encode("utf-8"), _answer_aad(entry_id, step))
+        await self.db.execute(
+            "INSERT INTO answers (entry_id, step, value, answered_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (entry_id, step) DO UPDATE SET value = excluded.value,"
+            " answered_at = excluded.answered_at",
+            (entry_id, step, sealed, iso(now_utc())),
+        )
+        await self.db.execute(
+            "UPDATE entries SET updated_at = ? WHERE id = ?", (iso(now_utc()), entry_id)
+        )
+
+    async def delete_answer(self, entry_id: int, step: str) -> None:
+        await self.db.execute(
+            "DELETE FROM answers WHERE entry_id = ? AND step = ?", (entry_id, step)
+        )
+
+    async def answers(self, cipher: Cipher, entry_id: int) -> dict[str, str]:
+        """Decrypted answers of one entry, keyed by step."""
+        async with self.db.execute(
+            "SELECT step, value FROM answers WHERE entry_id = ?", (entry_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return {
+            step: cipher.open(value, _answer_aad(entry_id, step)).decode("utf-8")
+            for step, value in rows
+        }
+
+    # ---- inbox ---------------------------------------------------------------------------
+
+    async def inbox_add(self, updates: list[tuple[int, bytes]]) -> None:
+        """Store a batch of raw updates (deduplicated on update_id) and commit."""
+        stamp = iso(now_utc())
+        rows = [
+            (uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp) for uid, raw in updates
+        ]
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+                rows,
+            )
+
+    async def inbox_next_offset(self) -> int | None:
+        async with self.db.execute("SELECT MAX(update_id) FROM inbox") as cur:
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0]) + 1
+
+    async def inbox_unhandled(self, limit: int = 100) -> list[tuple[int, bytes]]:
+        async with self.db.execute(
+            "SELECT update_id, payload FROM inbox WHERE handled_at IS NULL"
+            " ORDER BY update_id LIMIT ?",
+            (limit,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(uid, self.keys.master.open(p, b"inbox:%d" % uid)) for uid, p in rows]
+
+    async def inbox_mark_handled(self, update_id: int) -> None:
+        """Mark handled and drop the payload: the row stays only to recognise a repeat."""
+        await self.db.execute(
+            "UPDATE inbox SET handled_at = ?, payload = NULL"
+            " WHERE update_id = ? AND handled_at IS NULL",
+            (iso(now_utc()), update_id),
+        )
+
+    async def inbox_is_handled(self, update_id: int) -> bool:
+        async with self.db.execute(
+            "SELECT handled_at IS NOT NULL FROM inbox WHERE update_id = ?", (update_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return bool(row and row[0])
+
+
+def _answer_aad(entry_id: int, step: str) -> bytes:
+    return f"answer:{entry_id}:{step}".encode()
+
+
+def _pragma_word(value: str) -> str:
+    word = value.strip().upper()
+    if word not in {"FULL", "NORMAL", "EXTRA"}:
+        raise StartupProblem(f"COREFLECT_SYNCHRONOUS must be FULL, NORMAL or EXTRA, not {value!r}.")
+    return word
+
+
+async def _setting(db: aiosqlite.Connection, key: str) -> bytes | None:
+    async with db.execute("SELECT value FROM settings WHERE key = ?", (key,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else bytes(row[0])
+
+
+async def _has_people(db: aiosqlite.Connection) -> bool:
+    async with db.execute("SELECT EXISTS (SELECT 1 FROM people)") as cur:
+        row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def migrate(db: aiosqlite.Connection) -> list[str]:
+    """Apply every migration not yet recorded, each in its own transaction. Returns those applied."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    async with db.execute("SELECT name FROM schema_migrations") as cur:
+        done = {row[0] for row in await cur.fetchall()}
+    applied: list[str] = []
+    for name, sql in migration_files():
+        if name in done:
+            continue
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (name, iso(now_utc())),
+            )
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+        log.info("applied migration %s", name)
+        applied.append(name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (sqlite3.complete_statement knows where each ends)."""
+    import sqlite3
+
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        raise StartupProblem("A migration ends with an incomplete statement.")
+    return statements

@@ -1,0 +1,1 @@
+"""Question sets and message templates: content, not code."""
