@@ -46,8 +46,14 @@ def build_application(
     service: Service,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    rate_limited: bool = True,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """A PTB Application with no Updater: updates come through our durable inbox instead."""
+    """A PTB Application with no Updater: updates come through our durable inbox instead.
+
+    Every Bot API call goes through one AIORateLimiter (30 a second overall, 20 a minute per
+    group, waiting out a 429's retry_after up to three times). Only the benchmark turns it off,
+    to measure our own cost rather than Telegram's limits.
+    """
     assert config.token, "a bot token is needed for Telegram mode"
     builder = (
         ApplicationBuilder()
@@ -55,8 +61,9 @@ def build_application(
         .base_url(config.api_base_url)
         .base_file_url(config.file_base_url)
         .updater(None)
-        .rate_limiter(AIORateLimiter(max_retries=3))
     )
+    if rate_limited:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     app = builder.build()

@@ -1,0 +1,131 @@
+"""Drive whole conversations through a real PTB Application with an offline request layer."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Update
+
+from bot.app import open_service
+from bot.config import Config
+from bot.telegram_bot import build_application
+from flows.service import Service
+from tests.offline import Call, Person, RecordingRequest
+
+TOKEN = "123456:TEST-token"
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain(markup: str) -> str:
+    return html.unescape(_TAG.sub("", markup))
+
+
+@dataclass
+class Harness:
+    app: Any
+    request: RecordingRequest
+    service: Service
+    config: Config
+
+    async def feed(self, update: dict[str, Any]) -> None:
+        await self.app.process_update(Update.de_json(update, self.app.bot))
+
+
+@dataclass
+class Chat:
+    """One person talking to the bot: send text, press buttons, read what came back."""
+
+    bot: Harness
+    person: Person = field(default_factory=Person)
+
+    @property
+    def chat_id(self) -> int:
+        return self.person.user_id
+
+    def _mine(self) -> list[Call]:
+        return [c for c in self.bot.request.calls if str(c.params.get("chat_id")) == str(self.chat_id)]
+
+    def sent(self) -> list[Call]:
+        return [c for c in self._mine() if c.method == "sendMessage"]
+
+    async def _do(self, update: dict[str, Any]) -> list[str]:
+        before = len(self.sent())
+        await self.bot.feed(update)
+        return [plain(str(c.params["text"])) for c in self.sent()[before:]]
+
+    async def send(self, text: str) -> list[str]:
+        return await self._do(self.person.text(text))
+
+    async def send_update(self, update: dict[str, Any]) -> list[str]:
+        return await self._do(update)
+
+    def keyboard(self) -> tuple[int, list[tuple[str, str]]]:
+        """(message_id, buttons) of the newest message that carries buttons."""
+        sent = self.sent()
+        for index in range(len(sent) - 1, -1, -1):
+            markup = sent[index].params.get("reply_markup")
+            if markup:
+                rows = markup["inline_keyboard"] if isinstance(markup, dict) else []
+                return index + 1, [(b["text"], b["callback_data"]) for row in rows for b in row]
+        return 0, []
+
+    def buttons(self) -> list[str]:
+        return [label for label, _ in self.keyboard()[1]]
+
+    async def press(self, label: str) -> list[str]:
+        message_id, buttons = self.keyboard()
+        matches = [data for text, data in buttons if text == label]
+        assert matches, f"no button {label!r} in {[t for t, _ in buttons]}"
+        return await self._do(self.person.press(matches[0], message_id=message_id))
+
+    async def press_data(self, data: str, message_id: int = 1) -> list[str]:
+        return await self._do(self.person.press(data, message_id=message_id))
+
+    def toasts(self) -> list[str]:
+        return [str(c.params.get("text", "")) for c in self.bot.request.calls if c.method == "answerCallbackQuery"]
+
+
+def make_config(data_dir: Path, **overrides: Any) -> Config:
+    values: dict[str, Any] = {
+        "token": TOKEN,
+        "api_base_url": "https://api.telegram.org/bot",
+        "data_dir": data_dir,
+        "key": None,
+        "timezone": "Europe/London",
+        "synchronous": "NORMAL",
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+async def bot(data_dir: Path) -> AsyncIterator[Harness]:
+    """A started bot; on teardown, every Bot API call it made must have been valid."""
+    config = make_config(data_dir)
+    service = await open_service(config)
+    request = RecordingRequest()
+    app = build_application(config, service, request=request)
+    await app.initialize()
+    harness = Harness(app, request, service, config)
+    try:
+        yield harness
+    finally:
+        await app.shutdown()
+        await service.store.close()
+    request.assert_valid()
+
+
+@pytest.fixture
+def chat(bot: Harness) -> Chat:
+    return Chat(bot)

@@ -1,0 +1,123 @@
+"""The store: migrations, encryption at rest, and refusing to start with the wrong key."""
+
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from bot.app import open_service
+from flows.model import Input, Person
+from flows.store import StartupProblem, Store, migrate, migration_files
+from tests.conftest import Chat, make_config
+
+
+async def test_migrations_apply_on_a_blank_database_and_are_idempotent(tmp_path: Path) -> None:
+    import aiosqlite
+
+    async with aiosqlite.connect(tmp_path / "blank.db", isolation_level=None) as db:
+        first = await migrate(db)
+        second = await migrate(db)
+        async with db.execute("SELECT name FROM schema_migrations ORDER BY name") as cur:
+            recorded = [row[0] for row in await cur.fetchall()]
+        async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+            tables = {row[0] for row in await cur.fetchall()}
+    assert first == [name for name, _ in migration_files()] and first
+    assert second == []
+    assert recorded == first
+    assert {"people", "conversations", "entries", "answers", "inbox"} <= tables
+
+
+async def test_store_pragmas(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path, synchronous="FULL")
+    try:
+        async with store.db.execute("PRAGMA journal_mode") as cur:
+            assert (await cur.fetchone())[0] == "wal"
+        async with store.db.execute("PRAGMA foreign_keys") as cur:
+            assert (await cur.fetchone())[0] == 1
+        async with store.db.execute("PRAGMA synchronous") as cur:
+            assert (await cur.fetchone())[0] == 2  # FULL
+    finally:
+        await store.close()
+
+
+async def test_key_file_is_private_and_reused(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path)
+    await store.close()
+    key_file = tmp_path / "master.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    before = key_file.read_bytes()
+    store = await Store.open(tmp_path)
+    await store.close()
+    assert key_file.read_bytes() == before
+
+
+async def _one_answer(data_dir: Path, key: str | None = None) -> None:
+    service = await open_service(make_config(data_dir, key=key))
+    person = Person(7)
+    await service.handle(person, Input.from_text("/prepare"))
+    await service.handle(person, Input.from_text("something private"))
+    await service.store.close()
+
+
+async def test_missing_key_with_data_refuses_and_changes_nothing(tmp_path: Path) -> None:
+    await _one_answer(tmp_path)
+    (tmp_path / "master.key").unlink()
+    db_before = (tmp_path / "coreflect.db").read_bytes()
+    with pytest.raises(StartupProblem, match="holds data but no key"):
+        await Store.open(tmp_path)
+    assert not (tmp_path / "master.key").exists()  # no new key made over old data
+    assert (tmp_path / "coreflect.db").read_bytes() == db_before
+
+
+async def test_wrong_key_refuses(tmp_path: Path) -> None:
+    await _one_answer(tmp_path)
+    wrong = base64.b64encode(os.urandom(32)).decode()
+    with pytest.raises(StartupProblem, match="does not open"):
+        await Store.open(tmp_path, key_env=wrong)
+    with pytest.raises(StartupProblem, match="32 bytes"):
+        await Store.open(tmp_path, key_env=base64.b64encode(b"short").decode())
+
+
+async def test_key_from_environment(tmp_path: Path) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    await _one_answer(tmp_path, key=key)
+    assert not (tmp_path / "master.key").exists()
+    store = await Store.open(tmp_path, key_env=key)
+    await store.close()
+
+
+async def test_canary_is_in_no_file_of_the_data_directory(chat: Chat, data_dir: Path) -> None:
+    canary = "CANARY-7f3a-the-words-only-I-know"
+    await chat.send("/prepare")
+    await chat.send(canary)
+    await chat.send(f"also {canary} here")
+    await chat.send("/cancel")
+    await chat.press("Keep as a draft")
+    await chat.send(f"a note: {canary}")
+    # While running (WAL not yet checkpointed) and after closing, in every file.
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert canary.encode() not in content, path.name
+            assert canary.encode("utf-16-le") not in content, path.name
+
+
+async def test_answers_are_bound_to_their_row(chat: Chat, bot) -> None:  # type: ignore[no-untyped-def]
+    """Swapping two encrypted answers between rows makes them unreadable, not misattributed."""
+    await chat.send("/prepare")
+    await chat.send("first")
+    await chat.send("second")
+    path = bot.service.store.path
+    with sqlite3.connect(path) as db:
+        (other,) = db.execute(
+            "SELECT value FROM answers WHERE step = 'comfortable_colleagues'"
+        ).fetchone()
+        db.execute("UPDATE answers SET value = ? WHERE step = 'experiences'", (other,))
+    cipher_row = await bot.service.store.person(chat.person.user_id, "Europe/London")
+    with pytest.raises(Exception, match="could not be decrypted"):
+        await bot.service.store.answers(cipher_row.cipher, 1)
