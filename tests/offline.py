@@ -1,0 +1,386 @@
+"""Run a real PTB Application with no network, and act as a person towards it.
+
+RecordingRequest replaces PTB's HTTP layer: every outgoing call is recorded,
+checked against the Bot API spec (tests/botapi.py) and answered plausibly, so
+handlers run exactly as in production up to the wire. Person builds the incoming
+update dicts a real user's actions would produce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.request import BaseRequest, RequestData
+
+from tests import botapi
+
+BOT_ID = 999
+BOT_USER: dict[str, Any] = {
+    "id": BOT_ID,
+    "is_bot": True,
+    "first_name": "CoReflect",
+    "username": "coreflect_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+    "can_connect_to_business": False,
+    "has_main_web_app": False,
+}
+# What Telegram puts in "from" of the bot's own messages: the short form of the user.
+BOT_FROM: dict[str, Any] = {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")}
+
+
+@dataclass
+class Call:
+    """One outgoing Bot API call, with parameters decoded to JSON values."""
+
+    method: str
+    params: dict[str, Any]
+
+
+class Responder:
+    """Plausible Bot API results, in one place so the in-process and HTTP fakes agree.
+
+    Keeps per-chat message ids and the messages sent, so edits return the edited message.
+    Not thread-safe: the HTTP fake calls it under its own lock.
+    """
+
+    def __init__(self) -> None:
+        self._last_id: dict[int, int] = {}
+        self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def answer(self, method: str, params: Mapping[str, Any]) -> Any:
+        """The "result" part of the response to one call, shaped by the spec's return type."""
+        returns = botapi.spec()["methods"].get(method, {}).get("returns", [])
+        if method == "getMe":
+            return dict(BOT_USER)
+        if method == "sendMediaGroup":
+            media = _json(params.get("media")) or []
+            return [self._send_media(params.get("chat_id"), item) for item in media]
+        if "Message" in returns:
+            if "Boolean" not in returns:
+                return self._send(method, params)
+            return True if "inline_message_id" in params else self._edit(method, params)
+        if returns == ["MessageId"]:
+            return {"message_id": self._next_id(_chat(params.get("chat_id"))["id"])}
+        if returns == ["Array of MessageId"]:
+            chat_id = _chat(params.get("chat_id"))["id"]
+            return [{"message_id": self._next_id(chat_id)} for _ in params.get("message_ids", [])]
+        if returns and returns[0].startswith("Array of"):
+            return []  # getUpdates, getMyCommands and the like: nothing to report
+        return True
+
+    def _next_id(self, chat_id: int) -> int:
+        self._last_id[chat_id] = self._last_id.get(chat_id, 0) + 1
+        return self._last_id[chat_id]
+
+    def _send(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        chat = _chat(params.get("chat_id"))
+        message_id = self._next_id(chat["id"])
+        msg: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": dict(BOT_FROM),
+        }
+        if method == "sendPhoto":
+            msg["photo"] = [_file(f"photo-{message_id}", width=1, height=1)]
+        elif method == "sendDocument":
+            upload = params.get("document")
+            name = upload.filename if isinstance(upload, botapi.Upload) else "document"
+            msg["document"] = _file(f"doc-{message_id}", file_name=name)
+        _apply(msg, params)
+        self._messages[(chat["id"], message_id)] = msg
+        return msg
+
+    def _send_media(self, chat_id: Any, item: Any) -> dict[str, Any]:
+        """One message of an album, shaped like the matching single send."""
+        item = _json(item)
+        kind = str(item.get("type", "document")) if isinstance(item, dict) else "document"
+        extra = {k: item[k] for k in ("caption", "parse_mode") if k in item}
+        return self._send(f"send{kind.capitalize()}", {"chat_id": chat_id, **extra})
+
+    def _edit(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        chat = _chat(params.get("chat_id"))
+        try:
+            message_id = int(params.get("message_id", 0))
+        except (TypeError, ValueError):
+            message_id = 0  # botapi reports the bad value; answer something parseable
+        old = self._messages.get((chat["id"], message_id))
+        msg: dict[str, Any] = dict(old) if old else {"message_id": message_id}
+        msg.setdefault("date", int(time.time()))
+        msg.update(chat=chat, edit_date=int(time.time()))
+        msg.setdefault("from", dict(BOT_FROM))
+        if method == "editMessageReplyMarkup":
+            msg.pop("reply_markup", None)  # no markup in the call removes the keyboard
+        _apply(msg, params)
+        self._messages[(chat["id"], message_id)] = msg
+        return msg
+
+
+def _chat(chat_id: Any) -> dict[str, Any]:
+    try:
+        cid = int(chat_id)
+    except (TypeError, ValueError):  # "@channelname"
+        return {"id": -1001, "type": "channel", "title": str(chat_id)}
+    return {"id": cid, "type": "private"} if cid > 0 else {"id": cid, "type": "supergroup"}
+
+
+def _file(file_id: str, **extra: Any) -> dict[str, Any]:
+    return {"file_id": file_id, "file_unique_id": f"u-{file_id}", **extra}
+
+
+def _apply(msg: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """Echo text, caption and an inline keyboard, as Telegram's answer would."""
+    for key in ("text", "caption"):
+        if isinstance(params.get(key), str):
+            msg[key] = _plain(params[key], params.get("parse_mode"))
+    markup = _json(params.get("reply_markup"))
+    # Telegram only ever returns inline keyboards in Message.reply_markup.
+    if isinstance(markup, dict) and "inline_keyboard" in markup:
+        msg["reply_markup"] = markup
+
+
+def _plain(text: str, parse_mode: Any) -> str:
+    if parse_mode != "HTML":
+        return text
+    plain, problems = botapi.parse_html(text)
+    return text if problems else plain
+
+
+def _json(value: Any) -> Any:
+    """Accept a JSON string where a structure is expected, as PTB may send either."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def ok(result: Any) -> bytes:
+    """A successful Bot API response body."""
+    return json.dumps({"ok": True, "result": result}).encode("utf-8")
+
+
+def params_from_request_data(method: str, request_data: RequestData | None) -> dict[str, Any]:
+    """The call's parameters exactly as they would go over the wire, decoded by the spec.
+
+    Built from json_parameters, what HTTPXRequest really sends, rather than
+    parameters, whose nested dicts still hold PTB enum members. A file uploaded
+    without attach:// is absent from both and appears only in multipart_data,
+    under the parameter's own name; it is recorded as botapi.Upload.
+    """
+    if request_data is None:
+        return {}
+    params: dict[str, Any] = dict(request_data.json_parameters)
+    for name, (filename, content, mimetype) in request_data.multipart_data.items():
+        size = len(content) if isinstance(content, bytes) else -1
+        params.setdefault(name, botapi.Upload(filename or name, size, mimetype or ""))
+    return drop_attached(botapi.decode_params(method, params))
+
+
+def drop_attached(params: dict[str, Any]) -> dict[str, Any]:
+    """Drop file parts referenced as attach://name from another parameter.
+
+    They belong to that parameter (InputMedia and the like), not to the method,
+    so leaving them in would read as unknown fields.
+    """
+    refs = json.dumps({k: v for k, v in params.items() if not isinstance(v, botapi.Upload)})
+    return {
+        k: v
+        for k, v in params.items()
+        if not (isinstance(v, botapi.Upload) and re.search(rf"attach://{re.escape(k)}\b", refs))
+    }
+
+
+class RecordingRequest(BaseRequest):
+    """A PTB request layer that records, validates and answers calls in-process.
+
+    Violations are collected rather than raised because PTB would wrap an
+    exception in NetworkError and the handler would swallow or retry it.
+    """
+
+    def __init__(self, responder: Responder | None = None) -> None:
+        self.calls: list[Call] = []
+        self.violations: list[str] = []
+        self.responder = responder or Responder()
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 5.0
+
+    async def initialize(self) -> None:
+        """Nothing to set up: there is no connection pool."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if "/file/bot" in url:  # File.download_*: any bytes will do
+            return 200, b"offline file contents"
+        api_method = url.rstrip("/").rsplit("/", 1)[-1]
+        params = params_from_request_data(api_method, request_data)
+        self.calls.append(Call(api_method, params))
+        self.violations += botapi.violations(api_method, params)
+        if api_method == "getUpdates":
+            await asyncio.sleep(0.01)  # so an Updater polling here cannot starve the loop
+        return 200, ok(self.responder.answer(api_method, params))
+
+    def assert_valid(self) -> None:
+        """Fail the test with every Bot API violation seen so far."""
+        assert not self.violations, "invalid Bot API calls:\n  " + "\n  ".join(self.violations)
+
+
+# --- incoming updates -----------------------------------------------------------------------
+
+# Shared by everyone so update ids stay unique and increasing across people, as in Telegram.
+_update_ids = itertools.count(1)
+
+
+@dataclass
+class Person:
+    """Someone talking to the bot in a private chat; methods return Update dicts."""
+
+    user_id: int = 1001
+    first_name: str = "Alex"
+    language_code: str = "en"
+    # Well above the bot's own message ids, so the two are never confused in a test.
+    _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(10_001), repr=False)
+
+    def user(self) -> dict[str, Any]:
+        return {
+            "id": self.user_id,
+            "is_bot": False,
+            "first_name": self.first_name,
+            "language_code": self.language_code,
+        }
+
+    def chat(self) -> dict[str, Any]:
+        return {"id": self.user_id, "type": "private", "first_name": self.first_name}
+
+    def text(self, s: str) -> dict[str, Any]:
+        """A text message; a leading /command gets the entity that CommandHandler needs."""
+        extra: dict[str, Any] = {"text": s}
+        if s.startswith("/"):
+            command = s.split(maxsplit=1)[0]
+            length = botapi.utf16_len(command)
+            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return self._update("message", self._message(**extra))
+
+    def press(self, data: str, message_id: int = 1) -> dict[str, Any]:
+        """Pressing an inline button with this callback_data under bot message message_id."""
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),  # non-zero, so PTB sees an accessible Message
+            "chat": self.chat(),
+            "from": dict(BOT_FROM),
+        }
+        query = {
+            "id": str(next(_update_ids)),
+            "from": self.user(),
+            "chat_instance": f"ci-{self.user_id}",
+            "data": data,
+            "message": message,
+        }
+        return self._update("callback_query", query)
+
+    def photo(self) -> dict[str, Any]:
+        sizes = [_file(f"p{self.user_id}-{n}", width=n, height=n) for n in (90, 320)]
+        return self._update("message", self._message(photo=sizes))
+
+    def sticker(self) -> dict[str, Any]:
+        sticker = _file(
+            f"s{self.user_id}",
+            type="regular",
+            width=512,
+            height=512,
+            is_animated=False,
+            is_video=False,
+            emoji="🙂",
+        )
+        return self._update("message", self._message(sticker=sticker))
+
+    def voice(self) -> dict[str, Any]:
+        voice = _file(f"v{self.user_id}", duration=3, mime_type="audio/ogg")
+        return self._update("message", self._message(voice=voice))
+
+    def document(self) -> dict[str, Any]:
+        doc = _file(f"d{self.user_id}", file_name="notes.txt", mime_type="text/plain")
+        return self._update("message", self._message(document=doc))
+
+    def edited(self, message_id: int, s: str) -> dict[str, Any]:
+        """The person editing their earlier message message_id to read s."""
+        now = int(time.time())
+        message = {
+            "message_id": message_id,
+            "date": now - 60,
+            "edit_date": now,
+            "chat": self.chat(),
+            "from": self.user(),
+            "text": s,
+        }
+        return self._update("edited_message", message)
+
+    def _message(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self.chat(),
+            "from": self.user(),
+            **extra,
+        }
+
+    @staticmethod
+    def _update(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"update_id": next(_update_ids), kind: payload}
+
+
+# --- reading what the bot sent --------------------------------------------------------------
+
+
+def _to(call: Call, chat_id: int | str) -> bool:
+    return str(call.params.get("chat_id")) == str(chat_id)
+
+
+def last_keyboard(calls: Sequence[Call], chat_id: int | str) -> list[tuple[str, str]]:
+    """(text, callback_data) of the last inline keyboard sent or edited into chat_id.
+
+    Buttons without callback_data (links and the like) give "" as their data;
+    an empty list means no inline keyboard was ever sent there.
+    """
+    for call in reversed(calls):
+        markup = _json(call.params.get("reply_markup"))
+        if _to(call, chat_id) and isinstance(markup, dict) and "inline_keyboard" in markup:
+            return [
+                (button.get("text", ""), button.get("callback_data", ""))
+                for row in markup["inline_keyboard"]
+                for button in row
+            ]
+    return []
+
+
+def texts(calls: Sequence[Call], chat_id: int | str, *, edits: bool = False) -> list[str]:
+    """Texts the bot sent to chat_id, in order, as written (markup included)."""
+    methods = {"sendMessage", "editMessageText"} if edits else {"sendMessage"}
+    return [
+        str(call.params.get("text", ""))
+        for call in calls
+        if call.method in methods and _to(call, chat_id)
+    ]
