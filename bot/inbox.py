@@ -19,7 +19,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
-from bot.telegram_bot import ALLOWED_UPDATES, menu
+from bot.telegram_bot import ALLOWED_UPDATES, flush_outbox, menu
 from flows.service import Service
 from flows.store import Store
 
@@ -95,6 +95,11 @@ class InboxRunner:
 
     async def _consume(self) -> None:
         while True:
+            try:
+                await flush_outbox(self.app.bot, self.service)
+            except (TimedOut, NetworkError) as exc:
+                log.warning("could not send saved replies yet (%s)", type(exc).__name__)
+                await asyncio.sleep(1.0)
             rows = await self.store.inbox_unhandled(limit=100)
             if not rows:
                 if self._stop.is_set():

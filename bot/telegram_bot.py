@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -19,7 +20,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from telegram.request import BaseRequest
 
 from bot.config import Config
-from flows.model import Button, Input, Person
+from flows.model import Button, Input, Person, Reply, reply_from_json
 from flows.service import Service
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     service: Service = context.application.bot_data["service"]
     person = Person(user.id, user.first_name or "", user.language_code)
-    outcome = await service.handle(person, inp, update_id=update.update_id)
+    outcome = await service.handle(person, inp, update_id=update.update_id, outbox_chat=chat.id)
     query = update.callback_query
     if query is not None:
         await query.answer(text=outcome.toast)
@@ -115,14 +116,43 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await query.edit_message_reply_markup(reply_markup=None)
             except BadRequest:
                 pass  # already without buttons, or too old to edit: nothing to tidy
-    for reply in outcome.replies:
-        await context.bot.send_message(
-            chat_id=chat.id,
-            text=reply.html,
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard(reply.buttons),
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
+    await deliver(
+        context.bot,
+        service,
+        [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)],
+    )
+
+
+async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]) -> None:
+    """Send saved replies in order, removing each from the outbox once Telegram has it.
+
+    A network failure leaves the rest in the outbox for the next flush. If the process dies
+    between Telegram accepting a message and its row being removed, that one message is sent
+    again after the restart: a repeat, never a loss.
+    """
+    sent: list[int] = []
+    try:
+        for outbox_id, chat_id, reply in rows:
+            try:
+                await bot.send_message(
+                    chat_id=chat_id,
+                    text=reply.html,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard(reply.buttons),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            except (Forbidden, BadRequest) as exc:
+                # Blocked, or a chat that no longer exists: retrying can never succeed.
+                log.warning("dropped a reply Telegram refused: %s", type(exc).__name__)
+            sent.append(outbox_id)
+    finally:
+        await service.store.outbox_sent(sent)
+
+
+async def flush_outbox(bot: Bot, service: Service) -> None:
+    """Send whatever was saved but not sent (after a crash, or a network failure)."""
+    while rows := await service.store.outbox_pending():
+        await deliver(bot, service, [(i, c, reply_from_json(p)) for i, c, p in rows])
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -60,3 +61,14 @@ class Outcome:
     replies: list[Reply] = field(default_factory=list)
     toast: str | None = None  # short answer to a button press
     clear_buttons: bool = False  # remove the keyboard of the pressed message
+    outbox_ids: list[int] = field(default_factory=list)  # where the replies wait until sent
+
+
+def reply_to_json(reply: Reply) -> bytes:
+    rows = [[[b.label, b.data] for b in row] for row in reply.buttons]
+    return json.dumps({"html": reply.html, "buttons": rows}).encode("utf-8")
+
+
+def reply_from_json(raw: bytes) -> Reply:
+    data = json.loads(raw)
+    return Reply(data["html"], [[Button(label, d) for label, d in row] for row in data["buttons"]])

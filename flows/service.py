@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flows import render
 from flows.engine import END, Catalogue, Flow, Step
-from flows.model import Button, Input, Outcome, Person, Reply
+from flows.model import Button, Input, Outcome, Person, Reply, reply_to_json
 from flows.store import Conversation, EntryRow, PersonRow, Store, now_utc
 
 log = logging.getLogger(__name__)
@@ -71,25 +71,34 @@ class Service:
         self.cat = catalogue
         self.default_timezone = default_timezone
 
-    async def handle(self, person: Person, inp: Input, update_id: int | None = None) -> Outcome:
-        """Handle one input; everything it changes is committed before this returns."""
+    async def handle(
+        self,
+        person: Person,
+        inp: Input,
+        update_id: int | None = None,
+        outbox_chat: int | None = None,
+    ) -> Outcome:
+        """Handle one input; everything it changes is committed before this returns.
+
+        With `outbox_chat`, the replies are saved in the same transaction too, so a crash before
+        they are sent cannot leave the person waiting for a question that never comes.
+        """
         async with self.store.transaction():
             row = await self.store.person(person.id, self.default_timezone)
             conv = await self.store.conversation(person.id)
             turn = _Turn(person, row, conv, Outcome())
             if not row.welcomed:
                 await self._welcome(turn)
-                if inp.kind == "command" and inp.command == "start":
-                    await self._finish_turn(turn, update_id)
-                    return turn.out
-            await self._dispatch(turn, inp)
-            await self._finish_turn(turn, update_id)
+            if row.welcomed or inp.kind != "command" or inp.command != "start":
+                await self._dispatch(turn, inp)
+            await self.store.save_conversation(turn.conv)
+            if update_id is not None:
+                await self.store.inbox_mark_handled(update_id)
+            if outbox_chat is not None and turn.out.replies:
+                turn.out.outbox_ids = await self.store.outbox_add(
+                    outbox_chat, [reply_to_json(r) for r in turn.out.replies]
+                )
         return turn.out
-
-    async def _finish_turn(self, turn: _Turn, update_id: int | None) -> None:
-        await self.store.save_conversation(turn.conv)
-        if update_id is not None:
-            await self.store.inbox_mark_handled(update_id)
 
     # ---- dispatch ------------------------------------------------------------------------
 

@@ -344,6 +344,38 @@ class Store:
         return bool(row and row[0])
 
 
+    # ---- outbox --------------------------------------------------------------------------
+
+    async def outbox_add(self, chat_id: int, payloads: list[bytes]) -> list[int]:
+        """Queue replies inside the caller's transaction; returns their ids in order."""
+        ids: list[int] = []
+        stamp = iso(now_utc())
+        for payload in payloads:
+            sealed = self.keys.master.seal(payload, b"outbox:%d" % chat_id)
+            async with self.db.execute(
+                "INSERT INTO outbox (chat_id, payload, created_at) VALUES (?, ?, ?) RETURNING id",
+                (chat_id, sealed, stamp),
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            ids.append(int(row[0]))
+        return ids
+
+    async def outbox_pending(self, limit: int = 100) -> list[tuple[int, int, bytes]]:
+        """(id, chat_id, payload) of replies saved but not yet sent, oldest first."""
+        async with self.db.execute(
+            "SELECT id, chat_id, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows]
+
+    async def outbox_sent(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        async with self.transaction() as db:
+            await db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+
 def _answer_aad(entry_id: int, step: str) -> bytes:
     return f"answer:{entry_id}:{step}".encode()
 
