@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+from bot import logs
 from bot.app import open_service
 from bot.config import Config
 from flows.store import StartupProblem
@@ -17,16 +18,21 @@ log = logging.getLogger("coreflect")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coreflect", description=__doc__)
-    parser.add_argument("mode", nargs="?", choices=["telegram", "console"], help="default: telegram if TELEGRAM_BOT_TOKEN is set, else console")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    parser.add_argument(
+        "mode",
+        nargs="?",
+        choices=["telegram", "console"],
+        help="default: telegram if TELEGRAM_BOT_TOKEN is set, else console",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines carry the bot token
+    args = parser.parse_args(argv)
     config = Config.from_env()
+    logs.configure(config.log_level)
     mode = args.mode or ("telegram" if config.token else "console")
     if mode == "telegram" and not config.token:
-        print("TELEGRAM_BOT_TOKEN is not set; run `coreflect console` for the local chat.", file=sys.stderr)
+        print(
+            "TELEGRAM_BOT_TOKEN is not set; run `coreflect console` for the local chat.",
+            file=sys.stderr,
+        )
         return 2
     if mode == "console" and args.mode is None:
         print("No TELEGRAM_BOT_TOKEN set, so starting the local console chat.", file=sys.stderr)

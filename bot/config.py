@@ -17,6 +17,7 @@ class Config:
     key: str | None
     timezone: str
     synchronous: str
+    log_level: str = "INFO"
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Config:
@@ -28,6 +29,7 @@ class Config:
             key=(source.get("COREFLECT_KEY") or "").strip() or None,
             timezone=(source.get("COREFLECT_TIMEZONE") or "Europe/London").strip(),
             synchronous=(source.get("COREFLECT_SYNCHRONOUS") or "FULL").strip(),
+            log_level=(source.get("COREFLECT_LOG_LEVEL") or "INFO").strip().upper(),
         )
 
     @property

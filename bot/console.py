@@ -36,9 +36,13 @@ def to_input(line: str, buttons: list[Button]) -> Input:
     return Input.from_text(line.rstrip("\n"))
 
 
-async def run_console(service: Service, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+async def run_console(
+    service: Service, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+) -> None:
     """Read lines until end of input or /quit. A number picks a button from the last message."""
-    stdout.write("CoReflect console – type /start to begin, a number to press a button, /quit to leave.\n")
+    stdout.write(
+        "CoReflect console – type /start to begin, a number to press a button, /quit to leave.\n"
+    )
     buttons: list[Button] = []
     loop = asyncio.get_running_loop()
     while True:

@@ -79,7 +79,9 @@ class InboxRunner:
             except (TimedOut, NetworkError, Conflict) as exc:
                 if isinstance(exc, InvalidToken):
                     raise
-                log.warning("getUpdates failed (%s); trying again in %.0f s", type(exc).__name__, delay)
+                log.warning(
+                    "getUpdates failed (%s); trying again in %.0f s", type(exc).__name__, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue

@@ -1,7 +1,8 @@
-"""The Telegram side: turn an Update into an engine input, and the engine's replies into Bot API calls."""
+"""The Telegram side: Updates become engine inputs; the engine's replies become Bot API calls."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -112,10 +113,9 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is not None:
         await query.answer(text=outcome.toast)
         if outcome.clear_buttons and isinstance(query.message, Message):
-            try:
+            # Already without buttons, or too old to edit: nothing to tidy.
+            with contextlib.suppress(BadRequest):
                 await query.edit_message_reply_markup(reply_markup=None)
-            except BadRequest:
-                pass  # already without buttons, or too old to edit: nothing to tidy
     await deliver(
         context.bot,
         service,
@@ -156,13 +156,17 @@ async def flush_outbox(bot: Bot, service: Service) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failure (never the person's text) and tell them kindly; their saved answers are safe."""
+    """Log the failure (never the person's text) and tell them kindly: saved answers are safe."""
     error = context.error
     if isinstance(error, Forbidden):
         log.info("a person has blocked the bot; nothing sent")
         return
     log.error("handling an update failed: %s", type(error).__name__, exc_info=error)
-    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == "private":
+    if (
+        isinstance(update, Update)
+        and update.effective_chat
+        and update.effective_chat.type == "private"
+    ):
         try:
             await context.bot.send_message(
                 chat_id=update.effective_chat.id,

@@ -90,7 +90,7 @@ class Flow:
         return list(self.steps).index(step_id) + 1
 
     def advance(self, step_id: str, value: str | None) -> str:
-        """The step after `step_id` given the answer (None when skipped): fired through the machine."""
+        """The step after `step_id` for this answer (None if skipped), fired through the machine."""
         self._cursor.state = step_id
         self._machine.events["answer"].trigger(self._cursor, value=value)
         return self._cursor.state
@@ -106,9 +106,7 @@ class Flow:
         )
         for step in self.steps.values():
             for values, target in step.branches:
-                machine.add_transition(
-                    "answer", step.id, target, conditions=[_answer_in(values)]
-                )
+                machine.add_transition("answer", step.id, target, conditions=[_answer_in(values)])
             machine.add_transition("answer", step.id, step.next)
         self._machine = machine
 
@@ -187,7 +185,9 @@ def _compile(env: Environment, where: str, source: Any) -> Template:
     try:
         return env.from_string(source)
     except TemplateSyntaxError as exc:
-        raise PromptError(f"{where}: template does not compile: {exc.message} (line {exc.lineno})") from exc
+        raise PromptError(
+            f"{where}: template does not compile: {exc.message} (line {exc.lineno})"
+        ) from exc
 
 
 def _messages(env: Environment, filename: str, data: Mapping[str, Any]) -> dict[str, Template]:
@@ -234,7 +234,9 @@ def _flow(env: Environment, filename: str, data: Mapping[str, Any]) -> Flow:
     for step in steps.values():
         for target in [step.next, *(to for _, to in step.branches)]:
             if target not in targets:
-                raise PromptError(f"{filename}: step '{step.id}' goes to '{target}', which does not exist")
+                raise PromptError(
+                    f"{filename}: step '{step.id}' goes to '{target}', which does not exist"
+                )
     _check_reachable(filename, steps)
     link_to = data.get("link_to") or []
     if not isinstance(link_to, list):
@@ -268,7 +270,9 @@ def _step(env: Environment, where: str, raw: Mapping[str, Any], default_next: st
             if not _NAME.match(value) or not label:
                 raise PromptError(f"{where}: choice '{value}' needs a lower-case value and a label")
             if len(label) > BUTTON_LABEL_LIMIT:
-                raise PromptError(f"{where}: button label '{label}' is longer than {BUTTON_LABEL_LIMIT}")
+                raise PromptError(
+                    f"{where}: button label '{label}' is longer than {BUTTON_LABEL_LIMIT}"
+                )
             data = f"a:{_LONGEST_TURN}:{value}"
             if len(data.encode()) > CALLBACK_LIMIT:
                 raise PromptError(f"{where}: choice '{value}' makes callback data over 64 bytes")

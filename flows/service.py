@@ -30,17 +30,56 @@ SUMMARY_ANSWER_CHARS = 300
 
 REQUIRED_MESSAGES = frozenset(
     {
-        "welcome", "welcome_back", "help", "timezone_offer", "button_tz_keep", "button_tz_other",
-        "timezone_kept", "timezone_set", "timezone_ask", "timezone_unknown", "settings",
-        "skip_button", "previous_answer", "saved", "choose_please", "empty_answer",
-        "cannot_skip", "nothing_to_skip", "back_at_start", "nothing_to_go_back_to",
-        "cancel_confirm", "button_keep_draft", "button_discard", "button_carry_on",
-        "cancelled_draft", "cancelled_discarded", "cancelled_nothing_saved", "nothing_to_cancel",
-        "carry_on", "switch_confirm", "button_switch", "left_as_draft", "already_in_flow",
-        "still_in_flow", "unknown_command", "unsupported", "edited", "stale_toast",
-        "stale_no_flow", "note_saved", "note_title", "link_offer", "linked_toast",
-        "entries_empty", "entries_list", "entry_heading", "entry_episode", "entry_gone",
-        "saved_toast", "something_went_wrong",
+        "welcome",
+        "welcome_back",
+        "help",
+        "timezone_offer",
+        "button_tz_keep",
+        "button_tz_other",
+        "timezone_kept",
+        "timezone_set",
+        "timezone_ask",
+        "timezone_unknown",
+        "settings",
+        "skip_button",
+        "previous_answer",
+        "saved",
+        "choose_please",
+        "empty_answer",
+        "cannot_skip",
+        "nothing_to_skip",
+        "back_at_start",
+        "nothing_to_go_back_to",
+        "cancel_confirm",
+        "button_keep_draft",
+        "button_discard",
+        "button_carry_on",
+        "cancelled_draft",
+        "cancelled_discarded",
+        "cancelled_nothing_saved",
+        "nothing_to_cancel",
+        "carry_on",
+        "switch_confirm",
+        "button_switch",
+        "left_as_draft",
+        "already_in_flow",
+        "still_in_flow",
+        "unknown_command",
+        "unsupported",
+        "edited",
+        "stale_toast",
+        "stale_no_flow",
+        "note_saved",
+        "note_title",
+        "link_offer",
+        "linked_toast",
+        "entries_empty",
+        "entries_list",
+        "entry_heading",
+        "entry_episode",
+        "entry_gone",
+        "saved_toast",
+        "something_went_wrong",
     }
 )
 
@@ -55,7 +94,11 @@ class _Turn:
     out: Outcome
 
     def say(self, html: str, buttons: list[list[Button]] | None = None) -> None:
-        self.out.replies.append(Reply(html, buttons or []))
+        """Queue a message; one too long for Telegram is split, its buttons on the last part."""
+        parts = render.pack([html]) if render.telegram_length(html) > render.MESSAGE_LIMIT else [html]
+        for part in parts[:-1]:
+            self.out.replies.append(Reply(part))
+        self.out.replies.append(Reply(parts[-1], buttons or []))
 
 
 class Service:
@@ -66,7 +109,9 @@ class Service:
         if clash:
             from flows.engine import PromptError
 
-            raise PromptError(f"a question set uses a built-in command: /{', /'.join(sorted(clash))}")
+            raise PromptError(
+                f"a question set uses a built-in command: /{', /'.join(sorted(clash))}"
+            )
         self.store = store
         self.cat = catalogue
         self.default_timezone = default_timezone
@@ -219,7 +264,11 @@ class Service:
             t.say(
                 self.cat.say("switch_confirm", current=current.title, new=flow.title),
                 [
-                    [Button(self.cat.say("button_switch", title=flow.title), f"s:{t.conv.turn}:go")],
+                    [
+                        Button(
+                            self.cat.say("button_switch", title=flow.title), f"s:{t.conv.turn}:go"
+                        )
+                    ],
                     [Button(self.cat.say("button_carry_on"), f"s:{t.conv.turn}:stay")],
                 ],
             )
@@ -403,7 +452,9 @@ class Service:
     async def _link(self, t: _Turn, rest: str) -> None:
         """Join this entry to an earlier one's sharing episode."""
         entry_text, _, target_text = rest.partition(":")
-        entry = await self.store.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
+        entry = (
+            await self.store.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
+        )
         target = (
             await self.store.entry(t.person.id, int(target_text)) if target_text.isdigit() else None
         )
@@ -443,12 +494,16 @@ class Service:
                     "first_words": render.shorten(self._first_words(entry, answers), 60),
                 }
             )
-        buttons = [Button(str(i["number"]), f"o:{e.id}") for i, e in zip(items, entries, strict=True)]
+        buttons = [
+            Button(str(i["number"]), f"o:{e.id}") for i, e in zip(items, entries, strict=True)
+        ]
         rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
         t.say(self.cat.say("entries_list", items=items), rows)
 
     async def _open_entry(self, t: _Turn, entry_text: str) -> None:
-        entry = await self.store.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
+        entry = (
+            await self.store.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
+        )
         if entry is None or entry.status == "in_progress":
             t.out.toast = self.cat.say("entry_gone")
             return
@@ -543,9 +598,7 @@ class Service:
         assert t.conv.step is not None
         return self._flow_of(t).steps[t.conv.step]
 
-    def _context(
-        self, flow: Flow, raw: dict[str, str], shorten: bool = False
-    ) -> dict[str, Any]:
+    def _context(self, flow: Flow, raw: dict[str, str], shorten: bool = False) -> dict[str, Any]:
         answers: dict[str, str] = {}
         values: dict[str, str] = {}
         for step in flow.steps.values():

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from flows.crypto import Cipher, Keyring, KeyProblem, load_or_create_master_key
+from flows.crypto import Cipher, KeyProblem, Keyring, load_or_create_master_key
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,9 @@ class Store:
                 "INSERT INTO people (id, wrapped_key, timezone, created_at) VALUES (?, ?, ?, ?)",
                 (person_id, wrapped, default_timezone, iso(now_utc())),
             )
-            return PersonRow(person_id, default_timezone, False, self.keys.person(person_id, wrapped))
+            return PersonRow(
+                person_id, default_timezone, False, self.keys.person(person_id, wrapped)
+            )
         timezone, welcomed, wrapped = row
         return PersonRow(person_id, timezone, bool(welcomed), self.keys.person(person_id, wrapped))
 
@@ -259,9 +261,7 @@ class Store:
         args.append(limit)
         async with self.db.execute(sql, args) as cur:
             rows = await cur.fetchall()
-        return [
-            EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows
-        ]
+        return [EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
 
     async def entry(self, person_id: int, entry_id: int) -> EntryRow | None:
         async with self.db.execute(
@@ -305,9 +305,7 @@ class Store:
     async def inbox_add(self, updates: list[tuple[int, bytes]]) -> None:
         """Store a batch of raw updates (deduplicated on update_id) and commit."""
         stamp = iso(now_utc())
-        rows = [
-            (uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp) for uid, raw in updates
-        ]
+        rows = [(uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp) for uid, raw in updates]
         async with self.transaction() as db:
             await db.executemany(
                 "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
@@ -342,7 +340,6 @@ class Store:
         ) as cur:
             row = await cur.fetchone()
         return bool(row and row[0])
-
 
     # ---- outbox --------------------------------------------------------------------------
 
@@ -400,9 +397,10 @@ async def _has_people(db: aiosqlite.Connection) -> bool:
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:
-    """Apply every migration not yet recorded, each in its own transaction. Returns those applied."""
+    """Apply every migration not yet recorded, each in its own transaction; return those applied."""
     await db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     async with db.execute("SELECT name FROM schema_migrations") as cur:
         done = {row[0] for row in await cur.fetchall()}

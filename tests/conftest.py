@@ -49,7 +49,9 @@ class Chat:
         return self.person.user_id
 
     def _mine(self) -> list[Call]:
-        return [c for c in self.bot.request.calls if str(c.params.get("chat_id")) == str(self.chat_id)]
+        return [
+            c for c in self.bot.request.calls if str(c.params.get("chat_id")) == str(self.chat_id)
+        ]
 
     def sent(self) -> list[Call]:
         return [c for c in self._mine() if c.method == "sendMessage"]
@@ -88,7 +90,11 @@ class Chat:
         return await self._do(self.person.press(data, message_id=message_id))
 
     def toasts(self) -> list[str]:
-        return [str(c.params.get("text", "")) for c in self.bot.request.calls if c.method == "answerCallbackQuery"]
+        return [
+            str(c.params.get("text", ""))
+            for c in self.bot.request.calls
+            if c.method == "answerCallbackQuery"
+        ]
 
 
 def make_config(data_dir: Path, **overrides: Any) -> Config:

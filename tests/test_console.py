@@ -11,8 +11,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_bot(args: list[str], stdin: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "COREFLECT_"))}
+def run_bot(
+    args: list[str], stdin: str, data_dir: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "COREFLECT_"))
+    }
     environment.update(COREFLECT_DATA_DIR=str(data_dir), **env)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
@@ -52,14 +56,19 @@ def test_console_completes_the_in_the_moment_check(tmp_path: Path) -> None:
     assert "In the moment" in journal and "What I'm about to share" in journal
     assert "The time I was off work" in journal  # the entry, opened in full
     with sqlite3.connect(tmp_path / "coreflect.db") as db:
-        assert db.execute("SELECT flow, status FROM entries").fetchall() == [("in_the_moment", "saved")]
+        assert db.execute("SELECT flow, status FROM entries").fetchall() == [
+            ("in_the_moment", "saved")
+        ]
         assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 6
 
 
 def test_without_a_token_it_says_so_and_starts_the_console(tmp_path: Path) -> None:
     result = run_bot([], "/quit\n", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip().splitlines()[0] == "No TELEGRAM_BOT_TOKEN set, so starting the local console chat."
+    assert (
+        result.stderr.strip().splitlines()[0]
+        == "No TELEGRAM_BOT_TOKEN set, so starting the local console chat."
+    )
 
 
 def test_broken_key_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:

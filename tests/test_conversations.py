@@ -210,7 +210,12 @@ async def test_another_flow_mid_flow_asks_first_and_loses_nothing(chat: Chat, bo
 
 async def test_bad_input_gets_a_kind_reply_and_keeps_the_place(chat: Chat) -> None:
     await chat.send("/prepare")
-    for update in [chat.person.photo(), chat.person.sticker(), chat.person.voice(), chat.person.document()]:
+    for update in [
+        chat.person.photo(),
+        chat.person.sticker(),
+        chat.person.voice(),
+        chat.person.document(),
+    ]:
         replies = await chat.send_update(update)
         assert "written words" in replies[0]
         assert "Question 1 of 6" in replies[-1]
@@ -293,3 +298,32 @@ async def test_menu_of_commands(bot: Harness) -> None:
         assert needed in names
     await bot.app.bot.set_my_commands(menu(bot.service))
     assert any(c.method == "setMyCommands" for c in bot.request.calls)
+
+
+async def test_very_long_answers_are_split_into_messages_that_fit(chat: Chat) -> None:
+    await chat.send("/prepare")
+    long_answer = ("A long reflection with <tags> & emoji 🌱 " * 110)[:4000].strip()
+    for _ in PREP_ANSWERS:
+        await chat.send(long_answer)
+    await chat.send("/entries")
+    opened = await chat.press("1")
+    assert len(opened) >= 9  # nine long answers cannot share a message
+    # Split only at spaces, nothing lost: joined back up, every answer is there in full.
+    joined = " ".join(" ".join(text.split()) for text in opened)
+    assert joined.count(" ".join(long_answer.split())) == 9
+    # The spec check on teardown confirms each one is 1-4,096 characters after parsing.
+
+
+async def test_something_going_wrong_gets_a_kind_apology(chat: Chat, bot: Harness) -> None:
+    await chat.send("/prepare")
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    real = bot.service.handle
+    bot.service.handle = broken  # type: ignore[method-assign]
+    replies = await chat.send("an answer")
+    assert "something went wrong on my side" in replies[0]
+    bot.service.handle = real  # type: ignore[method-assign]
+    replies = await chat.send("an answer")
+    assert "Question 2 of 6" in replies[-1]

@@ -7,6 +7,7 @@ the person's next message must carry on at the same question with every earlier 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sqlite3
@@ -79,7 +80,8 @@ def test_sigkill_mid_flow_then_restart_loses_nothing(tmp_path: Path) -> None:
                 fake.push(update)
                 if n % 2 == 0:
                     # Kill the moment the bot confirms this update to "Telegram".
-                    assert fake.wait_for(lambda _: fake.confirmed_below > update["update_id"], 20)
+                    uid = update["update_id"]
+                    assert fake.wait_for(lambda _, uid=uid: fake.confirmed_below > uid, 20)
                     bot.send_signal(signal.SIGKILL)
                     bot.wait(10)
                     kills += 1
@@ -102,17 +104,28 @@ def test_sigkill_mid_flow_then_restart_loses_nothing(tmp_path: Path) -> None:
         asked_texts = questions(fake, person.user_id)
         distinct = list(dict.fromkeys(asked_texts))
         assert len(distinct) == 7
-        assert all(a == b or distinct.index(a) + 1 == distinct.index(b) for a, b in zip(asked_texts, asked_texts[1:]))
+        assert all(
+            a == b or distinct.index(a) + 1 == distinct.index(b)
+            for a, b in itertools.pairwise(asked_texts)
+        )
         assert len(asked_texts) - len(distinct) <= kills
         assert "Question 4 of 6" in asked_texts[-1]
         confirmed = fake.confirmed_below
 
     saved = asyncio.run(saved_answers(data_dir))
-    steps = ["experiences", "comfortable_colleagues", "comfortable_people", "helpful_colleagues",
-             "helpful_people", "present_colleagues"]
+    steps = [
+        "experiences",
+        "comfortable_colleagues",
+        "comfortable_people",
+        "helpful_colleagues",
+        "helpful_people",
+        "present_colleagues",
+    ]
     assert saved == dict(zip(steps, answers, strict=True))
     with sqlite3.connect(data_dir / "coreflect.db") as db:
-        inbox = db.execute("SELECT update_id, handled_at IS NOT NULL, payload IS NULL FROM inbox").fetchall()
+        inbox = db.execute(
+            "SELECT update_id, handled_at IS NOT NULL, payload IS NULL FROM inbox"
+        ).fetchall()
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert all(uid < confirmed for uid, _, _ in inbox)
     assert all(handled and cleared for _, handled, cleared in inbox), inbox

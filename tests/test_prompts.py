@@ -51,13 +51,41 @@ def test_wording_says_sharing_personal_experience() -> None:
 @pytest.mark.parametrize(
     ("name", "change", "expected"),
     [
-        ("preparation.yaml", lambda d: d["steps"][1].update(next="nowhere"), "preparation.yaml: step 'comfortable_colleagues' goes to 'nowhere'"),
-        ("preparation.yaml", lambda d: d["steps"][0].update(next="not_sharing"), "preparation.yaml: step 'comfortable_colleagues' can never be reached"),
-        ("top_tips.yaml", lambda d: d["steps"][2].update(ask="Did I {{ oops"), "top_tips.yaml: step 'strengths': ask: template does not compile"),
-        ("in_the_moment.yaml", lambda d: d["steps"][3]["choices"][0].update(value="x" * 60), "in_the_moment.yaml: step 'benefit'"),
-        ("reflection.yaml", lambda d: d["steps"][1].update(ask="{{ answers.nothing.here }}"), "reflection.yaml: step 'helped' does not render"),
-        ("reflection.yaml", lambda d: d["steps"][4].update(next="impact"), "reflection.yaml: from step 'impact' the question set never ends"),
-        ("preparation.yaml", lambda d: d["steps"][2].update(id="experiences"), "preparation.yaml: step 'experiences': the id is used twice"),
+        (
+            "preparation.yaml",
+            lambda d: d["steps"][1].update(next="nowhere"),
+            "preparation.yaml: step 'comfortable_colleagues' goes to 'nowhere'",
+        ),
+        (
+            "preparation.yaml",
+            lambda d: d["steps"][0].update(next="not_sharing"),
+            "preparation.yaml: step 'comfortable_colleagues' can never be reached",
+        ),
+        (
+            "top_tips.yaml",
+            lambda d: d["steps"][2].update(ask="Did I {{ oops"),
+            "top_tips.yaml: step 'strengths': ask: template does not compile",
+        ),
+        (
+            "in_the_moment.yaml",
+            lambda d: d["steps"][3]["choices"][0].update(value="x" * 60),
+            "in_the_moment.yaml: step 'benefit'",
+        ),
+        (
+            "reflection.yaml",
+            lambda d: d["steps"][1].update(ask="{{ answers.nothing.here }}"),
+            "reflection.yaml: step 'helped' does not render",
+        ),
+        (
+            "reflection.yaml",
+            lambda d: d["steps"][4].update(next="impact"),
+            "reflection.yaml: from step 'impact' the question set never ends",
+        ),
+        (
+            "preparation.yaml",
+            lambda d: d["steps"][2].update(id="experiences"),
+            "preparation.yaml: step 'experiences': the id is used twice",
+        ),
     ],
 )
 def test_broken_question_set_is_named(tmp_path: Path, name: str, change, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -71,16 +99,18 @@ def test_broken_question_set_is_named(tmp_path: Path, name: str, change, expecte
 def test_missing_message_is_named(tmp_path: Path) -> None:
     folder = copy_prompts(tmp_path)
     edit(folder, "messages.yaml", lambda d: d["messages"].pop("saved"))
-    with pytest.raises(engine.PromptError, match="missing message.*saved"):
+    with pytest.raises(engine.PromptError, match=r"missing message.*saved"):
         engine.load(REQUIRED_MESSAGES, folder)
 
 
-async def test_start_up_refuses_a_broken_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_start_up_refuses_a_broken_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = copy_prompts(tmp_path)
     edit(folder, "preparation.yaml", lambda d: d["steps"][1].update(next="nowhere"))
     real_load = engine.load
     monkeypatch.setattr(engine, "load", lambda required: real_load(required, folder))
-    with pytest.raises(StartupProblem, match="preparation.yaml: step 'comfortable_colleagues'"):
+    with pytest.raises(StartupProblem, match=r"preparation\.yaml: step 'comfortable_colleagues'"):
         await open_service(make_config(tmp_path / "data"))
     assert not (tmp_path / "data" / "coreflect.db").exists()  # nobody was answered
 
