@@ -95,7 +95,9 @@ class _Turn:
 
     def say(self, html: str, buttons: list[list[Button]] | None = None) -> None:
         """Queue a message; one too long for Telegram is split, its buttons on the last part."""
-        parts = render.pack([html]) if render.telegram_length(html) > render.MESSAGE_LIMIT else [html]
+        parts = (
+            render.pack([html]) if render.telegram_length(html) > render.MESSAGE_LIMIT else [html]
+        )
         for part in parts[:-1]:
             self.out.replies.append(Reply(part))
         self.out.replies.append(Reply(parts[-1], buttons or []))

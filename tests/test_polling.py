@@ -48,7 +48,8 @@ def questions(fake: FakeBotAPI, chat_id: int) -> list[str]:
 
 
 def wait_for_question(fake: FakeBotAPI, chat_id: int, count: int, timeout: float = 20.0) -> None:
-    ok = fake.wait_for(lambda _: len(questions(fake, chat_id)) >= count, timeout)
+    """Until `count` different questions have been asked (a repeat after a kill is not progress)."""
+    ok = fake.wait_for(lambda _: len(set(questions(fake, chat_id))) >= count, timeout)
     assert ok, f"expected {count} questions, saw {questions(fake, chat_id)}"
 
 

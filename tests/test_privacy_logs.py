@@ -7,11 +7,12 @@ import logging
 import pytest
 
 from bot import logs
-
 from tests.conftest import Chat
 
 
-async def test_no_answer_text_in_any_log_record(chat: Chat, caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_answer_text_in_any_log_record(
+    chat: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
     canary = "CANARY-in-the-logs-3141"
     logs.configure("DEBUG")  # as an operator chasing a problem would run it
     caplog.set_level(logging.DEBUG)
