@@ -21,7 +21,7 @@ from telegram.ext import Application
 
 from bot.telegram_bot import ALLOWED_UPDATES, flush_outbox, menu
 from flows.service import Service
-from flows.store import Store
+from flows.store import StartupProblem, Store
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,11 @@ class InboxRunner:
 
     async def run(self) -> None:
         """Start, poll and consume until `stop()`; then finish the update in hand and shut down."""
-        await self.app.initialize()
+        await self._initialize()
+        if self._stop.is_set():
+            return
         await self.app.bot.set_my_commands(menu(self.service))
+        await self.store.inbox_prune()
         await self.app.start()
         consumer = asyncio.create_task(self._consume(), name="inbox-consumer")
         poller = asyncio.create_task(self._poll(), name="inbox-poller")
@@ -61,6 +64,25 @@ class InboxRunner:
             await consumer
             await self.app.stop()
             await self.app.shutdown()
+
+    async def _initialize(self) -> None:
+        """Reach Telegram (getMe); keep trying while the network is down, fail on a bad token."""
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                await self.app.initialize()
+                return
+            except InvalidToken as exc:
+                raise StartupProblem(
+                    "Telegram did not accept TELEGRAM_BOT_TOKEN; check it with @BotFather."
+                ) from exc
+            except (TimedOut, NetworkError) as exc:
+                log.warning(
+                    "cannot reach Telegram yet (%s); retrying in %.0f s", type(exc).__name__, delay
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, 30.0)
 
     async def _poll(self) -> None:
         offset = await self.store.inbox_next_offset()
@@ -77,8 +99,6 @@ class InboxRunner:
                 await asyncio.sleep(_seconds(exc.retry_after))
                 continue
             except (TimedOut, NetworkError, Conflict) as exc:
-                if isinstance(exc, InvalidToken):
-                    raise
                 log.warning(
                     "getUpdates failed (%s); trying again in %.0f s", type(exc).__name__, delay
                 )

@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -334,12 +334,14 @@ class Store:
             (iso(now_utc()), update_id),
         )
 
-    async def inbox_is_handled(self, update_id: int) -> bool:
-        async with self.db.execute(
-            "SELECT handled_at IS NOT NULL FROM inbox WHERE update_id = ?", (update_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return bool(row and row[0])
+    async def inbox_prune(self, keep: timedelta = timedelta(days=7)) -> None:
+        """Forget handled updates older than a week, keeping the newest row for the offset."""
+        async with self.transaction() as db:
+            await db.execute(
+                "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?"
+                " AND update_id < (SELECT MAX(update_id) FROM inbox)",
+                (iso(now_utc() - keep),),
+            )
 
     # ---- outbox --------------------------------------------------------------------------
 

@@ -152,3 +152,11 @@ def test_an_update_delivered_twice_is_handled_once(tmp_path: Path) -> None:
         fake.assert_valid()
     with sqlite3.connect(data_dir / "coreflect.db") as db:
         assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 2
+
+
+def test_a_wrong_token_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
+    with FakeBotAPI("the-real:token") as fake:
+        bot = start_bot(fake, tmp_path / "data")
+        assert bot.wait(20) == 1
+        assert bot.stderr is not None
+        assert "Telegram did not accept TELEGRAM_BOT_TOKEN" in bot.stderr.read().decode()

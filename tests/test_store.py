@@ -121,3 +121,28 @@ async def test_answers_are_bound_to_their_row(chat: Chat, bot) -> None:  # type:
     cipher_row = await bot.service.store.person(chat.person.user_id, "Europe/London")
     with pytest.raises(Exception, match="could not be decrypted"):
         await bot.service.store.answers(cipher_row.cipher, 1)
+
+
+async def test_inbox_keeps_what_is_unhandled_and_prunes_old_handled_rows(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path)
+    try:
+        await store.inbox_add([(1, b'{"update_id": 1}'), (2, b"{}"), (3, b"{}"), (3, b"again")])
+        assert [uid for uid, _ in await store.inbox_unhandled()] == [1, 2, 3]
+        async with store.transaction():
+            await store.inbox_mark_handled(1)
+            await store.inbox_mark_handled(2)
+        await store.db.execute(
+            "UPDATE inbox SET handled_at = '2020-01-01T00:00:00+00:00' WHERE handled_at IS NOT NULL"
+        )
+        await store.inbox_prune()
+        async with store.db.execute("SELECT update_id, payload IS NULL FROM inbox") as cur:
+            assert await cur.fetchall() == [(3, False)]  # unhandled: kept, payload and all
+        async with store.transaction():
+            await store.inbox_mark_handled(3)
+        await store.db.execute("UPDATE inbox SET handled_at = '2020-01-01T00:00:00+00:00'")
+        await store.inbox_prune()
+        async with store.db.execute("SELECT update_id, payload IS NULL FROM inbox") as cur:
+            assert await cur.fetchall() == [(3, True)]  # the newest stays, for the offset
+        assert await store.inbox_next_offset() == 4
+    finally:
+        await store.close()
