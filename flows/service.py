@@ -521,8 +521,8 @@ class Service:
         ]
         episode = [
             e
-            for e in await self.store.entries(t.person.id, limit=20)
-            if e.episode_id == entry.episode_id and e.id != entry.id
+            for e in await self.store.entries(t.person.id, limit=20, episode_id=entry.episode_id)
+            if e.id != entry.id
         ]
         if episode:
             blocks.append(

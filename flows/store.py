@@ -244,6 +244,7 @@ class Store:
         flows: Iterable[str] | None = None,
         since: datetime | None = None,
         statuses: tuple[str, ...] = ("saved", "draft"),
+        episode_id: int | None = None,
     ) -> list[EntryRow]:
         """A person's entries, newest first."""
         sql = "SELECT id, flow, status, episode_id, created_at FROM entries WHERE person_id = ?"
@@ -257,6 +258,9 @@ class Store:
         if since is not None:
             sql += " AND created_at >= ?"
             args.append(iso(since))
+        if episode_id is not None:
+            sql += " AND episode_id = ?"
+            args.append(episode_id)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
         async with self.db.execute(sql, args) as cur:

@@ -138,6 +138,9 @@ async def test_reflection_links_to_recent_preparation(chat: Chat, bot: Harness) 
     assert "Saved to your journal" in "\n".join(replies)
     episodes = db_rows(bot, "SELECT flow, episode_id FROM entries ORDER BY id")
     assert episodes[0][1] == episodes[1][1]
+    await chat.send("/entries")
+    opened = "\n".join(await chat.press("1"))
+    assert "Reflection" in opened and "same sharing of experience as: Preparation" in opened
 
 
 async def test_top_tips_ends_kindly_without_a_score(chat: Chat) -> None:
