@@ -73,8 +73,9 @@ from telegram.warnings import PTBUserWarning  # noqa: E402
 from bot import telegram_bot  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.config import DEFAULT_API_BASE, Config  # noqa: E402
+from bot.inbox import InboxRunner  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
-from flows.store import Conversation  # noqa: E402
+from flows.store import Conversation, Tx  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
 FIRST_ID = 500_000_000  # people are FIRST_ID + 0 … FIRST_ID + users - 1
@@ -291,21 +292,23 @@ async def populate_ours(data_dir: Path, users: int) -> None:
     service = await open_service(config_for(data_dir, "NORMAL"))
     store = service.store
     steps = list(service.cat.flows["preparation"].steps)
+
+    def fill(tx: Tx) -> None:
+        for uid in ids:
+            row = tx.person(uid, service.default_timezone)  # a fresh data key
+            tx.set_welcomed(uid)
+            conv = Conversation(uid, turn=1)  # the welcome's time zone offer was turn 1
+            if uid in progress:
+                entry_id = tx.create_entry(uid, "preparation", None)
+                for k in range(progress[uid]):
+                    tx.put_answer(row.cipher, entry_id, steps[k], texts[(uid + k) % len(texts)])
+                conv.flow, conv.entry_id = "preparation", entry_id
+                conv.step, conv.history = steps[progress[uid]], steps[: progress[uid]]
+                conv.turn = 2 + progress[uid]  # one question shown per answer, plus the first
+            tx.save_conversation(conv)
+
     try:
-        async with store.transaction():
-            for uid in ids:
-                row = await store.person(uid, service.default_timezone)  # a fresh data key
-                await store.set_welcomed(uid)
-                conv = Conversation(uid, turn=1)  # the welcome's time zone offer was turn 1
-                if uid in progress:
-                    entry_id = await store.create_entry(uid, "preparation", None)
-                    for k in range(progress[uid]):
-                        text = texts[(uid + k) % len(texts)]
-                        await store.put_answer(row.cipher, entry_id, steps[k], text)
-                    conv.flow, conv.entry_id = "preparation", entry_id
-                    conv.step, conv.history = steps[progress[uid]], steps[: progress[uid]]
-                    conv.turn = 2 + progress[uid]  # one question shown per answer, plus the first
-                await store.save_conversation(conv)
+        await store.run(fill)
     finally:
         await store.close()
 
@@ -386,7 +389,7 @@ async def run_ours(args: argparse.Namespace, synchronous: str) -> dict[str, Any]
         n_steps = len(service.cat.flows["preparation"].steps)
         steps = Workload(ids, progress, n_steps)
         updates = Updates()
-        flush_outbox = getattr(telegram_bot, "flush_outbox", None)
+        consumer = InboxRunner(app, service)
 
         async def run(count: int, times: list[int]) -> float:
             """`count` steps the way bot/inbox.py handles them; returns the wall time spent."""
@@ -395,16 +398,12 @@ async def run_ours(args: argparse.Namespace, synchronous: str) -> dict[str, Any]
             while done < count:
                 batch = [updates.text(*next(steps)) for _ in range(min(INBOX_BATCH, count - done))]
                 started = time.perf_counter()
-                if flush_outbox is not None:  # the consumer, before each batch
-                    await flush_outbox(app.bot, service)
+                await telegram_bot.flush_outbox(app.bot, service)  # the consumer, each batch
                 await store.inbox_add(batch)  # the poller: stored and committed before confirming
                 rows = await store.inbox_unhandled(limit=INBOX_BATCH)  # the consumer's read
                 for update_id, raw in rows:
                     t0 = time.perf_counter_ns()
-                    update = Update.de_json(json.loads(raw), app.bot)
-                    await app.process_update(update)
-                    async with store.transaction():
-                        await store.inbox_mark_handled(update_id)
+                    await consumer.handle_row(update_id, raw)  # exactly the consumer's path
                     times.append(time.perf_counter_ns() - t0)
                 spent += time.perf_counter() - started
                 done += len(rows)

@@ -124,18 +124,27 @@ class InboxRunner:
                 await asyncio.sleep(1.0)
             rows = await self.store.inbox_unhandled(limit=100)
             if not rows:
+                await self.store.flush_sent()
                 if self._stop.is_set():
                     return
                 await self._wake.wait()
                 self._wake.clear()
                 continue
             for update_id, raw in rows:
-                update = Update.de_json(json.loads(raw), self.app.bot)
-                await self.app.process_update(update)
-                async with self.store.transaction():
-                    await self.store.inbox_mark_handled(update_id)
+                await self.handle_row(update_id, raw)
                 if self._stop.is_set():
+                    await self.store.flush_sent()
                     return
+
+    async def handle_row(self, update_id: int, raw: bytes) -> None:
+        """One stored update through the Application; marked handled here if the engine did not.
+
+        (Updates that are not a person talking to us, or that failed, are marked here.)
+        """
+        update = Update.de_json(json.loads(raw), self.app.bot)
+        await self.app.process_update(update)
+        if self.store.last_marked != update_id:
+            await self.store.inbox_mark_handled(update_id)
 
 
 def _seconds(value: object) -> float:

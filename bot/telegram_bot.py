@@ -146,7 +146,7 @@ async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]
                 log.warning("dropped a reply Telegram refused: %s", type(exc).__name__)
             sent.append(outbox_id)
     finally:
-        await service.store.outbox_sent(sent)
+        service.store.mark_sent(sent)
 
 
 async def flush_outbox(bot: Bot, service: Service) -> None:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from flows import render
 from flows.engine import END, Catalogue, Flow, Step
 from flows.model import Button, Input, Outcome, Person, Reply, reply_to_json
-from flows.store import Conversation, EntryRow, PersonRow, Store, now_utc
+from flows.store import Conversation, EntryRow, PersonRow, Store, Tx, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ REQUIRED_MESSAGES = frozenset(
 class _Turn:
     """One input being handled: who, where they are, and what we will say."""
 
+    tx: Tx
     person: Person
     row: PersonRow
     conv: Conversation
@@ -130,102 +131,115 @@ class Service:
         With `outbox_chat`, the replies are saved in the same transaction too, so a crash before
         they are sent cannot leave the person waiting for a question that never comes.
         """
-        async with self.store.transaction():
-            row = await self.store.person(person.id, self.default_timezone)
-            conv = await self.store.conversation(person.id)
-            turn = _Turn(person, row, conv, Outcome())
-            if not row.welcomed:
-                await self._welcome(turn)
-            if row.welcomed or inp.kind != "command" or inp.command != "start":
-                await self._dispatch(turn, inp)
-            await self.store.save_conversation(turn.conv)
-            if update_id is not None:
-                await self.store.inbox_mark_handled(update_id)
-            if outbox_chat is not None and turn.out.replies:
-                turn.out.outbox_ids = await self.store.outbox_add(
-                    outbox_chat, [reply_to_json(r) for r in turn.out.replies]
-                )
+        outcome = await self.store.run(
+            lambda tx: self._handle(tx, person, inp, update_id, outbox_chat)
+        )
+        if update_id is not None:
+            self.store.last_marked = update_id
+        return outcome
+
+    def _handle(
+        self,
+        tx: Tx,
+        person: Person,
+        inp: Input,
+        update_id: int | None,
+        outbox_chat: int | None,
+    ) -> Outcome:
+        row = tx.person(person.id, self.default_timezone)
+        turn = _Turn(tx, person, row, tx.conversation(person.id), Outcome())
+        if not row.welcomed:
+            self._welcome(turn)
+        if row.welcomed or inp.kind != "command" or inp.command != "start":
+            self._dispatch(turn, inp)
+        tx.save_conversation(turn.conv)
+        if update_id is not None:
+            tx.inbox_mark_handled(update_id)
+        if outbox_chat is not None and turn.out.replies:
+            turn.out.outbox_ids = tx.outbox_add(
+                outbox_chat, [reply_to_json(r) for r in turn.out.replies]
+            )
         return turn.out
 
     # ---- dispatch ------------------------------------------------------------------------
 
-    async def _dispatch(self, t: _Turn, inp: Input) -> None:
+    def _dispatch(self, t: _Turn, inp: Input) -> None:
         if inp.kind == "button":
-            await self._button(t, inp.data)
+            self._button(t, inp.data)
             return
         if inp.kind == "edited":
             t.say(self.cat.say("edited"))
             return
         waiting_for = (t.conv.pending or {}).get("kind")
         if inp.kind == "text" and waiting_for == "timezone":
-            await self._typed_timezone(t, inp.text)
+            self._typed_timezone(t, inp.text)
             return
         if inp.kind != "command" or inp.command != "cancel":
             t.conv.pending = None
         if inp.kind == "unsupported":
             t.say(self.cat.say("unsupported", what=inp.what, in_flow=t.conv.flow is not None))
-            await self._ask_again(t)
+            self._ask_again(t)
         elif inp.kind == "command":
-            await self._command(t, inp.command)
+            self._command(t, inp.command)
         else:
-            await self._text(t, inp.text)
+            self._text(t, inp.text)
 
-    async def _command(self, t: _Turn, command: str) -> None:
+    def _command(self, t: _Turn, command: str) -> None:
         flow = self.cat.by_command(command)
         if flow is not None:
-            await self._flow_command(t, flow)
+            self._flow_command(t, flow)
         elif command == "start":
             t.say(self.cat.say("welcome_back", name=t.person.first_name))
-            await self._ask_again(t)
+            self._ask_again(t)
         elif command == "help":
             t.say(self._help())
-            await self._ask_again(t)
+            self._ask_again(t)
         elif command == "settings":
             self._settings(t)
         elif command == "cancel":
-            await self._cancel(t)
+            self._cancel(t)
         elif command == "entries":
-            await self._entries(t)
+            self._entries(t)
             if t.conv.flow:
                 t.say(self.cat.say("still_in_flow", title=self._flow_of(t).title))
         elif command == "skip":
-            await self._skip(t)
+            self._skip(t)
         elif command == "back":
-            await self._back(t)
+            self._back(t)
         else:
             t.say(self.cat.say("unknown_command", command=command))
-            await self._ask_again(t)
+            self._ask_again(t)
 
-    async def _text(self, t: _Turn, text: str) -> None:
+    def _text(self, t: _Turn, text: str) -> None:
         if t.conv.flow is None:
-            await self._note(t, text)
+            self._note(t, text)
             return
         step = self._step_of(t)
         if step.input == "choice":
             choice = step.match_typed(text)
             if choice is None:
                 t.say(self.cat.say("choose_please"))
-                await self._ask(t)
+                self._ask(t)
             else:
-                await self._answer(t, choice.value)
+                self._answer(t, choice.value)
             return
         if not text.strip():
             t.say(self.cat.say("empty_answer"))
-            await self._ask(t)
+            self._ask(t)
             return
-        await self._answer(t, text.strip())
+        self._answer(t, text.strip())
 
-    async def _button(self, t: _Turn, data: str) -> None:
+    def _button(self, t: _Turn, data: str) -> None:
         kind, _, rest = data.partition(":")
         if kind == "o":
-            await self._open_entry(t, rest)
+            self._open_entry(t, rest)
             return
         if kind == "l":
-            await self._link(t, rest)
+            self._link(t, rest)
             return
         turn_text, _, value = rest.partition(":")
         if not turn_text.isdigit() or int(turn_text) != t.conv.turn:
-            await self._stale(t)
+            self._stale(t)
             return
         t.out.clear_buttons = True
         pending = (t.conv.pending or {}).get("kind")
@@ -233,32 +247,32 @@ class Service:
             step = self._step_of(t)
             if value == "skip" and step.optional:
                 t.out.toast = self.cat.say("saved_toast")
-                await self._answer(t, None)
+                self._answer(t, None)
                 return
             choice = step.choice(value)
             if choice is not None:
                 t.out.toast = choice.label
-                await self._answer(t, choice.value)
+                self._answer(t, choice.value)
                 return
         elif kind == "c" and pending == "cancel":
-            await self._cancel_choice(t, value)
+            self._cancel_choice(t, value)
             return
         elif kind == "s" and pending == "switch":
-            await self._switch_choice(t, value)
+            self._switch_choice(t, value)
             return
         elif kind == "z":
-            await self._timezone_button(t, value)
+            self._timezone_button(t, value)
             return
-        await self._stale(t)
+        self._stale(t)
 
     # ---- flows ---------------------------------------------------------------------------
 
-    async def _flow_command(self, t: _Turn, flow: Flow) -> None:
+    def _flow_command(self, t: _Turn, flow: Flow) -> None:
         if t.conv.flow is None:
-            await self._start_flow(t, flow)
+            self._start_flow(t, flow)
         elif t.conv.flow == flow.name:
             t.say(self.cat.say("already_in_flow", title=flow.title))
-            await self._ask(t)
+            self._ask(t)
         else:
             current = self.cat.flows[t.conv.flow]
             t.conv.pending = {"kind": "switch", "to": flow.name}
@@ -275,14 +289,14 @@ class Service:
                 ],
             )
 
-    async def _start_flow(self, t: _Turn, flow: Flow) -> None:
-        entry_id = await self.store.create_entry(t.person.id, flow.name, None)
+    def _start_flow(self, t: _Turn, flow: Flow) -> None:
+        entry_id = t.tx.create_entry(t.person.id, flow.name, None)
         t.conv.flow, t.conv.step, t.conv.entry_id = flow.name, flow.first, entry_id
         t.conv.history, t.conv.pending = [], None
         intro = render.tidy(flow.intro.render(**self._context(flow, {})))
         buttons: list[list[Button]] = []
         if flow.link_to:
-            recent = await self.store.entries(
+            recent = t.tx.entries(
                 t.person.id,
                 limit=3,
                 flows=flow.link_to,
@@ -295,13 +309,13 @@ class Service:
                     [Button(self._entry_label(t, e), f"l:{entry_id}:{e.id}")] for e in recent
                 ]
         t.say(intro, buttons)
-        await self._ask(t)
+        self._ask(t)
 
-    async def _ask(self, t: _Turn) -> None:
+    def _ask(self, t: _Turn) -> None:
         """Show the current question (again), with fresh buttons."""
         flow, step = self._flow_of(t), self._step_of(t)
         assert t.conv.entry_id is not None
-        answers = await self.store.answers(t.row.cipher, t.conv.entry_id)
+        answers = t.tx.answers(t.row.cipher, t.conv.entry_id)
         t.conv.turn += 1
         context = self._context(flow, answers)
         text = render.tidy(
@@ -318,35 +332,35 @@ class Service:
             rows.append([Button(self.cat.say("skip_button"), f"a:{t.conv.turn}:skip")])
         t.say(text, rows)
 
-    async def _ask_again(self, t: _Turn) -> None:
+    def _ask_again(self, t: _Turn) -> None:
         if t.conv.flow is not None:
-            await self._ask(t)
+            self._ask(t)
 
-    async def _answer(self, t: _Turn, value: str | None) -> None:
+    def _answer(self, t: _Turn, value: str | None) -> None:
         """Save (or, when skipped, clear) the current step's answer, then move on."""
         flow, step = self._flow_of(t), self._step_of(t)
         assert t.conv.entry_id is not None
         if value is None:
-            await self.store.delete_answer(t.conv.entry_id, step.id)
+            t.tx.delete_answer(t.conv.entry_id, step.id)
         else:
-            await self.store.put_answer(t.row.cipher, t.conv.entry_id, step.id, value)
+            t.tx.put_answer(t.row.cipher, t.conv.entry_id, step.id, value)
         following = flow.advance(step.id, value)
         t.conv.history.append(step.id)
         if following == END:
-            await self._complete(t, flow)
+            self._complete(t, flow)
         else:
             t.conv.step = following
-            await self._ask(t)
+            self._ask(t)
 
-    async def _complete(self, t: _Turn, flow: Flow) -> None:
+    def _complete(self, t: _Turn, flow: Flow) -> None:
         entry_id = t.conv.entry_id
         assert entry_id is not None
-        answers = await self.store.answers(t.row.cipher, entry_id)
+        answers = t.tx.answers(t.row.cipher, entry_id)
         for step_id in set(answers) - set(t.conv.history):
             # An answer left on a branch the person went back from is not part of this entry.
-            await self.store.delete_answer(entry_id, step_id)
+            t.tx.delete_answer(entry_id, step_id)
             del answers[step_id]
-        await self.store.set_entry_status(entry_id, "saved")
+        t.tx.set_entry_status(entry_id, "saved")
         summary = render.tidy(flow.summary.render(**self._context(flow, answers, shorten=True)))
         self._reset(t)
         for chunk in render.pack([summary, self.cat.say("saved")]):
@@ -357,16 +371,16 @@ class Service:
         t.conv.entry_id = None
         t.conv.history, t.conv.pending = [], None
 
-    async def _skip(self, t: _Turn) -> None:
+    def _skip(self, t: _Turn) -> None:
         if t.conv.flow is None:
             t.say(self.cat.say("nothing_to_skip"))
         elif not self._step_of(t).optional:
             t.say(self.cat.say("cannot_skip"))
-            await self._ask(t)
+            self._ask(t)
         else:
-            await self._answer(t, None)
+            self._answer(t, None)
 
-    async def _back(self, t: _Turn) -> None:
+    def _back(self, t: _Turn) -> None:
         if t.conv.flow is None:
             t.say(self.cat.say("nothing_to_go_back_to"))
             return
@@ -374,20 +388,20 @@ class Service:
             t.say(self.cat.say("back_at_start"))
         else:
             t.conv.step = t.conv.history.pop()
-        await self._ask(t)
+        self._ask(t)
 
-    async def _cancel(self, t: _Turn) -> None:
+    def _cancel(self, t: _Turn) -> None:
         if t.conv.pending is not None:
             t.conv.pending = None
             t.say(self.cat.say("carry_on"))
-            await self._ask_again(t)
+            self._ask_again(t)
             return
         if t.conv.flow is None:
             t.say(self.cat.say("nothing_to_cancel"))
             return
         assert t.conv.entry_id is not None
-        if not await self.store.answers(t.row.cipher, t.conv.entry_id):
-            await self.store.delete_entry(t.conv.entry_id)
+        if not t.tx.answers(t.row.cipher, t.conv.entry_id):
+            t.tx.delete_entry(t.conv.entry_id)
             self._reset(t)
             t.say(self.cat.say("cancelled_nothing_saved"))
             return
@@ -403,90 +417,86 @@ class Service:
             ],
         )
 
-    async def _cancel_choice(self, t: _Turn, value: str) -> None:
+    def _cancel_choice(self, t: _Turn, value: str) -> None:
         t.conv.pending = None
         entry_id = t.conv.entry_id
         assert entry_id is not None
         title = self._flow_of(t).title
         if value == "keep":
-            await self.store.set_entry_status(entry_id, "draft")
+            t.tx.set_entry_status(entry_id, "draft")
             self._reset(t)
             t.say(self.cat.say("cancelled_draft", title=title))
         elif value == "discard":
-            await self.store.delete_entry(entry_id)
+            t.tx.delete_entry(entry_id)
             self._reset(t)
             t.say(self.cat.say("cancelled_discarded", title=title))
         else:
             t.say(self.cat.say("carry_on"))
-            await self._ask(t)
+            self._ask(t)
 
-    async def _switch_choice(self, t: _Turn, value: str) -> None:
+    def _switch_choice(self, t: _Turn, value: str) -> None:
         target = self.cat.flows.get(str((t.conv.pending or {}).get("to")))
         t.conv.pending = None
         if value != "go" or target is None:
             t.say(self.cat.say("carry_on"))
-            await self._ask(t)
+            self._ask(t)
             return
-        await self._leave_as_draft(t)
-        await self._start_flow(t, target)
+        self._leave_as_draft(t)
+        self._start_flow(t, target)
 
-    async def _leave_as_draft(self, t: _Turn) -> None:
+    def _leave_as_draft(self, t: _Turn) -> None:
         """Leaving a flow never loses words: anything answered stays as a draft."""
         entry_id = t.conv.entry_id
         if entry_id is None:
             return
-        if await self.store.answers(t.row.cipher, entry_id):
-            await self.store.set_entry_status(entry_id, "draft")
+        if t.tx.answers(t.row.cipher, entry_id):
+            t.tx.set_entry_status(entry_id, "draft")
             t.say(self.cat.say("left_as_draft", title=self._flow_of(t).title))
         else:
-            await self.store.delete_entry(entry_id)
+            t.tx.delete_entry(entry_id)
         self._reset(t)
 
-    async def _stale(self, t: _Turn) -> None:
+    def _stale(self, t: _Turn) -> None:
         t.out.toast = self.cat.say("stale_toast")
         t.out.clear_buttons = True
         if t.conv.flow is not None:
             t.conv.pending = None
-            await self._ask(t)
+            self._ask(t)
         else:
             t.say(self.cat.say("stale_no_flow"))
 
-    async def _link(self, t: _Turn, rest: str) -> None:
+    def _link(self, t: _Turn, rest: str) -> None:
         """Join this entry to an earlier one's sharing episode."""
         entry_text, _, target_text = rest.partition(":")
-        entry = (
-            await self.store.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
-        )
-        target = (
-            await self.store.entry(t.person.id, int(target_text)) if target_text.isdigit() else None
-        )
+        entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
+        target = t.tx.entry(t.person.id, int(target_text)) if target_text.isdigit() else None
         if entry is None or target is None:
-            await self._stale(t)
+            self._stale(t)
             return
-        await self.store.set_entry_episode(entry.id, target.episode_id)
+        t.tx.set_entry_episode(entry.id, target.episode_id)
         t.out.toast = self.cat.say("linked_toast", label=self._entry_label(t, target))
         t.out.clear_buttons = True
 
     # ---- notes, entries ------------------------------------------------------------------
 
-    async def _note(self, t: _Turn, text: str) -> None:
+    def _note(self, t: _Turn, text: str) -> None:
         """Words sent outside a question set are kept as a note rather than lost."""
         if not text.strip():
             t.say(self.cat.say("empty_answer"))
             return
-        entry_id = await self.store.create_entry(t.person.id, NOTE_FLOW, None)
-        await self.store.put_answer(t.row.cipher, entry_id, NOTE_STEP, text.strip())
-        await self.store.set_entry_status(entry_id, "saved")
+        entry_id = t.tx.create_entry(t.person.id, NOTE_FLOW, None)
+        t.tx.put_answer(t.row.cipher, entry_id, NOTE_STEP, text.strip())
+        t.tx.set_entry_status(entry_id, "saved")
         t.say(self.cat.say("note_saved", flows=self._flow_list()))
 
-    async def _entries(self, t: _Turn) -> None:
-        entries = await self.store.entries(t.person.id, limit=ENTRIES_PAGE)
+    def _entries(self, t: _Turn) -> None:
+        entries = t.tx.entries(t.person.id, limit=ENTRIES_PAGE)
         if not entries:
             t.say(self.cat.say("entries_empty", flows=self._flow_list()))
             return
         items = []
         for number, entry in enumerate(entries, start=1):
-            answers = await self.store.answers(t.row.cipher, entry.id)
+            answers = t.tx.answers(t.row.cipher, entry.id)
             items.append(
                 {
                     "number": number,
@@ -502,14 +512,12 @@ class Service:
         rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
         t.say(self.cat.say("entries_list", items=items), rows)
 
-    async def _open_entry(self, t: _Turn, entry_text: str) -> None:
-        entry = (
-            await self.store.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
-        )
+    def _open_entry(self, t: _Turn, entry_text: str) -> None:
+        entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
         if entry is None or entry.status == "in_progress":
             t.out.toast = self.cat.say("entry_gone")
             return
-        answers = await self.store.answers(t.row.cipher, entry.id)
+        answers = t.tx.answers(t.row.cipher, entry.id)
         flow = self.cat.flows.get(entry.flow)
         blocks = [
             self.cat.say(
@@ -521,7 +529,7 @@ class Service:
         ]
         episode = [
             e
-            for e in await self.store.entries(t.person.id, limit=20, episode_id=entry.episode_id)
+            for e in t.tx.entries(t.person.id, limit=20, episode_id=entry.episode_id)
             if e.id != entry.id
         ]
         if episode:
@@ -541,8 +549,8 @@ class Service:
 
     # ---- settings ------------------------------------------------------------------------
 
-    async def _welcome(self, t: _Turn) -> None:
-        await self.store.set_welcomed(t.person.id)
+    def _welcome(self, t: _Turn) -> None:
+        t.tx.set_welcomed(t.person.id)
         t.say(self.cat.say("welcome", name=t.person.first_name, flows=self._flow_list()))
         t.conv.turn += 1
         t.say(
@@ -562,33 +570,33 @@ class Service:
         rows.append([Button(self.cat.say("button_tz_other"), f"z:{t.conv.turn}:other")])
         t.say(self.cat.say("settings", timezone=t.row.timezone), rows)
 
-    async def _timezone_button(self, t: _Turn, value: str) -> None:
+    def _timezone_button(self, t: _Turn, value: str) -> None:
         if value == "keep":
             t.out.toast = self.cat.say("timezone_kept", timezone=t.row.timezone)
-            await self._ask_again(t)
+            self._ask_again(t)
         elif value == "list":
             self._settings(t)
         elif value == "other":
             t.conv.pending = {"kind": "timezone"}
             t.say(self.cat.say("timezone_ask"))
         elif value.isdigit() and int(value) < len(self.cat.timezones):
-            await self._set_timezone(t, self.cat.timezones[int(value)])
+            self._set_timezone(t, self.cat.timezones[int(value)])
         else:
-            await self._stale(t)
+            self._stale(t)
 
-    async def _typed_timezone(self, t: _Turn, text: str) -> None:
+    def _typed_timezone(self, t: _Turn, text: str) -> None:
         zone = find_timezone(text)
         if zone is None:
             t.say(self.cat.say("timezone_unknown"))
             return
         t.conv.pending = None
-        await self._set_timezone(t, zone)
+        self._set_timezone(t, zone)
 
-    async def _set_timezone(self, t: _Turn, zone: str) -> None:
-        await self.store.set_timezone(t.person.id, zone)
+    def _set_timezone(self, t: _Turn, zone: str) -> None:
+        t.tx.set_timezone(t.person.id, zone)
         t.out.toast = zone
         t.say(self.cat.say("timezone_set", timezone=zone))
-        await self._ask_again(t)
+        self._ask_again(t)
 
     # ---- helpers -------------------------------------------------------------------------
 

@@ -1,21 +1,20 @@
 """Plain SQL over aiosqlite, behind named functions. The only module that talks to the database.
 
-One connection, one writer at a time: `transaction()` serialises writers with a lock and uses
-BEGIN IMMEDIATE, so the engine's load → decide → write happens as one unit.
+One connection, one writer at a time: `Store.run` runs a whole unit of work (the engine's
+load → decide → write) as one transaction, in one call on the database's own thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -24,6 +23,7 @@ from flows.crypto import Cipher, KeyProblem, Keyring, load_or_create_master_key
 log = logging.getLogger(__name__)
 
 DB_NAME = "coreflect.db"
+T = TypeVar("T")
 
 
 def now_utc() -> datetime:
@@ -75,12 +75,208 @@ def migration_files() -> list[tuple[str, str]]:
     return [(name, folder.joinpath(name).read_text(encoding="utf-8")) for name in names]
 
 
+class Tx:
+    """The named queries, run synchronously inside one transaction on the database's own thread.
+
+    `Store.run` hands a `Tx` to a function and runs the whole function as a single call on
+    aiosqlite's connection thread: one thread round trip per unit of work instead of one per
+    statement (each round trip costs far more than the SQL itself; see bench/flows.py).
+    """
+
+    def __init__(self, conn: sqlite3.Connection, keys: Keyring) -> None:
+        self.conn = conn
+        self.keys = keys
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, args).fetchone()
+
+    # ---- people --------------------------------------------------------------------------
+
+    def person(self, person_id: int, default_timezone: str) -> PersonRow:
+        """The person, created on first contact with a fresh data key."""
+        row = self._one(
+            "SELECT timezone, welcomed, wrapped_key FROM people WHERE id = ?", (person_id,)
+        )
+        if row is None:
+            wrapped = self.keys.new_wrapped_key(person_id)
+            self.conn.execute(
+                "INSERT INTO people (id, wrapped_key, timezone, created_at) VALUES (?, ?, ?, ?)",
+                (person_id, wrapped, default_timezone, iso(now_utc())),
+            )
+            cipher = self.keys.person(person_id, wrapped)
+            return PersonRow(person_id, default_timezone, False, cipher)
+        timezone, welcomed, wrapped = row
+        return PersonRow(person_id, timezone, bool(welcomed), self.keys.person(person_id, wrapped))
+
+    def set_timezone(self, person_id: int, timezone: str) -> None:
+        self.conn.execute("UPDATE people SET timezone = ? WHERE id = ?", (timezone, person_id))
+
+    def set_welcomed(self, person_id: int) -> None:
+        self.conn.execute("UPDATE people SET welcomed = 1 WHERE id = ?", (person_id,))
+
+    # ---- conversations -------------------------------------------------------------------
+
+    def conversation(self, person_id: int) -> Conversation:
+        row = self._one(
+            "SELECT flow, step, entry_id, turn, history, pending FROM conversations"
+            " WHERE person_id = ?",
+            (person_id,),
+        )
+        if row is None:
+            return Conversation(person_id)
+        flow, step, entry_id, turn, history, pending = row
+        return Conversation(
+            person_id,
+            flow,
+            step,
+            entry_id,
+            turn,
+            json.loads(history),
+            json.loads(pending) if pending else None,
+        )
+
+    def save_conversation(self, conv: Conversation) -> None:
+        self.conn.execute(
+            "INSERT INTO conversations (person_id, flow, step, entry_id, turn, history, pending,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (person_id) DO UPDATE SET"
+            " flow = excluded.flow, step = excluded.step, entry_id = excluded.entry_id,"
+            " turn = excluded.turn, history = excluded.history, pending = excluded.pending,"
+            " updated_at = excluded.updated_at",
+            (
+                conv.person_id,
+                conv.flow,
+                conv.step,
+                conv.entry_id,
+                conv.turn,
+                json.dumps(conv.history),
+                json.dumps(conv.pending) if conv.pending is not None else None,
+                iso(now_utc()),
+            ),
+        )
+
+    # ---- entries and answers -------------------------------------------------------------
+
+    def create_entry(self, person_id: int, flow: str, episode_id: int | None) -> int:
+        """A new entry; without an episode it starts its own (episode_id = its own id)."""
+        stamp = iso(now_utc())
+        row = self._one(
+            "INSERT INTO entries (person_id, flow, status, episode_id, created_at, updated_at)"
+            " VALUES (?, ?, 'in_progress', COALESCE(?, 0), ?, ?) RETURNING id",
+            (person_id, flow, episode_id, stamp, stamp),
+        )
+        entry_id = int(row[0])
+        if episode_id is None:
+            self.conn.execute("UPDATE entries SET episode_id = id WHERE id = ?", (entry_id,))
+        return entry_id
+
+    def set_entry_status(self, entry_id: int, status: str) -> None:
+        self.conn.execute(
+            "UPDATE entries SET status = ?, updated_at = ? WHERE id = ?",
+            (status, iso(now_utc()), entry_id),
+        )
+
+    def set_entry_episode(self, entry_id: int, episode_id: int) -> None:
+        self.conn.execute("UPDATE entries SET episode_id = ? WHERE id = ?", (episode_id, entry_id))
+
+    def delete_entry(self, entry_id: int) -> None:
+        self.conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+
+    def entries(
+        self,
+        person_id: int,
+        *,
+        limit: int,
+        flows: Iterable[str] | None = None,
+        since: datetime | None = None,
+        statuses: tuple[str, ...] = ("saved", "draft"),
+        episode_id: int | None = None,
+    ) -> list[EntryRow]:
+        """A person's entries, newest first."""
+        sql = "SELECT id, flow, status, episode_id, created_at FROM entries WHERE person_id = ?"
+        args: list[Any] = [person_id]
+        sql += f" AND status IN ({','.join('?' * len(statuses))})"
+        args.extend(statuses)
+        if flows is not None:
+            names = list(flows)
+            sql += f" AND flow IN ({','.join('?' * len(names))})"
+            args.extend(names)
+        if since is not None:
+            sql += " AND created_at >= ?"
+            args.append(iso(since))
+        if episode_id is not None:
+            sql += " AND episode_id = ?"
+            args.append(episode_id)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        rows = self.conn.execute(sql, args).fetchall()
+        return [EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
+
+    def entry(self, person_id: int, entry_id: int) -> EntryRow | None:
+        r = self._one(
+            "SELECT id, flow, status, episode_id, created_at FROM entries"
+            " WHERE id = ? AND person_id = ?",
+            (entry_id, person_id),
+        )
+        return None if r is None else EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]))
+
+    def put_answer(self, cipher: Cipher, entry_id: int, step: str, value: str) -> None:
+        """Encrypt and save one answer (replacing an earlier one for the same step)."""
+        stamp = iso(now_utc())
+        sealed = cipher.seal(value.encode("utf-8"), _answer_aad(entry_id, step))
+        self.conn.execute(
+            "INSERT INTO answers (entry_id, step, value, answered_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (entry_id, step) DO UPDATE SET value = excluded.value,"
+            " answered_at = excluded.answered_at",
+            (entry_id, step, sealed, stamp),
+        )
+        self.conn.execute("UPDATE entries SET updated_at = ? WHERE id = ?", (stamp, entry_id))
+
+    def delete_answer(self, entry_id: int, step: str) -> None:
+        self.conn.execute("DELETE FROM answers WHERE entry_id = ? AND step = ?", (entry_id, step))
+
+    def answers(self, cipher: Cipher, entry_id: int) -> dict[str, str]:
+        """Decrypted answers of one entry, keyed by step."""
+        rows = self.conn.execute(
+            "SELECT step, value FROM answers WHERE entry_id = ?", (entry_id,)
+        ).fetchall()
+        return {
+            step: cipher.open(value, _answer_aad(entry_id, step)).decode("utf-8")
+            for step, value in rows
+        }
+
+    # ---- inbox and outbox ----------------------------------------------------------------
+
+    def inbox_mark_handled(self, update_id: int) -> None:
+        """Mark handled and drop the payload: the row stays only to recognise a repeat."""
+        self.conn.execute(
+            "UPDATE inbox SET handled_at = ?, payload = NULL"
+            " WHERE update_id = ? AND handled_at IS NULL",
+            (iso(now_utc()), update_id),
+        )
+
+    def outbox_add(self, chat_id: int, payloads: list[bytes]) -> list[int]:
+        """Queue replies in this transaction; returns their ids in order."""
+        stamp = iso(now_utc())
+        ids: list[int] = []
+        for payload in payloads:
+            sealed = self.keys.master.seal(payload, b"outbox:%d" % chat_id)
+            row = self._one(
+                "INSERT INTO outbox (chat_id, payload, created_at) VALUES (?, ?, ?) RETURNING id",
+                (chat_id, sealed, stamp),
+            )
+            ids.append(int(row[0]))
+        return ids
+
+
 class Store:
+    """The database: opened, checked and migrated once; every unit of work goes through `run`."""
+
     def __init__(self, db: aiosqlite.Connection, keyring: Keyring, path: Path) -> None:
         self.db = db
         self.keys = keyring
         self.path = path
-        self._lock = asyncio.Lock()
+        self._sent: list[int] = []  # outbox rows Telegram has; removed with the next commit
+        self.last_marked: int | None = None  # the update id a unit of work last marked handled
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -93,6 +289,10 @@ class Store:
         path = data_dir / DB_NAME
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
+            if not callable(getattr(db, "_execute", None)):
+                raise StartupProblem(
+                    "This aiosqlite has no Connection._execute; pin aiosqlite<0.23."
+                )
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute(f"PRAGMA synchronous={_pragma_word(synchronous)}")
             await db.execute("PRAGMA foreign_keys=ON")
@@ -126,183 +326,52 @@ class Store:
         return cls(db, keyring, path)
 
     async def close(self) -> None:
+        await self.flush_sent()
         await self.db.close()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
+    # ---- units of work -------------------------------------------------------------------
+
+    async def run(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in one transaction (BEGIN IMMEDIATE … COMMIT) on the database's thread.
+
+        aiosqlite's connection thread runs one call at a time, so units of work never interleave.
+        Outbox rows already sent are removed in the same commit.
+        """
+        sent, self._sent = self._sent, []
+        keys = self.keys
+
+        def unit(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                if sent:
+                    conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in sent])
+                result = work(Tx(conn, keys))
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
-            await self.db.execute("COMMIT")
+            conn.execute("COMMIT")
+            return result
 
-    # ---- people --------------------------------------------------------------------------
+        try:
+            # One round trip for the whole unit. aiosqlite offers no public call for this; its
+            # `_execute` is the primitive every one of its methods uses (pinned: aiosqlite<0.23).
+            result: T = await self.db._execute(lambda: unit(self.db._conn))  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._sent = sent + self._sent
+            raise
+        return result
 
-    async def person(self, person_id: int, default_timezone: str) -> PersonRow:
-        """The person, created on first contact with a fresh data key."""
-        async with self.db.execute(
-            "SELECT timezone, welcomed, wrapped_key FROM people WHERE id = ?", (person_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            wrapped = self.keys.new_wrapped_key(person_id)
-            await self.db.execute(
-                "INSERT INTO people (id, wrapped_key, timezone, created_at) VALUES (?, ?, ?, ?)",
-                (person_id, wrapped, default_timezone, iso(now_utc())),
-            )
-            return PersonRow(
-                person_id, default_timezone, False, self.keys.person(person_id, wrapped)
-            )
-        timezone, welcomed, wrapped = row
-        return PersonRow(person_id, timezone, bool(welcomed), self.keys.person(person_id, wrapped))
+    def mark_sent(self, ids: list[int]) -> None:
+        """Telegram has these replies; their rows go with the next commit (or `flush_sent`).
 
-    async def set_timezone(self, person_id: int, timezone: str) -> None:
-        await self.db.execute("UPDATE people SET timezone = ? WHERE id = ?", (timezone, person_id))
+        If the process dies first, they are sent once more after the restart: a repeat, never a
+        loss. That window is one commit wide: the consumer flushes whenever the inbox is empty.
+        """
+        self._sent.extend(ids)
 
-    async def set_welcomed(self, person_id: int) -> None:
-        await self.db.execute("UPDATE people SET welcomed = 1 WHERE id = ?", (person_id,))
-
-    # ---- conversations -------------------------------------------------------------------
-
-    async def conversation(self, person_id: int) -> Conversation:
-        async with self.db.execute(
-            "SELECT flow, step, entry_id, turn, history, pending FROM conversations"
-            " WHERE person_id = ?",
-            (person_id,),
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return Conversation(person_id)
-        flow, step, entry_id, turn, history, pending = row
-        return Conversation(
-            person_id,
-            flow,
-            step,
-            entry_id,
-            turn,
-            json.loads(history),
-            json.loads(pending) if pending else None,
-        )
-
-    async def save_conversation(self, conv: Conversation) -> None:
-        await self.db.execute(
-            "INSERT INTO conversations (person_id, flow, step, entry_id, turn, history, pending,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (person_id) DO UPDATE SET"
-            " flow = excluded.flow, step = excluded.step, entry_id = excluded.entry_id,"
-            " turn = excluded.turn, history = excluded.history, pending = excluded.pending,"
-            " updated_at = excluded.updated_at",
-            (
-                conv.person_id,
-                conv.flow,
-                conv.step,
-                conv.entry_id,
-                conv.turn,
-                json.dumps(conv.history),
-                json.dumps(conv.pending) if conv.pending is not None else None,
-                iso(now_utc()),
-            ),
-        )
-
-    # ---- entries and answers -------------------------------------------------------------
-
-    async def create_entry(self, person_id: int, flow: str, episode_id: int | None) -> int:
-        stamp = iso(now_utc())
-        async with self.db.execute(
-            "INSERT INTO entries (person_id, flow, status, episode_id, created_at, updated_at)"
-            " VALUES (?, ?, 'in_progress', COALESCE(?, 0), ?, ?) RETURNING id",
-            (person_id, flow, episode_id, stamp, stamp),
-        ) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        entry_id = int(row[0])
-        if episode_id is None:
-            await self.db.execute("UPDATE entries SET episode_id = id WHERE id = ?", (entry_id,))
-        return entry_id
-
-    async def set_entry_status(self, entry_id: int, status: str) -> None:
-        await self.db.execute(
-            "UPDATE entries SET status = ?, updated_at = ? WHERE id = ?",
-            (status, iso(now_utc()), entry_id),
-        )
-
-    async def set_entry_episode(self, entry_id: int, episode_id: int) -> None:
-        await self.db.execute(
-            "UPDATE entries SET episode_id = ? WHERE id = ?", (episode_id, entry_id)
-        )
-
-    async def delete_entry(self, entry_id: int) -> None:
-        await self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
-
-    async def entries(
-        self,
-        person_id: int,
-        *,
-        limit: int,
-        flows: Iterable[str] | None = None,
-        since: datetime | None = None,
-        statuses: tuple[str, ...] = ("saved", "draft"),
-        episode_id: int | None = None,
-    ) -> list[EntryRow]:
-        """A person's entries, newest first."""
-        sql = "SELECT id, flow, status, episode_id, created_at FROM entries WHERE person_id = ?"
-        args: list[Any] = [person_id]
-        sql += f" AND status IN ({','.join('?' * len(statuses))})"
-        args.extend(statuses)
-        if flows is not None:
-            names = list(flows)
-            sql += f" AND flow IN ({','.join('?' * len(names))})"
-            args.extend(names)
-        if since is not None:
-            sql += " AND created_at >= ?"
-            args.append(iso(since))
-        if episode_id is not None:
-            sql += " AND episode_id = ?"
-            args.append(episode_id)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        args.append(limit)
-        async with self.db.execute(sql, args) as cur:
-            rows = await cur.fetchall()
-        return [EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
-
-    async def entry(self, person_id: int, entry_id: int) -> EntryRow | None:
-        async with self.db.execute(
-            "SELECT id, flow, status, episode_id, created_at FROM entries"
-            " WHERE id = ? AND person_id = ?",
-            (entry_id, person_id),
-        ) as cur:
-            r = await cur.fetchone()
-        return None if r is None else EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]))
-
-    async def put_answer(self, cipher: Cipher, entry_id: int, step: str, value: str) -> None:
-        sealed = cipher.seal(value.encode("utf-8"), _answer_aad(entry_id, step))
-        await self.db.execute(
-            "INSERT INTO answers (entry_id, step, value, answered_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (entry_id, step) DO UPDATE SET value = excluded.value,"
-            " answered_at = excluded.answered_at",
-            (entry_id, step, sealed, iso(now_utc())),
-        )
-        await self.db.execute(
-            "UPDATE entries SET updated_at = ? WHERE id = ?", (iso(now_utc()), entry_id)
-        )
-
-    async def delete_answer(self, entry_id: int, step: str) -> None:
-        await self.db.execute(
-            "DELETE FROM answers WHERE entry_id = ? AND step = ?", (entry_id, step)
-        )
-
-    async def answers(self, cipher: Cipher, entry_id: int) -> dict[str, str]:
-        """Decrypted answers of one entry, keyed by step."""
-        async with self.db.execute(
-            "SELECT step, value FROM answers WHERE entry_id = ?", (entry_id,)
-        ) as cur:
-            rows = await cur.fetchall()
-        return {
-            step: cipher.open(value, _answer_aad(entry_id, step)).decode("utf-8")
-            for step, value in rows
-        }
+    async def flush_sent(self) -> None:
+        if self._sent:
+            await self.run(lambda tx: None)
 
     # ---- inbox ---------------------------------------------------------------------------
 
@@ -310,73 +379,54 @@ class Store:
         """Store a batch of raw updates (deduplicated on update_id) and commit."""
         stamp = iso(now_utc())
         rows = [(uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp) for uid, raw in updates]
-        async with self.transaction() as db:
-            await db.executemany(
+        await self.run(
+            lambda tx: tx.conn.executemany(
                 "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
                 rows,
             )
+        )
 
     async def inbox_next_offset(self) -> int | None:
-        async with self.db.execute("SELECT MAX(update_id) FROM inbox") as cur:
-            row = await cur.fetchone()
+        row = await self.run(lambda tx: tx._one("SELECT MAX(update_id) FROM inbox"))
         return None if row is None or row[0] is None else int(row[0]) + 1
 
     async def inbox_unhandled(self, limit: int = 100) -> list[tuple[int, bytes]]:
-        async with self.db.execute(
-            "SELECT update_id, payload FROM inbox WHERE handled_at IS NULL"
-            " ORDER BY update_id LIMIT ?",
-            (limit,),
-        ) as cur:
-            rows = await cur.fetchall()
+        rows = await self.run(
+            lambda tx: tx.conn.execute(
+                "SELECT update_id, payload FROM inbox WHERE handled_at IS NULL"
+                " ORDER BY update_id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
         return [(uid, self.keys.master.open(p, b"inbox:%d" % uid)) for uid, p in rows]
 
     async def inbox_mark_handled(self, update_id: int) -> None:
-        """Mark handled and drop the payload: the row stays only to recognise a repeat."""
-        await self.db.execute(
-            "UPDATE inbox SET handled_at = ?, payload = NULL"
-            " WHERE update_id = ? AND handled_at IS NULL",
-            (iso(now_utc()), update_id),
-        )
+        await self.run(lambda tx: tx.inbox_mark_handled(update_id))
 
     async def inbox_prune(self, keep: timedelta = timedelta(days=7)) -> None:
         """Forget handled updates older than a week, keeping the newest row for the offset."""
-        async with self.transaction() as db:
-            await db.execute(
+        cutoff = iso(now_utc() - keep)
+        await self.run(
+            lambda tx: tx.conn.execute(
                 "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?"
                 " AND update_id < (SELECT MAX(update_id) FROM inbox)",
-                (iso(now_utc() - keep),),
+                (cutoff,),
             )
+        )
 
     # ---- outbox --------------------------------------------------------------------------
 
-    async def outbox_add(self, chat_id: int, payloads: list[bytes]) -> list[int]:
-        """Queue replies inside the caller's transaction; returns their ids in order."""
-        ids: list[int] = []
-        stamp = iso(now_utc())
-        for payload in payloads:
-            sealed = self.keys.master.seal(payload, b"outbox:%d" % chat_id)
-            async with self.db.execute(
-                "INSERT INTO outbox (chat_id, payload, created_at) VALUES (?, ?, ?) RETURNING id",
-                (chat_id, sealed, stamp),
-            ) as cur:
-                row = await cur.fetchone()
-            assert row is not None
-            ids.append(int(row[0]))
-        return ids
-
     async def outbox_pending(self, limit: int = 100) -> list[tuple[int, int, bytes]]:
         """(id, chat_id, payload) of replies saved but not yet sent, oldest first."""
-        async with self.db.execute(
-            "SELECT id, chat_id, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
-        ) as cur:
-            rows = await cur.fetchall()
-        return [(i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows]
-
-    async def outbox_sent(self, ids: list[int]) -> None:
-        if not ids:
-            return
-        async with self.transaction() as db:
-            await db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+        skip = set(self._sent)
+        rows = await self.run(
+            lambda tx: tx.conn.execute(
+                "SELECT id, chat_id, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        )
+        return [
+            (i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows if i not in skip
+        ]
 
 
 def _answer_aad(entry_id: int, step: str) -> bytes:
@@ -433,8 +483,6 @@ async def migrate(db: aiosqlite.Connection) -> list[str]:
 
 def _statements(sql: str) -> list[str]:
     """Split a migration into statements (sqlite3.complete_statement knows where each ends)."""
-    import sqlite3
-
     statements: list[str] = []
     buffer = ""
     for line in sql.splitlines(keepends=True):

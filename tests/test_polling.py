@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.store import Store
+from flows.store import Store, Tx
 from tests.fakeapi import FakeBotAPI
 from tests.offline import Person
 
@@ -56,10 +56,14 @@ def wait_for_question(fake: FakeBotAPI, chat_id: int, count: int, timeout: float
 async def saved_answers(data_dir: Path) -> dict[str, str]:
     store = await Store.open(data_dir)
     try:
-        row = await store.person(Person().user_id, "Europe/London")
-        conv = await store.conversation(row.id)
-        assert conv.entry_id is not None
-        return await store.answers(row.cipher, conv.entry_id)
+
+        def read(tx: Tx) -> dict[str, str]:
+            row = tx.person(Person().user_id, "Europe/London")
+            conv = tx.conversation(row.id)
+            assert conv.entry_id is not None
+            return tx.answers(row.cipher, conv.entry_id)
+
+        return await store.run(read)
     finally:
         await store.close()
 

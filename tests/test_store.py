@@ -12,7 +12,7 @@ import pytest
 
 from bot.app import open_service
 from flows.model import Input, Person
-from flows.store import StartupProblem, Store, migrate, migration_files
+from flows.store import StartupProblem, Store, Tx, migrate, migration_files
 from tests.conftest import Chat, make_config
 
 
@@ -118,9 +118,13 @@ async def test_answers_are_bound_to_their_row(chat: Chat, bot) -> None:  # type:
             "SELECT value FROM answers WHERE step = 'comfortable_colleagues'"
         ).fetchone()
         db.execute("UPDATE answers SET value = ? WHERE step = 'experiences'", (other,))
-    cipher_row = await bot.service.store.person(chat.person.user_id, "Europe/London")
+
+    def read(tx: Tx) -> dict[str, str]:
+        row = tx.person(chat.person.user_id, "Europe/London")
+        return tx.answers(row.cipher, 1)
+
     with pytest.raises(Exception, match="could not be decrypted"):
-        await bot.service.store.answers(cipher_row.cipher, 1)
+        await bot.service.store.run(read)
 
 
 async def test_inbox_keeps_what_is_unhandled_and_prunes_old_handled_rows(tmp_path: Path) -> None:
@@ -128,17 +132,15 @@ async def test_inbox_keeps_what_is_unhandled_and_prunes_old_handled_rows(tmp_pat
     try:
         await store.inbox_add([(1, b'{"update_id": 1}'), (2, b"{}"), (3, b"{}"), (3, b"again")])
         assert [uid for uid, _ in await store.inbox_unhandled()] == [1, 2, 3]
-        async with store.transaction():
-            await store.inbox_mark_handled(1)
-            await store.inbox_mark_handled(2)
+        await store.inbox_mark_handled(1)
+        await store.inbox_mark_handled(2)
         await store.db.execute(
             "UPDATE inbox SET handled_at = '2020-01-01T00:00:00+00:00' WHERE handled_at IS NOT NULL"
         )
         await store.inbox_prune()
         async with store.db.execute("SELECT update_id, payload IS NULL FROM inbox") as cur:
             assert await cur.fetchall() == [(3, False)]  # unhandled: kept, payload and all
-        async with store.transaction():
-            await store.inbox_mark_handled(3)
+        await store.inbox_mark_handled(3)
         await store.db.execute("UPDATE inbox SET handled_at = '2020-01-01T00:00:00+00:00'")
         await store.inbox_prune()
         async with store.db.execute("SELECT update_id, payload IS NULL FROM inbox") as cur:
