@@ -24,6 +24,7 @@ from flows.service import Service
 from flows.store import StartupProblem, Store
 
 log = logging.getLogger(__name__)
+CONCURRENT_PEOPLE = 16
 
 
 class InboxRunner:
@@ -39,6 +40,7 @@ class InboxRunner:
         self.poll_timeout = poll_timeout
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._slots = asyncio.Semaphore(CONCURRENT_PEOPLE)
 
     def stop(self) -> None:
         self._stop.set()
@@ -130,21 +132,57 @@ class InboxRunner:
                 await self._wake.wait()
                 self._wake.clear()
                 continue
-            for update_id, raw in rows:
-                await self.handle_row(update_id, raw)
-                if self._stop.is_set():
-                    await self.store.flush_sent()
-                    return
+            await self.process_batch(rows)
+            if self._stop.is_set():
+                await self.store.flush_sent()
+                return
 
-    async def handle_row(self, update_id: int, raw: bytes) -> None:
+    async def process_batch(self, rows: list[tuple[int, bytes]]) -> None:
+        """Different people's updates run side by side, each person's strictly in order.
+
+        A reply waiting on the network (or the rate limiter) for one person then never holds up
+        everyone else, and one person's database work overlaps another's sending.
+        """
+        chains: dict[int, asyncio.Task[None]] = {}
+        for update_id, raw in rows:
+            data = json.loads(raw)
+            key = _chat_key(data)
+            chains[key] = asyncio.create_task(self._in_turn(chains.get(key), update_id, data))
+        await asyncio.gather(*chains.values())
+
+    async def _in_turn(
+        self, before: asyncio.Task[None] | None, update_id: int, data: dict[str, Any]
+    ) -> None:
+        if before is not None:
+            await before
+        async with self._slots:
+            await self.handle_row(update_id, data)
+
+    async def handle_row(self, update_id: int, data: dict[str, Any]) -> None:
         """One stored update through the Application; marked handled here if the engine did not.
 
-        (Updates that are not a person talking to us, or that failed, are marked here.)
+        (Updates that are not a person talking to us, or whose handling failed, are marked here:
+        a failure has already been logged and apologised for, and retrying it for ever would
+        stop everything behind it.)
         """
-        update = Update.de_json(json.loads(raw), self.app.bot)
-        await self.app.process_update(update)
-        if self.store.last_marked != update_id:
-            await self.store.inbox_mark_handled(update_id)
+        try:
+            await self.app.process_update(Update.de_json(data, self.app.bot))
+        finally:
+            if update_id in self.store.marked:
+                self.store.marked.discard(update_id)
+            else:
+                await self.store.inbox_mark_handled(update_id)
+
+
+def _chat_key(data: dict[str, Any]) -> int:
+    """Whose update this is, so each person's updates keep their order."""
+    for kind in ("message", "edited_message"):
+        if kind in data:
+            return int(data[kind]["chat"]["id"])
+    query = data.get("callback_query")
+    if query is not None:
+        return int(query["from"]["id"])
+    return 0
 
 
 def _seconds(value: object) -> float:

@@ -135,7 +135,7 @@ class Service:
             lambda tx: self._handle(tx, person, inp, update_id, outbox_chat)
         )
         if update_id is not None:
-            self.store.last_marked = update_id
+            self.store.marked.add(update_id)
         return outcome
 
     def _handle(

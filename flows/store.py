@@ -6,6 +6,7 @@ load → decide → write) as one transaction, in one call on the database's own
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -276,7 +277,9 @@ class Store:
         self.keys = keyring
         self.path = path
         self._sent: list[int] = []  # outbox rows Telegram has; removed with the next commit
-        self.last_marked: int | None = None  # the update id a unit of work last marked handled
+        self._queue: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.marked: set[int] = set()  # update ids a unit of work marked handled, for the consumer
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -332,34 +335,46 @@ class Store:
     # ---- units of work -------------------------------------------------------------------
 
     async def run(self, work: Callable[[Tx], T]) -> T:
-        """Run `work` in one transaction (BEGIN IMMEDIATE … COMMIT) on the database's thread.
+        """Run `work` as a unit of work: all of it committed, or none of it, before returning.
 
-        aiosqlite's connection thread runs one call at a time, so units of work never interleave.
-        Outbox rows already sent are removed in the same commit.
+        Units queue up and run on the database's own thread, one round trip and one commit for
+        all those waiting (group commit): each in its own savepoint, so one failing rolls back
+        only itself. With nothing else waiting, a unit runs at once, alone.
         """
-        sent, self._sent = self._sent, []
-        keys = self.keys
-
-        def unit(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if sent:
-                    conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in sent])
-                result = work(Tx(conn, keys))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        try:
-            # One round trip for the whole unit. aiosqlite offers no public call for this; its
-            # `_execute` is the primitive every one of its methods uses (pinned: aiosqlite<0.23).
-            result: T = await self.db._execute(lambda: unit(self.db._conn))  # type: ignore[no-untyped-call]
-        except BaseException:
-            self._sent = sent + self._sent
-            raise
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
+        result: T = await future
         return result
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                sent, self._sent = self._sent, []
+                works = [work for work, _ in batch]
+                try:
+                    # One round trip for the whole group. aiosqlite has no public call for this;
+                    # `_execute` is the primitive all its methods use (pinned: aiosqlite<0.23).
+                    outcomes = await self.db._execute(  # type: ignore[no-untyped-call]
+                        _run_group, self.db._conn, self.keys, works, sent
+                    )
+                except BaseException as exc:  # the commit itself failed: nothing was saved
+                    self._sent = sent + self._sent
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._drainer = None
 
     def mark_sent(self, ids: list[int]) -> None:
         """Telegram has these replies; their rows go with the next commit (or `flush_sent`).
@@ -427,6 +442,32 @@ class Store:
         return [
             (i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows if i not in skip
         ]
+
+
+def _run_group(
+    conn: sqlite3.Connection, keys: Keyring, works: list[Callable[[Tx], Any]], sent: list[int]
+) -> list[tuple[bool, Any]]:
+    """On the database thread: every waiting unit in one transaction, each in a savepoint."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if sent:
+            conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in sent])
+        tx = Tx(conn, keys)
+        for work in works:
+            conn.execute("SAVEPOINT unit")
+            try:
+                outcomes.append((True, work(tx)))
+            except Exception as exc:
+                conn.execute("ROLLBACK TO unit")
+                outcomes.append((False, exc))
+            conn.execute("RELEASE unit")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
 
 
 def _answer_aad(entry_id: int, step: str) -> bytes:
