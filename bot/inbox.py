@@ -167,21 +167,24 @@ class InboxRunner:
         """
         try:
             await self.app.process_update(Update.de_json(data, self.app.bot))
-        finally:
-            if update_id in self.store.marked:
-                self.store.marked.discard(update_id)
-            else:
-                await self.store.inbox_mark_handled(update_id)
+        except Exception as exc:  # unreadable even to PTB: log its kind, never its content
+            log.error("update %d could not be processed: %s", update_id, type(exc).__name__)
+        if update_id in self.store.marked:
+            self.store.marked.discard(update_id)
+        else:
+            await self.store.inbox_mark_handled(update_id)
 
 
 def _chat_key(data: dict[str, Any]) -> int:
-    """Whose update this is, so each person's updates keep their order."""
-    for kind in ("message", "edited_message"):
-        if kind in data:
-            return int(data[kind]["chat"]["id"])
-    query = data.get("callback_query")
-    if query is not None:
-        return int(query["from"]["id"])
+    """Whose update this is, so each person's updates keep their order (0: not a person's)."""
+    try:
+        for kind in ("message", "edited_message"):
+            if kind in data:
+                return int(data[kind]["chat"]["id"])
+        if "callback_query" in data:
+            return int(data["callback_query"]["from"]["id"])
+    except (KeyError, TypeError, ValueError):
+        pass
     return 0
 
 

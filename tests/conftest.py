@@ -56,6 +56,9 @@ class Chat:
     def sent(self) -> list[Call]:
         return [c for c in self._mine() if c.method == "sendMessage"]
 
+    def sent_texts(self) -> list[str]:
+        return [str(c.params["text"]) for c in self.sent()]
+
     async def _do(self, update: dict[str, Any]) -> list[str]:
         before = len(self.sent())
         await self.bot.feed(update)
