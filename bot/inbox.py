@@ -24,7 +24,7 @@ from flows.service import Service
 from flows.store import StartupProblem, Store
 
 log = logging.getLogger(__name__)
-CONCURRENT_PEOPLE = 16
+CONCURRENT_PEOPLE = 64
 
 
 class InboxRunner:
