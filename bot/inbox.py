@@ -25,6 +25,7 @@ from flows.store import StartupProblem, Store
 
 log = logging.getLogger(__name__)
 CONCURRENT_PEOPLE = 64
+SHUTDOWN_GRACE = 7.0  # seconds to finish what is in hand after SIGTERM, inside systemd's 10
 
 
 class InboxRunner:
@@ -63,7 +64,13 @@ class InboxRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             self._wake.set()
-            await consumer
+            try:
+                # Whatever is cut short here is safe: a unit of work either committed (its
+                # replies wait in the outbox for the next start) or never began (its update
+                # is still unhandled in the inbox).
+                await asyncio.wait_for(consumer, SHUTDOWN_GRACE)
+            except TimeoutError:
+                log.warning("stopped mid-batch; the rest is kept for the next start")
             await self.app.stop()
             await self.app.shutdown()
 
