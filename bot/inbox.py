@@ -25,7 +25,7 @@ from flows.store import StartupProblem, Store
 
 log = logging.getLogger(__name__)
 CONCURRENT_PEOPLE = 64
-SHUTDOWN_GRACE = 7.0  # seconds to finish what is in hand after SIGTERM, inside systemd's 10
+SHUTDOWN_GRACE = 7.0  # seconds to finish what is in hand after SIGTERM, so a stop takes < 10 s
 
 
 class InboxRunner:
