@@ -18,6 +18,7 @@ class Config:
     timezone: str
     synchronous: str
     log_level: str = "INFO"
+    support_file: Path | None = None
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Config:
@@ -30,6 +31,9 @@ class Config:
             timezone=(source.get("COREFLECT_TIMEZONE") or "Europe/London").strip(),
             synchronous=(source.get("COREFLECT_SYNCHRONOUS") or "FULL").strip(),
             log_level=(source.get("COREFLECT_LOG_LEVEL") or "INFO").strip().upper(),
+            support_file=Path(source["COREFLECT_SUPPORT_FILE"])
+            if source.get("COREFLECT_SUPPORT_FILE")
+            else None,
         )
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from flows import render
@@ -25,6 +26,10 @@ def show(outcome: Outcome, out: TextIO) -> list[Button]:
             buttons = flat
             for number, button in enumerate(flat, start=1):
                 out.write(f"  [{number}] {button.label}\n")
+    for document in outcome.documents:
+        path = Path.cwd() / document.filename
+        path.write_bytes(document.content)
+        out.write(f"  (saved {path})\n")
     out.flush()
     return buttons
 

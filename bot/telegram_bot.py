@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from typing import Any
 
@@ -11,6 +12,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Message,
     Update,
@@ -27,7 +29,7 @@ from flows.service import Service
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-MENU_BUILTINS = ("entries", "settings", "help", "cancel")
+MENU_BUILTINS = ("entries", "support", "settings", "help", "cancel", "export", "forget")
 _KINDS = (
     ("photo", "photo"),
     ("sticker", "sticker"),
@@ -80,12 +82,13 @@ def to_input(update: Update) -> Input | None:
     if update.callback_query is not None:
         return Input(kind="button", data=update.callback_query.data or "")
     if update.edited_message is not None:
-        return Input(kind="edited")
+        edited = update.edited_message
+        return Input(kind="edited", text=edited.text or "", message_id=edited.message_id)
     message = update.message
     if message is None:
         return None
     if message.text is not None:
-        return Input.from_text(message.text)
+        return Input.from_text(message.text, message.message_id)
     what = next((name for attr, name in _KINDS if getattr(message, attr, None)), "")
     return Input(kind="unsupported", what=what)
 
@@ -121,6 +124,13 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         service,
         [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)],
     )
+    for document in outcome.documents:
+        # Made in memory for this request and never stored: if sending fails, /export again.
+        await context.bot.send_document(
+            chat_id=chat.id,
+            document=InputFile(io.BytesIO(document.content), filename=document.filename),
+            protect_content=True,
+        )
 
 
 async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]) -> None:

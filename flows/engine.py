@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import yaml
 from jinja2 import Environment, Template, TemplateSyntaxError
 from transitions import Machine
 
-from flows import render
+from flows import export, render
 
 END = "end"
 CALLBACK_LIMIT = 64
@@ -118,6 +119,49 @@ def _answer_in(values: frozenset[str]) -> Any:
     return condition
 
 
+SUPPORT_FILE = "support.yaml"
+EXPORT_TEMPLATE = "export.md.j2"
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """Where a worker can find support for their own wellbeing, and when to offer it."""
+
+    lines: tuple[str, ...]  # Telegram HTML, trusted (written by us or the organisation)
+    organisation: tuple[str, ...]
+    distress: re.Pattern[str] | None
+
+    def sounds_distressed(self, text: str) -> bool:
+        return bool(self.distress and self.distress.search(" ".join(text.lower().split())))
+
+
+def _support(root: Traversable, override: Path | None) -> Support:
+    data = _read_yaml(root.joinpath(SUPPORT_FILE))
+    if override is not None:
+        try:
+            extra = yaml.safe_load(override.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise PromptError(f"{override}: cannot be read as YAML: {exc}") from exc
+        if not isinstance(extra, dict):
+            raise PromptError(f"{override}: expected a mapping at the top level")
+        data = {**data, **extra}
+    lists = {}
+    for key in ("lines", "organisation", "distress_phrases"):
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PromptError(f"{SUPPORT_FILE}: '{key}' must be a list of text lines")
+        lists[key] = tuple(v.strip() for v in value if v.strip())
+    if not lists["lines"]:
+        raise PromptError(f"{SUPPORT_FILE}: 'lines' must name at least one place to find support")
+    phrases = sorted({" ".join(p.lower().split()) for p in lists["distress_phrases"]}, key=len)
+    pattern = (
+        re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in reversed(phrases)) + r")(?!\w)")
+        if phrases
+        else None
+    )
+    return Support(lists["lines"], lists["organisation"], pattern)
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     """Every question set and message template, validated."""
@@ -126,6 +170,8 @@ class Catalogue:
     messages: dict[str, Template]
     timezones: tuple[str, ...]
     commands: dict[str, str]  # built-in command → menu description
+    support: Support
+    export_template: Template  # Markdown (not HTML): rendered without autoescaping
 
     def by_command(self, command: str) -> Flow | None:
         return next((f for f in self.flows.values() if f.command == command), None)
@@ -134,9 +180,18 @@ class Catalogue:
         return render.tidy(self.messages[message].render(**context))
 
 
-def load(required_messages: frozenset[str], folder: Traversable | None = None) -> Catalogue:
-    """Load and validate everything under `prompts/` (the installed package's by default)."""
+def load(
+    required_messages: frozenset[str],
+    folder: Traversable | None = None,
+    support_override: Path | None = None,
+) -> Catalogue:
+    """Load and validate everything under `prompts/` (the installed package's by default).
+
+    `support_override` is an organisation's own support file (COREFLECT_SUPPORT_FILE): the keys
+    it has replace the shipped ones.
+    """
     root = folder if folder is not None else resources.files("prompts")
+    support = _support(root, support_override)
     env = render.environment()
     flows: dict[str, Flow] = {}
     messages: dict[str, Template] = {}
@@ -147,6 +202,8 @@ def load(required_messages: frozenset[str], folder: Traversable | None = None) -
         if not path.name.endswith(".yaml"):
             continue
         data = _read_yaml(path)
+        if path.name == SUPPORT_FILE:
+            continue
         if path.name == "messages.yaml":
             messages_data = data
             messages = _messages(env, path.name, data)
@@ -166,7 +223,14 @@ def load(required_messages: frozenset[str], folder: Traversable | None = None) -
     for flow in flows.values():
         _trial_render(flow)
         flow.build_machine()
-    return Catalogue(flows, messages, timezones or ("Europe/London",), commands)
+    export_source = root.joinpath(EXPORT_TEMPLATE).read_text(encoding="utf-8")
+    try:
+        export_template = export.markdown_environment().from_string(export_source)
+    except TemplateSyntaxError as exc:
+        raise PromptError(f"{EXPORT_TEMPLATE}: does not compile: {exc.message}") from exc
+    return Catalogue(
+        flows, messages, timezones or ("Europe/London",), commands, support, export_template
+    )
 
 
 def _read_yaml(path: Traversable) -> dict[str, Any]:
@@ -256,8 +320,8 @@ def _flow(env: Environment, filename: str, data: Mapping[str, Any]) -> Flow:
 
 def _step(env: Environment, where: str, raw: Mapping[str, Any], default_next: str) -> Step:
     kind = raw.get("input", "text")
-    if kind not in {"text", "choice"}:
-        raise PromptError(f"{where}: input must be 'text' or 'choice', not '{kind}'")
+    if kind not in {"text", "choice", "free"}:
+        raise PromptError(f"{where}: input must be 'text', 'choice' or 'free', not '{kind}'")
     choices: list[Choice] = []
     if kind == "choice":
         raw_choices = raw.get("choices")
@@ -349,6 +413,7 @@ def sample_context(flow: Flow, answered: bool) -> dict[str, Any]:
         "cautions": cautions,
         "steps": {s.id: {"label": s.label, "ask": ""} for s in flow.steps.values()},
         "step_count": len(flow.steps),
+        "tags": ["example"] if answered else [],
     }
 
 

@@ -28,16 +28,17 @@ class Input:
     args: str = ""
     data: str = ""
     what: str = ""  # for "unsupported": photo, sticker, voice note…
+    message_id: int | None = None  # the message typed text came from, so an edit can follow it
 
     @staticmethod
-    def from_text(text: str) -> Input:
+    def from_text(text: str, message_id: int | None = None) -> Input:
         """Read a typed line: '/cmd args' becomes a command, anything else is text."""
         stripped = text.strip()
         if stripped.startswith("/") and len(stripped) > 1:
             head, _, args = stripped.partition(" ")
             command = head[1:].split("@", 1)[0].lower()
             return Input(kind="command", command=command, args=args.strip(), text=stripped)
-        return Input(kind="text", text=text)
+        return Input(kind="text", text=text, message_id=message_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,14 @@ class Reply:
     buttons: list[list[Button]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file to send (an export): made in memory, never stored."""
+
+    filename: str
+    content: bytes
+
+
 @dataclass(slots=True)
 class Outcome:
     """Everything a handled input produces: messages, plus what the button press should show."""
@@ -62,6 +71,8 @@ class Outcome:
     toast: str | None = None  # short answer to a button press
     clear_buttons: bool = False  # remove the keyboard of the pressed message
     outbox_ids: list[int] = field(default_factory=list)  # where the replies wait until sent
+    documents: list[Document] = field(default_factory=list)  # sent after the replies
+    forgot: bool = False  # the person was erased: the store folds its WAL away afterwards
 
 
 def reply_to_json(reply: Reply) -> bytes:

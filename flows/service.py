@@ -14,17 +14,29 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flows import render
+from flows import entries as content
+from flows import export, identifying, render
 from flows.engine import END, Catalogue, Flow, Step
-from flows.model import Button, Input, Outcome, Person, Reply, reply_to_json
+from flows.model import Button, Document, Input, Outcome, Person, Reply, reply_to_json
 from flows.store import Conversation, EntryRow, PersonRow, Store, Tx, now_utc
 
 log = logging.getLogger(__name__)
 
-BUILTIN_COMMANDS = ("start", "help", "settings", "cancel", "entries", "skip", "back")
-NOTE_FLOW = "note"
-NOTE_STEP = "text"
-ENTRIES_PAGE = 8
+BUILTIN_COMMANDS = (
+    "start",
+    "help",
+    "settings",
+    "cancel",
+    "entries",
+    "skip",
+    "back",
+    "done",
+    "export",
+    "forget",
+    "support",
+)
+JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
+ENTRIES_PAGE = 5  # fits a phone screen with its buttons
 LINK_WINDOW = timedelta(days=14)
 SUMMARY_ANSWER_CHARS = 300
 
@@ -70,7 +82,6 @@ REQUIRED_MESSAGES = frozenset(
         "stale_toast",
         "stale_no_flow",
         "note_saved",
-        "note_title",
         "link_offer",
         "linked_toast",
         "entries_empty",
@@ -80,6 +91,53 @@ REQUIRED_MESSAGES = frozenset(
         "entry_gone",
         "saved_toast",
         "something_went_wrong",
+        "journal_part_saved",
+        "button_done",
+        "nothing_written_yet",
+        "nothing_to_finish",
+        "note_label",
+        "entries_heading",
+        "nothing_found",
+        "button_newer",
+        "button_older",
+        "button_edit",
+        "button_delete",
+        "button_flag",
+        "button_unflag",
+        "entry_flagged",
+        "flag_on",
+        "flag_off",
+        "edit_choose",
+        "button_add_note",
+        "edit_prompt",
+        "note_prompt",
+        "edit_saved",
+        "edited_saved",
+        "delete_confirm",
+        "button_delete_yes",
+        "button_keep_it",
+        "deleted",
+        "kept_toast",
+        "identifying_warning",
+        "kind_nhs_number",
+        "kind_phone",
+        "kind_email",
+        "kind_postcode",
+        "kind_date_of_birth",
+        "kind_name",
+        "button_keep_as_written",
+        "button_rewrite",
+        "rewrite_prompt",
+        "support",
+        "support_offer",
+        "export_ready",
+        "forget_confirm",
+        "button_forget",
+        "button_keep_everything",
+        "forget_really",
+        "button_forget_now",
+        "forgotten",
+        "forget_kept",
     }
 )
 
@@ -93,6 +151,8 @@ class _Turn:
     row: PersonRow
     conv: Conversation
     out: Outcome
+    message_id: int | None = None
+    support_entry: int | None = None  # free text was saved here that sounded distressed
 
     def say(self, html: str, buttons: list[list[Button]] | None = None) -> None:
         """Queue a message; one too long for Telegram is split, its buttons on the last part."""
@@ -136,6 +196,8 @@ class Service:
         )
         if update_id is not None:
             self.store.marked.add(update_id)
+        if outcome.forgot:
+            await self.store.checkpoint()
         return outcome
 
     def _handle(
@@ -147,12 +209,15 @@ class Service:
         outbox_chat: int | None,
     ) -> Outcome:
         row = tx.person(person.id, self.default_timezone)
-        turn = _Turn(tx, person, row, tx.conversation(person.id), Outcome())
+        turn = _Turn(tx, person, row, tx.conversation(person.id), Outcome(), inp.message_id)
         if not row.welcomed:
             self._welcome(turn)
         if row.welcomed or inp.kind != "command" or inp.command != "start":
             self._dispatch(turn, inp)
-        tx.save_conversation(turn.conv)
+        if turn.support_entry is not None and tx.offer_support_once(turn.support_entry):
+            turn.say(self.cat.say("support_offer"))
+        if not turn.out.forgot:
+            tx.save_conversation(turn.conv)
         if update_id is not None:
             tx.inbox_mark_handled(update_id)
         if outbox_chat is not None and turn.out.replies:
@@ -168,11 +233,14 @@ class Service:
             self._button(t, inp.data)
             return
         if inp.kind == "edited":
-            t.say(self.cat.say("edited"))
+            self._edited(t, inp)
             return
         waiting_for = (t.conv.pending or {}).get("kind")
         if inp.kind == "text" and waiting_for == "timezone":
             self._typed_timezone(t, inp.text)
+            return
+        if inp.kind == "text" and waiting_for in {"identifying", "rewrite", "edit"}:
+            self._replace_typed(t, inp.text)
             return
         if inp.kind != "command" or inp.command != "cancel":
             t.conv.pending = None
@@ -180,11 +248,11 @@ class Service:
             t.say(self.cat.say("unsupported", what=inp.what, in_flow=t.conv.flow is not None))
             self._ask_again(t)
         elif inp.kind == "command":
-            self._command(t, inp.command)
+            self._command(t, inp.command, inp.args)
         else:
             self._text(t, inp.text)
 
-    def _command(self, t: _Turn, command: str) -> None:
+    def _command(self, t: _Turn, command: str, args: str = "") -> None:
         flow = self.cat.by_command(command)
         if flow is not None:
             self._flow_command(t, flow)
@@ -198,10 +266,19 @@ class Service:
             self._settings(t)
         elif command == "cancel":
             self._cancel(t)
-        elif command == "entries":
-            self._entries(t)
+        elif command in {"entries", "support", "export"}:
+            if command == "entries":
+                self._entries(t, args, 0)
+            elif command == "support":
+                self._support(t)
+            else:
+                self._export(t)
             if t.conv.flow:
                 t.say(self.cat.say("still_in_flow", title=self._flow_of(t).title))
+        elif command == "forget":
+            self._forget(t, "ask")
+        elif command == "done":
+            self._done(t)
         elif command == "skip":
             self._skip(t)
         elif command == "back":
@@ -227,7 +304,68 @@ class Service:
             t.say(self.cat.say("empty_answer"))
             self._ask(t)
             return
-        self._answer(t, text.strip())
+        assert t.conv.entry_id is not None
+        if step.input == "free":
+            raw = t.tx.answers(t.row.cipher, t.conv.entry_id)
+            key = content.next_key(raw, step.id)
+        else:
+            key = step.id
+        self._save_typed(t, t.conv.entry_id, key, text.strip())
+        if not self._paused_for_identifying(t, t.conv.entry_id, key, text, "flow"):
+            self._carry_on_after(t, "flow", key)
+
+    def _save_typed(self, t: _Turn, entry_id: int, key: str, text: str) -> None:
+        """Save typed words, remember their message (so an edit can follow), note distress."""
+        t.tx.put_answer(t.row.cipher, entry_id, key, text)
+        if t.message_id is not None:
+            t.tx.remember_message(t.person.id, t.message_id, entry_id, key)
+        if self.cat.support.sounds_distressed(text):
+            t.support_entry = entry_id
+
+    def _paused_for_identifying(
+        self, t: _Turn, entry_id: int, key: str, text: str, then: str, label: str = ""
+    ) -> bool:
+        """If the text may identify someone, say so kindly and wait: keep it, or rewrite it."""
+        kinds = identifying.kinds(text)
+        if not kinds:
+            return False
+        t.conv.pending = {
+            "kind": "identifying",
+            "entry": entry_id,
+            "key": key,
+            "then": then,
+            "label": label,
+        }
+        t.conv.turn += 1
+        t.say(
+            self.cat.say("identifying_warning", kinds=[self.cat.say(f"kind_{k}") for k in kinds]),
+            [
+                [
+                    Button(self.cat.say("button_keep_as_written"), f"i:{t.conv.turn}:keep"),
+                    Button(self.cat.say("button_rewrite"), f"i:{t.conv.turn}:rewrite"),
+                ]
+            ],
+        )
+        return True
+
+    def _carry_on_after(self, t: _Turn, then: str, key: str, label: str = "") -> None:
+        """What follows a saved typed answer once nothing more is asked about it."""
+        if then == "flow" and t.conv.flow is not None:
+            step = self._step_of(t)
+            if step.input == "free":
+                self._ask_more(t)
+            else:
+                assert t.conv.entry_id is not None
+                stored = t.tx.answers(t.row.cipher, t.conv.entry_id).get(key, "")
+                self._advance(t, stored)
+        elif then == "note":
+            t.say(self.cat.say("note_saved", flows=self._flow_list()))
+        elif then in {"edit", "edited"}:
+            label = label or self.cat.say("note_label")
+            t.say(self.cat.say("edit_saved" if then == "edit" else "edited_saved", label=label))
+            self._ask_again(t)
+        else:
+            self._ask_again(t)
 
     def _button(self, t: _Turn, data: str) -> None:
         kind, _, rest = data.partition(":")
@@ -237,6 +375,13 @@ class Service:
         if kind == "l":
             self._link(t, rest)
             return
+        if kind == "x":
+            self._entry_action(t, rest)
+            return
+        if kind == "e":
+            page, _, query = rest.partition(":")
+            self._entries(t, query, int(page) if page.isdigit() else 0)
+            return
         turn_text, _, value = rest.partition(":")
         if not turn_text.isdigit() or int(turn_text) != t.conv.turn:
             self._stale(t)
@@ -245,6 +390,9 @@ class Service:
         pending = (t.conv.pending or {}).get("kind")
         if kind == "a" and t.conv.flow and pending is None:
             step = self._step_of(t)
+            if value == "done" and step.input == "free":
+                self._done(t)
+                return
             if value == "skip" and step.optional:
                 t.out.toast = self.cat.say("saved_toast")
                 self._answer(t, None)
@@ -262,6 +410,15 @@ class Service:
             return
         elif kind == "z":
             self._timezone_button(t, value)
+            return
+        elif kind == "i" and pending == "identifying":
+            self._identifying_choice(t, value)
+            return
+        elif kind == "f" and pending in {"forget", "forget_again"}:
+            self._forget(t, value)
+            return
+        elif kind == "v" and pending == "edit":
+            self._replace_choice(t, value)
             return
         self._stale(t)
 
@@ -330,7 +487,29 @@ class Service:
         rows = _choice_rows([Button(c.label, f"a:{t.conv.turn}:{c.value}") for c in step.choices])
         if step.optional:
             rows.append([Button(self.cat.say("skip_button"), f"a:{t.conv.turn}:skip")])
+        if step.input == "free" and any(content.base(k) == step.id for k in answers):
+            rows.append([Button(self.cat.say("button_done"), f"a:{t.conv.turn}:done")])
         t.say(text, rows)
+
+    def _ask_more(self, t: _Turn) -> None:
+        """After each part of a free entry: a short nod and a Done button, not the question."""
+        t.conv.turn += 1
+        t.say(
+            self.cat.say("journal_part_saved"),
+            [[Button(self.cat.say("button_done"), f"a:{t.conv.turn}:done")]],
+        )
+
+    def _done(self, t: _Turn) -> None:
+        if t.conv.flow is None or self._step_of(t).input != "free":
+            t.say(self.cat.say("nothing_to_finish"))
+            self._ask_again(t)
+            return
+        assert t.conv.entry_id is not None
+        step = self._step_of(t)
+        if not any(content.base(k) == step.id for k in t.tx.answers(t.row.cipher, t.conv.entry_id)):
+            t.say(self.cat.say("nothing_written_yet"))
+            return
+        self._advance(t, "done")
 
     def _ask_again(self, t: _Turn) -> None:
         if t.conv.flow is not None:
@@ -338,12 +517,17 @@ class Service:
 
     def _answer(self, t: _Turn, value: str | None) -> None:
         """Save (or, when skipped, clear) the current step's answer, then move on."""
-        flow, step = self._flow_of(t), self._step_of(t)
+        step = self._step_of(t)
         assert t.conv.entry_id is not None
         if value is None:
             t.tx.delete_answer(t.conv.entry_id, step.id)
         else:
             t.tx.put_answer(t.row.cipher, t.conv.entry_id, step.id, value)
+        self._advance(t, value)
+
+    def _advance(self, t: _Turn, value: str | None) -> None:
+        """Move to the step the question set's machine chooses for this answer."""
+        flow, step = self._flow_of(t), self._step_of(t)
         following = flow.advance(step.id, value)
         t.conv.history.append(step.id)
         if following == END:
@@ -356,11 +540,12 @@ class Service:
         entry_id = t.conv.entry_id
         assert entry_id is not None
         answers = t.tx.answers(t.row.cipher, entry_id)
-        for step_id in set(answers) - set(t.conv.history):
+        for key in [k for k in answers if content.base(k) not in t.conv.history]:
             # An answer left on a branch the person went back from is not part of this entry.
-            t.tx.delete_answer(entry_id, step_id)
-            del answers[step_id]
+            t.tx.delete_answer(entry_id, key)
+            del answers[key]
         t.tx.set_entry_status(entry_id, "saved")
+        self._refresh_search(t, entry_id, flow.name, answers)
         summary = render.tidy(flow.summary.render(**self._context(flow, answers, shorten=True)))
         self._reset(t)
         for chunk in render.pack([summary, self.cat.say("saved")]):
@@ -391,6 +576,9 @@ class Service:
         self._ask(t)
 
     def _cancel(self, t: _Turn) -> None:
+        if (t.conv.pending or {}).get("kind") == "identifying":
+            self._identifying_choice(t, "keep")  # what they wrote is saved; leave it be
+            return
         if t.conv.pending is not None:
             t.conv.pending = None
             t.say(self.cat.say("carry_on"))
@@ -424,6 +612,7 @@ class Service:
         title = self._flow_of(t).title
         if value == "keep":
             t.tx.set_entry_status(entry_id, "draft")
+            self._refresh_search(t, entry_id, self._flow_of(t).name)
             self._reset(t)
             t.say(self.cat.say("cancelled_draft", title=title))
         elif value == "discard":
@@ -451,6 +640,7 @@ class Service:
             return
         if t.tx.answers(t.row.cipher, entry_id):
             t.tx.set_entry_status(entry_id, "draft")
+            self._refresh_search(t, entry_id, self._flow_of(t).name)
             t.say(self.cat.say("left_as_draft", title=self._flow_of(t).title))
         else:
             t.tx.delete_entry(entry_id)
@@ -480,37 +670,164 @@ class Service:
     # ---- notes, entries ------------------------------------------------------------------
 
     def _note(self, t: _Turn, text: str) -> None:
-        """Words sent outside a question set are kept as a note rather than lost."""
+        """Words sent outside a question set are kept as a journal entry rather than lost."""
         if not text.strip():
             t.say(self.cat.say("empty_answer"))
             return
-        entry_id = t.tx.create_entry(t.person.id, NOTE_FLOW, None)
-        t.tx.put_answer(t.row.cipher, entry_id, NOTE_STEP, text.strip())
+        entry_id = t.tx.create_entry(t.person.id, JOURNAL, None)
+        key = f"{self.cat.flows[JOURNAL].first}.1"
+        self._save_typed(t, entry_id, key, text.strip())
         t.tx.set_entry_status(entry_id, "saved")
-        t.say(self.cat.say("note_saved", flows=self._flow_list()))
+        self._refresh_search(t, entry_id, JOURNAL)
+        if not self._paused_for_identifying(t, entry_id, key, text, "note"):
+            self._carry_on_after(t, "note", key)
 
-    def _entries(self, t: _Turn) -> None:
-        entries = t.tx.entries(t.person.id, limit=ENTRIES_PAGE)
-        if not entries:
-            t.say(self.cat.say("entries_empty", flows=self._flow_list()))
+    def _replace_typed(self, t: _Turn, text: str) -> None:
+        """Text while we wait on an answer being rewritten or edited: it is the new version."""
+        pending = dict(t.conv.pending or {})
+        if pending.get("kind") == "identifying":
+            pending["kind"] = "rewrite"  # typing instead of pressing means rewriting
+        if not text.strip():
+            t.say(self.cat.say("empty_answer"))
+            return
+        entry = t.tx.entry(t.person.id, int(pending.get("entry", 0)))
+        if entry is None:
+            t.conv.pending = None
+            t.say(self.cat.say("entry_gone"))
+            self._ask_again(t)
+            return
+        raw = t.tx.answers(t.row.cipher, entry.id)
+        flow = self.cat.flows.get(entry.flow)
+        key = str(pending["key"])
+        then = str(pending.get("then", "edit"))
+        if pending["kind"] == "edit":
+            if key == content.NOTE:
+                key = content.next_key(raw, content.NOTE)
+            else:
+                step = flow.steps.get(key) if flow else None
+                if step is not None and step.input == "choice":
+                    choice = step.match_typed(text)
+                    if choice is None:
+                        t.say(self.cat.say("choose_please"))
+                        return
+                    text = choice.value
+                elif step is not None and step.input == "free":
+                    for old in [k for k in raw if content.base(k) == key]:
+                        t.tx.delete_answer(entry.id, old)
+                    key = f"{key}.1"
+        label = self._label(flow, key)
+        t.conv.pending = None
+        self._save_typed(t, entry.id, key, text.strip())
+        if entry.status != "in_progress":
+            self._refresh_search(t, entry.id, entry.flow)
+        if not self._paused_for_identifying(t, entry.id, key, text, then, label):
+            self._carry_on_after(t, then, key, label)
+
+    def _identifying_choice(self, t: _Turn, value: str) -> None:
+        pending = dict(t.conv.pending or {})
+        if value == "rewrite":
+            t.conv.pending = {**pending, "kind": "rewrite"}
+            t.say(self.cat.say("rewrite_prompt"))
+            return
+        t.conv.pending = None
+        t.out.toast = self.cat.say("kept_toast")
+        self._carry_on_after(
+            t,
+            str(pending.get("then", "")),
+            str(pending.get("key", "")),
+            str(pending.get("label", "")),
+        )
+
+    def _replace_choice(self, t: _Turn, value: str) -> None:
+        """A button pressed to replace a choice answer from an open entry."""
+        pending = dict(t.conv.pending or {})
+        entry = t.tx.entry(t.person.id, int(pending.get("entry", 0)))
+        flow = self.cat.flows.get(entry.flow) if entry else None
+        step = flow.steps.get(str(pending.get("key"))) if flow else None
+        choice = step.choice(value) if step else None
+        t.conv.pending = None
+        if entry is None or step is None or choice is None:
+            self._stale(t)
+            return
+        t.tx.put_answer(t.row.cipher, entry.id, step.id, choice.value)
+        self._refresh_search(t, entry.id, entry.flow)
+        t.out.toast = choice.label
+        t.say(self.cat.say("edit_saved", label=step.label))
+        self._ask_again(t)
+
+    def _edited(self, t: _Turn, inp: Input) -> None:
+        """An edited Telegram message updates the answer it became, and says so."""
+        found = (
+            t.tx.answer_for_message(t.person.id, inp.message_id)
+            if inp.message_id is not None
+            else None
+        )
+        entry = t.tx.entry(t.person.id, found[0]) if found else None
+        if found is None or entry is None or not inp.text.strip():
+            t.say(self.cat.say("edited"))
+            return
+        key = found[1]
+        label = self._label(self.cat.flows.get(entry.flow), key)
+        self._save_typed(t, entry.id, key, inp.text.strip())
+        if entry.status != "in_progress":
+            self._refresh_search(t, entry.id, entry.flow)
+        if not self._paused_for_identifying(t, entry.id, key, inp.text, "edited", label):
+            t.say(self.cat.say("edited_saved", label=label))
+
+    def _entries(self, t: _Turn, query: str, page: int) -> None:
+        """A page of the journal: everything, a #tag, words to search for, or `supervision`."""
+        query = " ".join(query.split())
+        if query.lower() == "supervision":
+            mode = "flagged"
+        elif query.startswith("#") and " " not in query:
+            mode = "tag"
+        else:
+            mode = "search" if query else "all"
+        start = page * ENTRIES_PAGE
+        if mode in {"all", "flagged"}:
+            rows = t.tx.entries(
+                t.person.id, limit=ENTRIES_PAGE + 1, offset=start, flagged=mode == "flagged"
+            )
+        else:
+            # Search decrypts and matches per person: nothing searchable is stored in the clear.
+            found = [
+                i
+                for i, text in t.tx.search_texts(t.row.cipher, t.person.id)
+                if content.matches(text, query)
+            ][start : start + ENTRIES_PAGE + 1]
+            rows = [e for i in found if (e := t.tx.entry(t.person.id, i)) is not None]
+        older, rows = len(rows) > ENTRIES_PAGE, rows[:ENTRIES_PAGE]
+        shown = query[1:] if mode == "tag" else query
+        if not rows:
+            if mode == "all" and page == 0:
+                t.say(self.cat.say("entries_empty", flows=self._flow_list()))
+            else:
+                t.say(self.cat.say("nothing_found", mode=mode, query=shown))
             return
         items = []
-        for number, entry in enumerate(entries, start=1):
+        for number, entry in enumerate(rows, start=start + 1):
             answers = t.tx.answers(t.row.cipher, entry.id)
+            first = content.first_words(self.cat.flows.get(entry.flow), answers)
             items.append(
                 {
                     "number": number,
                     "when": self._when(t, entry.created_at),
                     "title": self._title(entry.flow),
                     "draft": entry.status == "draft",
-                    "first_words": render.shorten(self._first_words(entry, answers), 60),
+                    "first_words": render.shorten(first, 60),
                 }
             )
-        buttons = [
-            Button(str(i["number"]), f"o:{e.id}") for i, e in zip(items, entries, strict=True)
-        ]
-        rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
-        t.say(self.cat.say("entries_list", items=items), rows)
+        buttons = [Button(str(i["number"]), f"o:{e.id}") for i, e in zip(items, rows, strict=True)]
+        keyboard = [buttons]
+        paging = []
+        if page > 0:
+            paging.append(Button(self.cat.say("button_newer"), _page_data(page - 1, query)))
+        if older:
+            paging.append(Button(self.cat.say("button_older"), _page_data(page + 1, query)))
+        if paging:
+            keyboard.append(paging)
+        heading = self.cat.say("entries_heading", mode=mode, query=shown, page=page)
+        t.say(heading + "\n" + self.cat.say("entries_list", items=items), keyboard)
 
     def _open_entry(self, t: _Turn, entry_text: str) -> None:
         entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
@@ -527,6 +844,8 @@ class Service:
                 draft=entry.status == "draft",
             )
         ]
+        if entry.flagged:
+            blocks.append(self.cat.say("entry_flagged"))
         episode = [
             e
             for e in t.tx.entries(t.person.id, limit=20, episode_id=entry.episode_id)
@@ -536,16 +855,158 @@ class Service:
             blocks.append(
                 self.cat.say("entry_episode", others=[self._entry_label(t, e) for e in episode])
             )
-        order = list(flow.steps) if flow else []
-        for step_id in sorted(answers, key=lambda s: order.index(s) if s in order else len(order)):
-            step = flow.steps.get(step_id) if flow else None
-            label = step.label if step else ""
-            shown = self._display(step, answers[step_id]) if step else answers[step_id]
-            blocks.append(
-                (f"<b>{render.escape(label)}</b>\n" if label else "") + render.escape(shown)
-            )
-        for chunk in render.pack(blocks):
+        for key, text in content.collapse(flow, answers).items():
+            label = self._label(flow, key)
+            blocks.append(f"<b>{render.escape(label)}</b>\n{render.escape(text)}")
+        chunks = render.pack(blocks)
+        for chunk in chunks[:-1]:
             t.say(chunk)
+        flag = "button_unflag" if entry.flagged else "button_flag"
+        t.say(
+            chunks[-1],
+            [
+                [
+                    Button(self.cat.say("button_edit"), f"x:{entry.id}:edit"),
+                    Button(self.cat.say("button_delete"), f"x:{entry.id}:delete"),
+                ],
+                [Button(self.cat.say(flag), f"x:{entry.id}:flag")],
+            ],
+        )
+
+    def _entry_action(self, t: _Turn, rest: str) -> None:
+        """Buttons under an open entry. Its id is checked against the person on every press."""
+        entry_text, _, action = rest.partition(":")
+        entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
+        if entry is None or entry.status == "in_progress":
+            t.out.toast = self.cat.say("entry_gone")
+            return
+        flow = self.cat.flows.get(entry.flow)
+        if action == "flag":
+            t.tx.set_flag(entry.id, not entry.flagged)
+            t.out.toast = self.cat.say("flag_off" if entry.flagged else "flag_on")
+        elif action == "delete":
+            t.say(
+                self.cat.say("delete_confirm"),
+                [
+                    [Button(self.cat.say("button_delete_yes"), f"x:{entry.id}:delete_yes")],
+                    [Button(self.cat.say("button_keep_it"), f"x:{entry.id}:keep")],
+                ],
+            )
+        elif action == "delete_yes":
+            t.tx.delete_entry(entry.id)  # gone from the database, its answers with it
+            t.out.clear_buttons = True
+            t.say(self.cat.say("deleted"))
+        elif action == "keep":
+            t.out.clear_buttons = True
+            t.out.toast = self.cat.say("kept_toast")
+        elif action == "edit":
+            raw = t.tx.answers(t.row.cipher, entry.id)
+            rows = [[Button(self.cat.say("button_add_note"), f"x:{entry.id}:note")]]
+            for key in content.collapse(flow, raw):
+                if flow is not None and key in flow.steps:
+                    label = render.shorten(flow.steps[key].label, 28)
+                    rows.append([Button(label, f"x:{entry.id}:r:{key}")])
+            t.say(self.cat.say("edit_choose"), rows)
+        elif action == "note" or action.startswith("r:"):
+            key = content.NOTE if action == "note" else action[2:]
+            step = flow.steps.get(key) if flow else None
+            if key != content.NOTE and step is None:
+                t.out.toast = self.cat.say("stale_toast")
+                return
+            t.conv.pending = {"kind": "edit", "entry": entry.id, "key": key, "then": "edit"}
+            t.conv.turn += 1
+            if step is None:
+                t.say(self.cat.say("note_prompt"))
+                return
+            choices = [Button(c.label, f"v:{t.conv.turn}:{c.value}") for c in step.choices]
+            t.say(
+                self.cat.say("edit_prompt", label=step.label, choices=bool(choices)),
+                _choice_rows(choices),
+            )
+        else:
+            t.out.toast = self.cat.say("stale_toast")
+
+    # ---- support, export, forget ---------------------------------------------------------
+
+    def _support(self, t: _Turn) -> None:
+        support = self.cat.support
+        t.say(self.cat.say("support", lines=support.lines, organisation=support.organisation))
+
+    def _export(self, t: _Turn) -> None:
+        """Everything held about the person, as Markdown and JSON, made in memory."""
+        rows = t.tx.entries(t.person.id, limit=-1)
+        entries = []
+        for entry in rows:
+            raw = t.tx.answers(t.row.cipher, entry.id)
+            times = t.tx.answer_times(entry.id)
+            flow = self.cat.flows.get(entry.flow)
+            answers = tuple(
+                export.ExportAnswer(
+                    step=key,
+                    label=self._label(flow, key),
+                    text=content.display(
+                        flow.steps.get(content.base(key)) if flow else None, raw[key]
+                    ),
+                    value=raw[key],
+                    answered_at=times[key],
+                )
+                for key in content.ordered(flow, raw)
+            )
+            entries.append(
+                export.ExportEntry(
+                    id=entry.id,
+                    flow=entry.flow,
+                    title=self._title(entry.flow),
+                    status=entry.status,
+                    episode_id=entry.episode_id,
+                    created_at=entry.created_at,
+                    updated_at=entry.updated_at or entry.created_at,
+                    flagged=entry.flagged,
+                    tags=tuple(content.tags(content.collapse(flow, raw))),
+                    answers=answers,
+                )
+            )
+        person = export.ExportPerson(t.person.id, t.row.timezone, t.row.created_at)
+        generated = now_utc()
+        md_name, json_name = export.filenames(generated)
+        template = self.cat.export_template
+        t.out.documents = [
+            Document(md_name, export.to_markdown(person, entries, generated, template)),
+            Document(json_name, export.to_json(person, entries, generated)),
+        ]
+        t.say(self.cat.say("export_ready", count=len(entries)))
+
+    def _forget(self, t: _Turn, stage: str) -> None:
+        """Erase everything, after asking twice; the person's data key goes with their rows."""
+        if stage == "ask":
+            t.conv.pending = {"kind": "forget"}
+            t.conv.turn += 1
+            t.say(
+                self.cat.say("forget_confirm", count=t.tx.count_entries(t.person.id)),
+                [
+                    [Button(self.cat.say("button_forget"), f"f:{t.conv.turn}:1")],
+                    [Button(self.cat.say("button_keep_everything"), f"f:{t.conv.turn}:no")],
+                ],
+            )
+        elif stage == "1" and (t.conv.pending or {}).get("kind") == "forget":
+            t.conv.pending = {"kind": "forget_again"}
+            t.conv.turn += 1
+            t.say(
+                self.cat.say("forget_really"),
+                [
+                    [Button(self.cat.say("button_forget_now"), f"f:{t.conv.turn}:2")],
+                    [Button(self.cat.say("button_keep_everything"), f"f:{t.conv.turn}:no")],
+                ],
+            )
+        elif stage == "2" and (t.conv.pending or {}).get("kind") == "forget_again":
+            t.tx.forget_person(t.person.id)
+            t.out.forgot = True
+            t.out.replies.clear()
+            t.say(self.cat.say("forgotten"))
+        else:
+            t.conv.pending = None
+            t.say(self.cat.say("forget_kept"))
+            self._ask_again(t)
 
     # ---- settings ------------------------------------------------------------------------
 
@@ -609,45 +1070,48 @@ class Service:
         return self._flow_of(t).steps[t.conv.step]
 
     def _context(self, flow: Flow, raw: dict[str, str], shorten: bool = False) -> dict[str, Any]:
-        answers: dict[str, str] = {}
-        values: dict[str, str] = {}
-        for step in flow.steps.values():
-            if step.id not in raw:
-                continue
-            if step.input == "choice":
-                values[step.id] = raw[step.id]
-            shown = self._display(step, raw[step.id])
-            answers[step.id] = render.shorten(shown, SUMMARY_ANSWER_CHARS) if shorten else shown
+        collapsed = content.collapse(flow, raw)
+        answers = {
+            b: render.shorten(text, SUMMARY_ANSWER_CHARS) if shorten else text
+            for b, text in collapsed.items()
+            if b in flow.steps
+        }
+        values = {
+            s.id: raw[s.id] for s in flow.steps.values() if s.input == "choice" and s.id in raw
+        }
         cautions = [
             s for s, v in values.items() if (c := flow.steps[s].choice(v)) is not None and c.caution
         ]
         steps = {s.id: {"label": s.label} for s in flow.steps.values()}
-        return {"answers": answers, "values": values, "cautions": cautions, "steps": steps}
+        return {
+            "answers": answers,
+            "values": values,
+            "cautions": cautions,
+            "steps": steps,
+            "tags": content.tags(collapsed),
+        }
 
-    @staticmethod
-    def _display(step: Step, stored: str) -> str:
-        if step.input == "choice":
-            choice = step.choice(stored)
-            return choice.label if choice else stored
-        return stored
+    def _display(self, step: Step, stored: str) -> str:
+        return content.display(step, stored)
 
     def _title(self, flow_name: str) -> str:
-        if flow_name == NOTE_FLOW:
-            return self.cat.say("note_title")
         flow = self.cat.flows.get(flow_name)
         return flow.title if flow else flow_name
 
-    def _first_words(self, entry: EntryRow, answers: dict[str, str]) -> str:
-        flow = self.cat.flows.get(entry.flow)
-        if flow is None:
-            return next(iter(answers.values()), "")
-        for step in flow.steps.values():
-            if step.id in answers and step.input == "text":
-                return answers[step.id]
-        for step in flow.steps.values():
-            if step.id in answers:
-                return f"{step.label}: {self._display(step, answers[step.id])}"
-        return ""
+    def _label(self, flow: Flow | None, key: str) -> str:
+        b = content.base(key)
+        if b == content.NOTE:
+            return self.cat.say("note_label")
+        step = flow.steps.get(b) if flow else None
+        return step.label if step else b
+
+    def _refresh_search(
+        self, t: _Turn, entry_id: int, flow_name: str, raw: dict[str, str] | None = None
+    ) -> None:
+        raw = t.tx.answers(t.row.cipher, entry_id) if raw is None else raw
+        flow = self.cat.flows.get(flow_name)
+        text = content.search_text(self._title(flow_name), flow, raw)
+        t.tx.set_search_text(t.row.cipher, entry_id, text)
 
     def _when(self, t: _Turn, moment: datetime) -> str:
         local = moment.astimezone(_zone(t.row.timezone))
@@ -662,6 +1126,14 @@ class Service:
 
     def _help(self) -> str:
         return self.cat.say("help", flows=self._flow_list())
+
+
+def _page_data(page: int, query: str) -> str:
+    """Callback data for a page of /entries: the query rides along, cut to fit 64 bytes."""
+    prefix = f"e:{page}:"
+    room = 64 - len(prefix.encode())
+    cut = query.encode()[:room].decode("utf-8", "ignore")
+    return prefix + cut
 
 
 def _choice_rows(buttons: list[Button]) -> list[list[Button]]:

@@ -58,6 +58,7 @@ class PersonRow:
     timezone: str
     welcomed: bool
     cipher: Cipher
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,23 @@ class EntryRow:
     status: str
     episode_id: int
     created_at: datetime
+    flagged: bool = False
+    updated_at: datetime | None = None
+
+
+_ENTRY_COLUMNS = "id, flow, status, episode_id, created_at, flagged, updated_at"
+
+
+def _entry_row(r: Sequence[Any]) -> EntryRow:
+    return EntryRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        datetime.fromisoformat(r[4]),
+        bool(r[5]),
+        datetime.fromisoformat(r[6]),
+    )
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -89,25 +107,33 @@ class Tx:
         self.keys = keys
 
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(sql, args).fetchone()
+        # fetchall, not fetchone: it runs the statement to the end (an INSERT … RETURNING left
+        # half-stepped would block the next savepoint).
+        rows = self.conn.execute(sql, args).fetchall()
+        return rows[0] if rows else None
 
     # ---- people --------------------------------------------------------------------------
 
     def person(self, person_id: int, default_timezone: str) -> PersonRow:
         """The person, created on first contact with a fresh data key."""
         row = self._one(
-            "SELECT timezone, welcomed, wrapped_key FROM people WHERE id = ?", (person_id,)
+            "SELECT timezone, welcomed, wrapped_key, created_at FROM people WHERE id = ?",
+            (person_id,),
         )
         if row is None:
             wrapped = self.keys.new_wrapped_key(person_id)
+            created = now_utc()
             self.conn.execute(
                 "INSERT INTO people (id, wrapped_key, timezone, created_at) VALUES (?, ?, ?, ?)",
-                (person_id, wrapped, default_timezone, iso(now_utc())),
+                (person_id, wrapped, default_timezone, iso(created)),
             )
             cipher = self.keys.person(person_id, wrapped)
-            return PersonRow(person_id, default_timezone, False, cipher)
-        timezone, welcomed, wrapped = row
-        return PersonRow(person_id, timezone, bool(welcomed), self.keys.person(person_id, wrapped))
+            return PersonRow(person_id, default_timezone, False, cipher, created)
+        timezone, welcomed, wrapped, created_at = row
+        cipher = self.keys.person(person_id, wrapped)
+        return PersonRow(
+            person_id, timezone, bool(welcomed), cipher, datetime.fromisoformat(created_at)
+        )
 
     def set_timezone(self, person_id: int, timezone: str) -> None:
         self.conn.execute("UPDATE people SET timezone = ? WHERE id = ?", (timezone, person_id))
@@ -191,9 +217,11 @@ class Tx:
         since: datetime | None = None,
         statuses: tuple[str, ...] = ("saved", "draft"),
         episode_id: int | None = None,
+        flagged: bool = False,
+        offset: int = 0,
     ) -> list[EntryRow]:
         """A person's entries, newest first."""
-        sql = "SELECT id, flow, status, episode_id, created_at FROM entries WHERE person_id = ?"
+        sql = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE person_id = ?"
         args: list[Any] = [person_id]
         sql += f" AND status IN ({','.join('?' * len(statuses))})"
         args.extend(statuses)
@@ -207,18 +235,75 @@ class Tx:
         if episode_id is not None:
             sql += " AND episode_id = ?"
             args.append(episode_id)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        args.append(limit)
-        rows = self.conn.execute(sql, args).fetchall()
-        return [EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
+        if flagged:
+            sql += " AND flagged = 1"
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        args.extend([limit, offset])
+        return [_entry_row(r) for r in self.conn.execute(sql, args).fetchall()]
 
     def entry(self, person_id: int, entry_id: int) -> EntryRow | None:
         r = self._one(
-            "SELECT id, flow, status, episode_id, created_at FROM entries"
-            " WHERE id = ? AND person_id = ?",
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id = ? AND person_id = ?",
             (entry_id, person_id),
         )
-        return None if r is None else EntryRow(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]))
+        return None if r is None else _entry_row(r)
+
+    def search_texts(self, cipher: Cipher, person_id: int) -> list[tuple[int, str]]:
+        """(entry id, searchable text) of every saved or draft entry, newest first."""
+        rows = self.conn.execute(
+            "SELECT id, search_text FROM entries WHERE person_id = ?"
+            " AND status IN ('saved', 'draft') ORDER BY created_at DESC, id DESC",
+            (person_id,),
+        ).fetchall()
+        return [
+            (i, cipher.open(blob, b"search:%d" % i).decode("utf-8") if blob else "")
+            for i, blob in rows
+        ]
+
+    def set_search_text(self, cipher: Cipher, entry_id: int, text: str) -> None:
+        sealed = cipher.seal(text.encode("utf-8"), b"search:%d" % entry_id)
+        self.conn.execute("UPDATE entries SET search_text = ? WHERE id = ?", (sealed, entry_id))
+
+    def set_flag(self, entry_id: int, flagged: bool) -> None:
+        self.conn.execute("UPDATE entries SET flagged = ? WHERE id = ?", (int(flagged), entry_id))
+
+    def offer_support_once(self, entry_id: int) -> bool:
+        """True the first time for this entry (and records it), False after."""
+        cur = self.conn.execute(
+            "UPDATE entries SET support_offered = 1 WHERE id = ? AND support_offered = 0",
+            (entry_id,),
+        )
+        return cur.rowcount == 1
+
+    def remember_message(self, person_id: int, message_id: int, entry_id: int, step: str) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO answer_messages (person_id, message_id, entry_id, step)"
+            " VALUES (?, ?, ?, ?)",
+            (person_id, message_id, entry_id, step),
+        )
+
+    def answer_for_message(self, person_id: int, message_id: int) -> tuple[int, str] | None:
+        row = self._one(
+            "SELECT entry_id, step FROM answer_messages WHERE person_id = ? AND message_id = ?",
+            (person_id, message_id),
+        )
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def answer_times(self, entry_id: int) -> dict[str, datetime]:
+        rows = self.conn.execute(
+            "SELECT step, answered_at FROM answers WHERE entry_id = ?", (entry_id,)
+        ).fetchall()
+        return {step: datetime.fromisoformat(at) for step, at in rows}
+
+    def count_entries(self, person_id: int) -> int:
+        row = self._one("SELECT COUNT(*) FROM entries WHERE person_id = ?", (person_id,))
+        return int(row[0])
+
+    def forget_person(self, person_id: int) -> None:
+        """Every row of the person goes (their data key with them); replies waiting to them too."""
+        self.conn.execute("DELETE FROM outbox WHERE chat_id = ?", (person_id,))
+        self.conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+        self.keys.forget(person_id)
 
     def put_answer(self, cipher: Cipher, entry_id: int, step: str, value: str) -> None:
         """Encrypt and save one answer (replacing an earlier one for the same step)."""
@@ -383,6 +468,10 @@ class Store:
         loss. That window is one commit wide: the consumer flushes whenever the inbox is empty.
         """
         self._sent.extend(ids)
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it, so deleted pages leave no copy behind."""
+        await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def flush_sent(self) -> None:
         if self._sent:

@@ -10,6 +10,7 @@ field descriptions in the spec, so they follow the spec rather than our memory.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -35,6 +36,7 @@ class Upload:
     filename: str
     size: int
     content_type: str = "application/octet-stream"
+    content: bytes = dataclasses.field(default=b"", compare=False, repr=False)  # to read back
 
 
 @functools.cache

@@ -290,5 +290,5 @@ def _parse_multipart(body: bytes, boundary: bytes) -> dict[str, Any]:
             out[name.group(1)] = content.decode("utf-8")
         else:
             mime = ctype.group(1) if ctype else "application/octet-stream"
-            out[name.group(1)] = botapi.Upload(filename.group(1), len(content), mime)
+            out[name.group(1)] = botapi.Upload(filename.group(1), len(content), mime, content)
     return out

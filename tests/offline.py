@@ -183,7 +183,8 @@ def params_from_request_data(method: str, request_data: RequestData | None) -> d
     params: dict[str, Any] = dict(request_data.json_parameters)
     for name, (filename, content, mimetype) in request_data.multipart_data.items():
         size = len(content) if isinstance(content, bytes) else -1
-        params.setdefault(name, botapi.Upload(filename or name, size, mimetype or ""))
+        body = content if isinstance(content, bytes) else b""
+        params.setdefault(name, botapi.Upload(filename or name, size, mimetype or "", body))
     return drop_attached(botapi.decode_params(method, params))
 
 

@@ -164,7 +164,7 @@ async def test_entries_list_and_open_in_full(chat: Chat) -> None:
     await chat.send("A loose thought after a hard day")
     replies = await chat.send("/entries")
     listing = replies[0]
-    assert listing.index("Note") < listing.index("Preparation")  # newest first
+    assert listing.index("Journal") < listing.index("Preparation")  # newest first
     assert "A loose thought" in listing
     assert chat.buttons() == ["1", "2"]
     replies = await chat.press("2")

@@ -31,7 +31,7 @@ def edit(folder: Path, name: str, change) -> None:  # type: ignore[no-untyped-de
 
 def test_shipped_prompts_load() -> None:
     cat = engine.load(REQUIRED_MESSAGES)
-    assert list(cat.flows) == ["preparation", "in_the_moment", "reflection", "top_tips"]
+    assert list(cat.flows) == ["preparation", "in_the_moment", "reflection", "top_tips", "journal"]
     assert len(cat.flows["top_tips"].steps) == 11  # ten tips and a note
     assert len([s for s in cat.flows["reflection"].steps]) == 5
     moment = cat.flows["in_the_moment"]
@@ -109,7 +109,7 @@ async def test_start_up_refuses_a_broken_set(
     folder = copy_prompts(tmp_path)
     edit(folder, "preparation.yaml", lambda d: d["steps"][1].update(next="nowhere"))
     real_load = engine.load
-    monkeypatch.setattr(engine, "load", lambda required: real_load(required, folder))
+    monkeypatch.setattr(engine, "load", lambda required, **kw: real_load(required, folder, **kw))
     with pytest.raises(StartupProblem, match=r"preparation\.yaml: step 'comfortable_colleagues'"):
         await open_service(make_config(tmp_path / "data"))
     assert not (tmp_path / "data" / "coreflect.db").exists()  # nobody was answered

@@ -1,0 +1,315 @@
+"""`/export`: everything CoReflect holds about a person, as Markdown to read and JSON to keep.
+
+Pure functions over plain data: the engine builds `ExportPerson` and `ExportEntry` objects from
+the database and hands them here. Nothing here touches the network, the database or Telegram.
+The JSON shape is documented in docs/export-format.md; change it only as that file allows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from json.encoder import encode_basestring
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, StrictUndefined, Template
+
+EXPORT_VERSION = 1
+EXPORT_FORMAT = "coreflect-export"
+
+# Fixed English names: the export must not depend on the server's locale.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# A line of a person's own text that Markdown would read as structure: a heading, quote, list
+# item, thematic break or setext underline, code fence, or the start of an HTML block (which can
+# swallow the rest of the document, e.g. "<!--"). Up to three spaces of indent still count. The
+# backslash goes after the indent, or for an ordered list item ("1. ", "12) ") before its
+# punctuation, where CommonMark honours it ("\1." would show the backslash).
+_STRUCTURE = re.compile(
+    r"^( {0,3}(?:\d+(?=[.)])|(?=[#>*+=\-]|```|~~~|<[A-Za-z/!?])))", re.MULTILINE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportAnswer:
+    step: str  # step id, e.g. "experiences", "writing.1" (journal parts), "note.1" (later notes)
+    label: str  # heading, e.g. "Experiences I could draw on" ("" if unknown)
+    text: str  # what the person sees: the free text, or the chosen button's label
+    value: str  # the stored value: same as text for free text, the choice value for buttons
+    answered_at: datetime  # aware, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class ExportEntry:
+    id: int
+    flow: str  # "preparation", "in_the_moment", "reflection", "top_tips", "journal"
+    title: str  # "Preparation", "In the moment", "Reflection", "Ten Top Tips", "Journal"
+    status: str  # "saved" or "draft"
+    episode_id: int  # entries sharing an episode_id belong to one sharing episode
+    created_at: datetime  # aware, UTC
+    updated_at: datetime
+    flagged: bool  # "bring to supervision"
+    tags: tuple[str, ...]  # lower-case, without '#'
+    answers: tuple[ExportAnswer, ...]  # in question order
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPerson:
+    id: int  # Telegram user id
+    timezone: str  # IANA, e.g. "Europe/London"
+    created_at: datetime
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _utc(moment: datetime) -> datetime:
+    """Aware UTC; a naive value (which should not happen) is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a "Z": always microseconds, so every timestamp has the same shape."""
+    return _utc(moment).isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> tzinfo:
+    """The person's zone; an unknown or broken name falls back to UTC rather than fail an export."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return UTC
+
+
+def _order_key(entry: ExportEntry) -> tuple[datetime, int]:
+    return (_utc(entry.created_at), entry.id)
+
+
+def group_episodes(entries: Sequence[ExportEntry]) -> list[list[ExportEntry]]:
+    """Episodes newest first (by when each began), each episode's entries oldest first.
+
+    An entry whose episode has no other entries is an episode of one.
+    """
+    by_episode: dict[int, list[ExportEntry]] = {}
+    for entry in sorted(entries, key=_order_key):
+        by_episode.setdefault(entry.episode_id, []).append(entry)
+    episodes = list(by_episode.values())
+    episodes.sort(key=lambda episode: (_order_key(episode[0]), episode[0].episode_id), reverse=True)
+    return episodes
+
+
+def filenames(generated_at: datetime) -> tuple[str, str]:
+    """The two attachments' names, dated (UTC) by when the export was made."""
+    stem = f"coreflect-journal-{_utc(generated_at):%Y-%m-%d}"
+    return f"{stem}.md", f"{stem}.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def document(
+    person: ExportPerson, entries: Sequence[ExportEntry], generated_at: datetime
+) -> dict[str, Any]:
+    """The JSON export as plain data (key order as documented); `to_json` writes the same thing."""
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "generated_at": _iso(generated_at),
+        "person": {
+            "id": person.id,
+            "timezone": person.timezone,
+            "created_at": _iso(person.created_at),
+        },
+        "entries": [
+            {
+                "id": entry.id,
+                "flow": entry.flow,
+                "title": entry.title,
+                "status": entry.status,
+                "episode_id": entry.episode_id,
+                "created_at": _iso(entry.created_at),
+                "updated_at": _iso(entry.updated_at),
+                "flagged": entry.flagged,
+                "tags": list(entry.tags),
+                "answers": [
+                    {
+                        "step": answer.step,
+                        "label": answer.label,
+                        "text": answer.text,
+                        "value": answer.value,
+                        "answered_at": _iso(answer.answered_at),
+                    }
+                    for answer in entry.answers
+                ],
+            }
+            for entry in sorted(entries, key=_order_key, reverse=True)
+        ],
+        "episodes": [
+            {"id": episode[0].episode_id, "entry_ids": [entry.id for entry in episode]}
+            for episode in group_episodes(entries)
+        ],
+        "shares": [],
+        "schedules": [],
+    }
+
+
+# `json.dumps(document(...), ensure_ascii=False, indent=2)` gives the same bytes, but with an
+# indent the standard library falls back to its pure-Python encoder, which takes about a second
+# for 10,000 entries. Writing the fixed shape directly, quoting strings with the same C function
+# json.dumps uses, is several times faster; tests check the two agree byte for byte.
+_quote = encode_basestring
+
+
+def _int(number: int) -> str:
+    return int.__repr__(number)
+
+
+def _list(items: Sequence[str], indent: str) -> str:
+    """A JSON array of already-encoded items, laid out as `indent=2` would at this depth."""
+    if not items:
+        return "[]"
+    inner = indent + "  "
+    return "[\n" + inner + (",\n" + inner).join(items) + "\n" + indent + "]"
+
+
+def _answer_json(answer: ExportAnswer) -> str:
+    return (
+        "{\n"
+        f'          "step": {_quote(answer.step)},\n'
+        f'          "label": {_quote(answer.label)},\n'
+        f'          "text": {_quote(answer.text)},\n'
+        f'          "value": {_quote(answer.value)},\n'
+        f'          "answered_at": "{_iso(answer.answered_at)}"\n'
+        "        }"
+    )
+
+
+def _entry_json(entry: ExportEntry) -> str:
+    tags = _list([_quote(tag) for tag in entry.tags], "      ")
+    answers = _list([_answer_json(answer) for answer in entry.answers], "      ")
+    return (
+        "{\n"
+        f'      "id": {_int(entry.id)},\n'
+        f'      "flow": {_quote(entry.flow)},\n'
+        f'      "title": {_quote(entry.title)},\n'
+        f'      "status": {_quote(entry.status)},\n'
+        f'      "episode_id": {_int(entry.episode_id)},\n'
+        f'      "created_at": "{_iso(entry.created_at)}",\n'
+        f'      "updated_at": "{_iso(entry.updated_at)}",\n'
+        f'      "flagged": {"true" if entry.flagged else "false"},\n'
+        f'      "tags": {tags},\n'
+        f'      "answers": {answers}\n'
+        "    }"
+    )
+
+
+def _episode_json(episode: list[ExportEntry]) -> str:
+    entry_ids = _list([_int(entry.id) for entry in episode], "      ")
+    return f'{{\n      "id": {_int(episode[0].episode_id)},\n      "entry_ids": {entry_ids}\n    }}'
+
+
+def _top_list(items: Sequence[str]) -> bytes:
+    """A top-level array as UTF-8. Encoding item by item keeps a 10,000-entry export from
+    building (and copying) one huge string, which is slow once any emoji widens it to UCS-4."""
+    if not items:
+        return b"[]"
+    return b"[\n    " + b",\n    ".join([item.encode("utf-8") for item in items]) + b"\n  ]"
+
+
+def to_json(person: ExportPerson, entries: Sequence[ExportEntry], generated_at: datetime) -> bytes:
+    """The machine-readable export: UTF-8 JSON in the shape docs/export-format.md describes."""
+    newest_first = sorted(entries, key=_order_key, reverse=True)
+    head = (
+        "{\n"
+        f'  "format": {_quote(EXPORT_FORMAT)},\n'
+        f'  "version": {_int(EXPORT_VERSION)},\n'
+        f'  "generated_at": "{_iso(generated_at)}",\n'
+        '  "person": {\n'
+        f'    "id": {_int(person.id)},\n'
+        f'    "timezone": {_quote(person.timezone)},\n'
+        f'    "created_at": "{_iso(person.created_at)}"\n'
+        "  },\n"
+        '  "entries": '
+    )
+    return b"".join(
+        [
+            head.encode("utf-8"),
+            _top_list([_entry_json(entry) for entry in newest_first]),
+            b',\n  "episodes": ',
+            _top_list([_episode_json(episode) for episode in group_episodes(entries)]),
+            b',\n  "shares": [],\n  "schedules": []\n}\n',
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+
+
+def local(moment: datetime, tz: str) -> str:
+    """'Mon 23 Nov 2026, 14:05' in the IANA zone `tz`."""
+    here = _utc(moment).astimezone(_zone(tz))
+    return (
+        f"{_DAYS[here.weekday()]} {here.day} {_MONTHS[here.month - 1]} {here.year}, "
+        f"{here.hour:02d}:{here.minute:02d}"
+    )
+
+
+def local_date(moment: datetime, tz: str) -> str:
+    """'Mon 23 Nov 2026' in the IANA zone `tz`."""
+    here = _utc(moment).astimezone(_zone(tz))
+    return f"{_DAYS[here.weekday()]} {here.day} {_MONTHS[here.month - 1]} {here.year}"
+
+
+def md_text(text: str) -> str:
+    """A person's own words, made safe to place in a Markdown paragraph.
+
+    Lines Markdown would read as structure get a backslash escape; nothing else changes (no HTML
+    escaping: emoji, '<', '&' and right-to-left text pass through as written).
+    """
+    text = str(text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _STRUCTURE.sub(r"\1\\", text)
+
+
+def markdown_environment() -> Environment:
+    """Jinja for the Markdown export: no autoescaping (this is not HTML), strict about names."""
+    env = Environment(
+        autoescape=False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["local"] = local
+    env.filters["local_date"] = local_date
+    env.filters["md_text"] = md_text
+    return env
+
+
+def to_markdown(
+    person: ExportPerson,
+    entries: Sequence[ExportEntry],
+    generated_at: datetime,
+    template: Template,
+) -> bytes:
+    """The readable export: one Markdown document, entries grouped by sharing episode."""
+    episodes = group_episodes(entries)
+    rendered = template.render(
+        person=person,
+        generated_at=generated_at,
+        episodes=episodes,
+        entry_count=len(entries),
+    )
+    return (rendered.strip() + "\n").encode("utf-8")
