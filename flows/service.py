@@ -138,6 +138,7 @@ REQUIRED_MESSAGES = frozenset(
         "button_forget_now",
         "forgotten",
         "forget_kept",
+        "episode_part",
     }
 )
 
@@ -855,9 +856,18 @@ class Service:
             blocks.append(
                 self.cat.say("entry_episode", others=[self._entry_label(t, e) for e in episode])
             )
-        for key, text in content.collapse(flow, answers).items():
-            label = self._label(flow, key)
-            blocks.append(f"<b>{render.escape(label)}</b>\n{render.escape(text)}")
+        blocks += self._answer_blocks(flow, answers)
+        # The rest of the sharing episode (preparation, in the moment, reflection), in order.
+        for other in sorted(episode, key=lambda e: e.created_at):
+            other_flow = self.cat.flows.get(other.flow)
+            blocks.append(
+                self.cat.say(
+                    "episode_part",
+                    title=self._title(other.flow),
+                    when=self._when(t, other.created_at),
+                )
+            )
+            blocks += self._answer_blocks(other_flow, t.tx.answers(t.row.cipher, other.id))
         chunks = render.pack(blocks)
         for chunk in chunks[:-1]:
             t.say(chunk)
@@ -872,6 +882,12 @@ class Service:
                 [Button(self.cat.say(flag), f"x:{entry.id}:flag")],
             ],
         )
+
+    def _answer_blocks(self, flow: Flow | None, answers: dict[str, str]) -> list[str]:
+        return [
+            f"<b>{render.escape(self._label(flow, key))}</b>\n{render.escape(text)}"
+            for key, text in content.collapse(flow, answers).items()
+        ]
 
     def _entry_action(self, t: _Turn, rest: str) -> None:
         """Buttons under an open entry. Its id is checked against the person on every press."""

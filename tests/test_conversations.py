@@ -141,6 +141,9 @@ async def test_reflection_links_to_recent_preparation(chat: Chat, bot: Harness) 
     await chat.send("/entries")
     opened = "\n".join(await chat.press("1"))
     assert "Reflection" in opened and "same sharing of experience as: Preparation" in opened
+    # The preparation is shown with it, in full.
+    assert "Preparation ·" in opened and "(same sharing episode)" in opened
+    assert PREP_ANSWERS[0] in opened and "It helped them feel less alone" in opened
 
 
 async def test_top_tips_ends_kindly_without_a_score(chat: Chat) -> None:
