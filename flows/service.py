@@ -828,7 +828,7 @@ class Service:
         if paging:
             keyboard.append(paging)
         heading = self.cat.say("entries_heading", mode=mode, query=shown, page=page)
-        t.say(heading + "\n" + self.cat.say("entries_list", items=items), keyboard)
+        t.say(heading + "\n\n" + self.cat.say("entries_list", items=items), keyboard)
 
     def _open_entry(self, t: _Turn, entry_text: str) -> None:
         entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None

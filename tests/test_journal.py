@@ -299,7 +299,7 @@ async def test_forget_erases_everything_and_they_start_fresh(
     (blob,) = rows(bot, "SELECT value FROM answers LIMIT 1")[0]
     (wrapped,) = rows(bot, "SELECT wrapped_key FROM people")[0]
     replies = await chat.send("/forget")
-    assert "2 entries" in replies[0]
+    assert "all 2 entries" in replies[0]
     await chat.press("Erase everything")
     replies = await chat.press("Yes, erase it all now")
     assert "erased" in replies[0]
