@@ -7,7 +7,7 @@ per message (`writing.1`, `writing.2`, …); notes added later are `note.1`, `no
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flows.engine import Flow, Step
 
@@ -73,15 +73,26 @@ def search_text(title: str, flow: Flow | None, raw: Mapping[str, str]) -> str:
     return "\n".join([title, *collapse(flow, raw).values()]).lower()
 
 
-def matches(text: str, query: str) -> bool:
-    """Every word of the query is in the text (a #word must be a tag)."""
-    for word in query.lower().split():
-        if word.startswith("#"):
-            if word[1:] not in tags([text]):
-                return False
-        elif word not in text:
-            return False
-    return True
+def matcher(query: str) -> Callable[[str], bool]:
+    """A test for searchable text: every word of the query is in it (a #word must be a tag).
+
+    Built once per search, so thousands of entries cost a substring test each.
+    """
+    words = [w for w in query.lower().split() if not w.startswith("#")]
+    tag_patterns = [
+        re.compile(rf"(?<![\w&])#{re.escape(w[1:])}(?![\w-])")
+        for w in query.lower().split()
+        if w.startswith("#") and len(w) > 1
+    ]
+
+    if len(words) == 1 and not tag_patterns:
+        word = words[0]
+        return lambda text: word in text  # the common case, as cheap as it can be
+
+    def test(text: str) -> bool:
+        return all(w in text for w in words) and all(p.search(text) for p in tag_patterns)
+
+    return test
 
 
 def first_words(flow: Flow | None, raw: Mapping[str, str]) -> str:

@@ -791,11 +791,9 @@ class Service:
             )
         else:
             # Search decrypts and matches per person: nothing searchable is stored in the clear.
-            found = [
-                i
-                for i, text in t.tx.search_texts(t.row.cipher, t.person.id)
-                if content.matches(text, query)
-            ][start : start + ENTRIES_PAGE + 1]
+            # It stops as soon as this page (and a sign of one more) is found.
+            test = content.matcher(query)
+            found = t.tx.search(t.row.cipher, t.person.id, test, start, ENTRIES_PAGE + 1)
             rows = [e for i in found if (e := t.tx.entry(t.person.id, i)) is not None]
         older, rows = len(rows) > ENTRIES_PAGE, rows[:ENTRIES_PAGE]
         shown = query[1:] if mode == "tag" else query

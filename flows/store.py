@@ -248,17 +248,29 @@ class Tx:
         )
         return None if r is None else _entry_row(r)
 
-    def search_texts(self, cipher: Cipher, person_id: int) -> list[tuple[int, str]]:
-        """(entry id, searchable text) of every saved or draft entry, newest first."""
+    def search(
+        self, cipher: Cipher, person_id: int, test: Callable[[str], bool], start: int, count: int
+    ) -> list[int]:
+        """Ids of saved or draft entries whose searchable text passes `test`, newest first,
+        skipping `start` matches and stopping at `count` more. Decrypted one at a time, in
+        this person's thread of work only; a search that fills its page stops early."""
         rows = self.conn.execute(
-            "SELECT id, search_text FROM entries WHERE person_id = ?"
-            " AND status IN ('saved', 'draft') ORDER BY created_at DESC, id DESC",
+            "SELECT id, search_text FROM entries INDEXED BY entries_newest_first"
+            " WHERE person_id = ? AND status IN ('saved', 'draft')"
+            " ORDER BY created_at DESC, id DESC",
             (person_id,),
         ).fetchall()
-        return [
-            (i, cipher.open(blob, b"search:%d" % i).decode("utf-8") if blob else "")
-            for i, blob in rows
-        ]
+        found: list[int] = []
+        open_ = cipher.open
+        for entry_id, blob in rows:
+            if blob and test(open_(blob, b"search:%d" % entry_id).decode("utf-8")):
+                if start:
+                    start -= 1
+                    continue
+                found.append(entry_id)
+                if len(found) == count:
+                    break
+        return found
 
     def set_search_text(self, cipher: Cipher, entry_id: int, text: str) -> None:
         sealed = cipher.seal(text.encode("utf-8"), b"search:%d" % entry_id)

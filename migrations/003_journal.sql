@@ -15,3 +15,6 @@ CREATE TABLE answer_messages (
     PRIMARY KEY (person_id, message_id)
 ) WITHOUT ROWID;
 CREATE INDEX answer_messages_by_entry ON answer_messages (entry_id);
+
+-- Newest-first browsing and search walk this index in order instead of sorting every entry.
+CREATE INDEX entries_newest_first ON entries (person_id, created_at DESC, id DESC);
