@@ -33,6 +33,7 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/journal.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
