@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import sqlite3
@@ -164,3 +165,29 @@ def test_a_wrong_token_stops_start_up_with_a_clear_message(tmp_path: Path) -> No
         assert bot.wait(20) == 1
         assert bot.stderr is not None
         assert "Telegram did not accept TELEGRAM_BOT_TOKEN" in bot.stderr.read().decode()
+
+
+def test_export_documents_travel_over_real_http(tmp_path: Path) -> None:
+    person = Person(user_id=6161)
+    with FakeBotAPI(TOKEN) as fake:
+        bot = start_bot(fake, tmp_path / "data")
+        try:
+            for text in ["/start", "/journal", "Words for the record #mine", "/done", "/export"]:
+                fake.push(person.text(text))
+            assert fake.wait_for(
+                lambda calls: sum(c.method == "sendDocument" for c in calls) == 2, 20
+            )
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(10)
+        fake.assert_valid()
+        documents = {
+            c.params["document"].filename: c.params["document"].content
+            for c in fake.calls
+            if c.method == "sendDocument"
+        }
+    (json_body,) = [body for name, body in documents.items() if name.endswith(".json")]
+    (md_body,) = [body for name, body in documents.items() if name.endswith(".md")]
+    exported = json.loads(json_body)
+    assert exported["entries"][0]["tags"] == ["mine"]
+    assert "Words for the record #mine" in md_body.decode()
