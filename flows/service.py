@@ -243,6 +243,10 @@ class Service:
         if inp.kind == "text" and waiting_for in {"identifying", "rewrite", "edit"}:
             self._replace_typed(t, inp.text)
             return
+        if waiting_for == "identifying" and not (inp.kind == "command" and inp.command == "cancel"):
+            # Moving on without answering the gentle check keeps what they wrote, as written.
+            self._identifying_choice(t, "keep")
+            t.out.toast = None
         if inp.kind != "command" or inp.command != "cancel":
             t.conv.pending = None
         if inp.kind == "unsupported":

@@ -325,3 +325,18 @@ async def test_forget_can_be_called_off_at_either_step(chat: Chat, bot: Harness)
     replies = await chat.press("Keep everything")
     assert "nothing has been erased" in replies[0]
     assert rows(bot, "SELECT COUNT(*) FROM entries")[0][0] == 1
+
+
+async def test_moving_on_from_the_identifying_check_keeps_the_words(
+    chat: Chat, bot: Harness
+) -> None:
+    await chat.send("/reflect")
+    await chat.send("Working with Priya today went well")
+    replies = await chat.send("/entries")  # a command instead of Keep / Rewrite
+    assert any("2 of 5" in r or "How" in r for r in replies)
+
+    def read(tx: Tx) -> dict[str, str]:
+        row = tx.person(chat.person.user_id, "Europe/London")
+        return tx.answers(row.cipher, 1)
+
+    assert (await bot.service.store.run(read))["impact"] == "Working with Priya today went well"
