@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flows import entries as content
 from flows import export, identifying, render
-from flows.engine import END, Catalogue, Flow, Step
+from flows.engine import END, Catalogue, Flow, PromptError, Step
 from flows.model import Button, Document, Input, Outcome, Person, Reply, reply_to_json
 from flows.store import Conversation, EntryRow, PersonRow, Store, Tx, now_utc
 
@@ -171,8 +171,6 @@ class Service:
     ) -> None:
         clash = set(BUILTIN_COMMANDS) & {f.command for f in catalogue.flows.values()}
         if clash:
-            from flows.engine import PromptError
-
             raise PromptError(
                 f"a question set uses a built-in command: /{', /'.join(sorted(clash))}"
             )
@@ -360,9 +358,8 @@ class Service:
             if step.input == "free":
                 self._ask_more(t)
             else:
-                assert t.conv.entry_id is not None
-                stored = t.tx.answers(t.row.cipher, t.conv.entry_id).get(key, "")
-                self._advance(t, stored)
+                # Branches are on choices only, so a typed answer's words never steer the flow.
+                self._advance(t, key)
         elif then == "note":
             t.say(self.cat.say("note_saved", flows=self._flow_list()))
         elif then in {"edit", "edited"}:
@@ -487,7 +484,7 @@ class Service:
         )
         earlier = answers.get(step.id)
         if earlier is not None:
-            shown = self._display(step, earlier)
+            shown = content.display(step, earlier)
             text += "\n\n" + self.cat.say("previous_answer", answer=render.shorten(shown, 600))
         rows = _choice_rows([Button(c.label, f"a:{t.conv.turn}:{c.value}") for c in step.choices])
         if step.optional:
@@ -1108,9 +1105,6 @@ class Service:
             "steps": steps,
             "tags": content.tags(collapsed),
         }
-
-    def _display(self, step: Step, stored: str) -> str:
-        return content.display(step, stored)
 
     def _title(self, flow_name: str) -> str:
         flow = self.cat.flows.get(flow_name)
