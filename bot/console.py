@@ -26,6 +26,17 @@ def show(outcome: Outcome, out: TextIO) -> list[Button]:
             buttons = flat
             for number, button in enumerate(flat, start=1):
                 out.write(f"  [{number}] {button.label}\n")
+    if outcome.replace is not None:
+        out.write("\n" + render.to_plain(outcome.replace.html) + "\n")
+        flat = [b for row in outcome.replace.buttons for b in row]
+        if flat:
+            buttons = flat
+            for number, button in enumerate(flat, start=1):
+                out.write(f"  [{number}] {button.label}\n")
+    for chat_id, reply in outcome.others:
+        # The console has one person; what would reach someone else is shown, not lost.
+        if reply.delete_message is None:
+            out.write(f"\n  (to {chat_id}) " + render.to_plain(reply.html) + "\n")
     for document in outcome.documents:
         path = Path.cwd() / document.filename
         path.write_bytes(document.content)

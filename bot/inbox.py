@@ -19,7 +19,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
-from bot.telegram_bot import ALLOWED_UPDATES, flush_outbox, menu
+from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, flush_outbox, menu, sweep
 from flows.service import Service
 from flows.store import StartupProblem, Store
 
@@ -43,6 +43,13 @@ class InboxRunner:
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_PEOPLE)
 
+    async def _sweep(self, context: Any) -> None:
+        """Expired shares end on time even when nobody is talking to the bot."""
+        try:
+            await sweep(self.app.bot, self.service)
+        except Exception as exc:  # a failed sweep is tried again next minute
+            log.warning("share expiry sweep failed: %s", type(exc).__name__)
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
@@ -55,6 +62,8 @@ class InboxRunner:
         await self.app.bot.set_my_commands(menu(self.service))
         await self.store.inbox_prune()
         await self.app.start()
+        if self.app.job_queue is not None:
+            self.app.job_queue.run_repeating(self._sweep, interval=SWEEP_EVERY, first=5)
         consumer = asyncio.create_task(self._consume(), name="inbox-consumer")
         poller = asyncio.create_task(self._poll(), name="inbox-poller")
         try:

@@ -29,7 +29,20 @@ from flows.service import Service
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-MENU_BUILTINS = ("entries", "support", "settings", "help", "cancel", "export", "forget")
+MENU_BUILTINS = (
+    "entries",
+    "share",
+    "shared",
+    "supervisor",
+    "summaries",
+    "support",
+    "settings",
+    "help",
+    "cancel",
+    "export",
+    "forget",
+)
+SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
 _KINDS = (
     ("photo", "photo"),
     ("sticker", "sticker"),
@@ -110,20 +123,26 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if inp is None:
         return
     service: Service = context.application.bot_data["service"]
+    service.bot_username = context.bot.username  # for invite links; known once getMe has run
     person = Person(user.id, user.first_name or "", user.language_code)
     outcome = await service.handle(person, inp, update_id=update.update_id, outbox_chat=chat.id)
     query = update.callback_query
     if query is not None:
         await query.answer(text=outcome.toast)
-        if outcome.clear_buttons and isinstance(query.message, Message):
-            # Already without buttons, or too old to edit: nothing to tidy.
-            with contextlib.suppress(BadRequest):
+        # Already without buttons, or too old to edit: nothing to tidy.
+        with contextlib.suppress(BadRequest):
+            if outcome.replace is not None and isinstance(query.message, Message):
+                await query.edit_message_text(
+                    text=outcome.replace.html,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard(outcome.replace.buttons),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            elif outcome.clear_buttons and isinstance(query.message, Message):
                 await query.edit_message_reply_markup(reply_markup=None)
-    await deliver(
-        context.bot,
-        service,
-        [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)],
-    )
+    rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
+    rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
+    await deliver(context.bot, service, rows)
     for document in outcome.documents:
         # Made in memory for this request and never stored: if sending fails, /export again.
         await context.bot.send_document(
@@ -144,19 +163,51 @@ async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]
     try:
         for outbox_id, chat_id, reply in rows:
             try:
-                await bot.send_message(
-                    chat_id=chat_id,
-                    text=reply.html,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(reply.buttons),
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
-                )
+                await _send(bot, service, chat_id, reply)
             except (Forbidden, BadRequest) as exc:
                 # Blocked, or a chat that no longer exists: retrying can never succeed.
                 log.warning("dropped a reply Telegram refused: %s", type(exc).__name__)
             sent.append(outbox_id)
     finally:
         service.store.mark_sent(sent)
+
+
+async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
+    """One outbox row: a message, or the deletion of a withdrawn summary's copy.
+
+    A summary is checked once more just before it goes (withdrawn or unlinked since it was
+    queued: it is never sent), and its message id is kept so a withdrawal can delete it. If
+    the share ended while this copy was on its way, the copy is deleted at once.
+    """
+    if reply.delete_message is not None:
+        await bot.delete_message(chat_id=chat_id, message_id=reply.delete_message)
+        return
+    if reply.share_id is not None and not await service.store.share_live(
+        reply.share_id, service.clock()
+    ):
+        return
+    message = await bot.send_message(
+        chat_id=chat_id,
+        text=reply.html,
+        parse_mode=ParseMode.HTML,
+        reply_markup=keyboard(reply.buttons),
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+        protect_content=True if reply.protect else None,
+    )
+    if reply.share_id is not None and not await service.store.record_share_message(
+        reply.share_id, chat_id, message.message_id, service.clock()
+    ):
+        await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
+
+
+async def sweep(bot: Bot, service: Service) -> None:
+    """Expire shares whose time is up (deleting the supervisor's copies) and send the notices."""
+    outcome = await service.sweep()
+    await deliver(
+        bot,
+        service,
+        [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)],
+    )
 
 
 async def flush_outbox(bot: Bot, service: Service) -> None:

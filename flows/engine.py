@@ -80,6 +80,8 @@ class Flow:
     summary: Template
     steps: dict[str, Step]
     source: str
+    proctor: str = "formative"  # the supervision pack section its entries go to by default
+    together: bool = False  # answered by both sides of a link in a co-reflection round
     _machine: Any = field(default=None, repr=False)
     _cursor: _Cursor = field(default_factory=_Cursor, repr=False)
 
@@ -121,6 +123,8 @@ def _answer_in(values: frozenset[str]) -> Any:
 
 SUPPORT_FILE = "support.yaml"
 EXPORT_TEMPLATE = "export.md.j2"
+SHARE_TEMPLATE = "share_summary.html.j2"
+PROCTOR = ("formative", "normative", "restorative")  # Proctor's three functions of supervision
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,7 @@ class Catalogue:
     commands: dict[str, str]  # built-in command → menu description
     support: Support
     export_template: Template  # Markdown (not HTML): rendered without autoescaping
+    share_template: Template  # the consented summary: macros heading, section and entry
 
     def by_command(self, command: str) -> Flow | None:
         return next((f for f in self.flows.values() if f.command == command), None)
@@ -228,9 +233,41 @@ def load(
         export_template = export.markdown_environment().from_string(export_source)
     except TemplateSyntaxError as exc:
         raise PromptError(f"{EXPORT_TEMPLATE}: does not compile: {exc.message}") from exc
+    together = [f.source for f in flows.values() if f.together]
+    if len(together) > 1:
+        raise PromptError(f"{together[1]}: only one question set can be 'together: true'")
+    share_template = _share_template(env, root)
     return Catalogue(
-        flows, messages, timezones or ("Europe/London",), commands, support, export_template
+        flows,
+        messages,
+        timezones or ("Europe/London",),
+        commands,
+        support,
+        export_template,
+        share_template,
     )
+
+
+def _share_template(env: Environment, root: Traversable) -> Template:
+    """Load the summary template and try each of its macros once with awkward sample text."""
+    template = _compile(env, SHARE_TEMPLATE, root.joinpath(SHARE_TEMPLATE).read_text("utf-8"))
+    module = template.module
+    answer = {"number": 1, "label": "A question", "text": "<b>&</b> 🌱", "left_out": True}
+    trials = {
+        "heading": {"name": "Alex", "kind": "pack", "when": "Mon 1 Dec", "preview": True},
+        "section": {"title": "Learning and development", "empty": True},
+        "entry": {"title": "Reflection", "when": "Mon 1 Dec", "answers": [answer], "preview": True},
+    }
+    for macro, context in trials.items():
+        if not callable(getattr(module, macro, None)):
+            raise PromptError(f"{SHARE_TEMPLATE}: the macro '{macro}' is missing")
+        try:
+            text = str(getattr(module, macro)(**context))
+        except Exception as exc:  # any template error is the file's fault, reported by name
+            raise PromptError(f"{SHARE_TEMPLATE}: macro '{macro}' does not render: {exc}") from exc
+        if not render.to_plain(text).strip():
+            raise PromptError(f"{SHARE_TEMPLATE}: macro '{macro}' renders as empty text")
+    return template
 
 
 def _read_yaml(path: Traversable) -> dict[str, Any]:
@@ -315,7 +352,16 @@ def _flow(env: Environment, filename: str, data: Mapping[str, Any]) -> Flow:
         summary=_compile(env, f"{filename}: summary", data.get("summary")),
         steps=steps,
         source=filename,
+        proctor=_proctor(data, filename),
+        together=bool(data.get("together", False)),
     )
+
+
+def _proctor(data: Mapping[str, Any], filename: str) -> str:
+    value = str(data.get("supervision", PROCTOR[0]))
+    if value not in PROCTOR:
+        raise PromptError(f"{filename}: 'supervision' must be one of {', '.join(PROCTOR)}")
+    return value
 
 
 def _step(env: Environment, where: str, raw: Mapping[str, Any], default_next: str) -> Step:

@@ -49,10 +49,17 @@ class Button:
 
 @dataclass(slots=True)
 class Reply:
-    """One message to send. `html` is Telegram HTML; user text in it is already escaped."""
+    """One message to send. `html` is Telegram HTML; user text in it is already escaped.
+
+    With `delete_message` it is not a message at all but the removal of an earlier one of ours
+    (a withdrawn summary): it travels through the same outbox so a crash cannot lose it.
+    """
 
     html: str
     buttons: list[list[Button]] = field(default_factory=list)
+    protect: bool = False  # protect_content: Telegram stops forwarding and saving (summaries)
+    share_id: int | None = None  # a shared summary: its message id is kept so it can be withdrawn
+    delete_message: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +80,30 @@ class Outcome:
     outbox_ids: list[int] = field(default_factory=list)  # where the replies wait until sent
     documents: list[Document] = field(default_factory=list)  # sent after the replies
     forgot: bool = False  # the person was erased: the store folds its WAL away afterwards
+    # Messages to other people's chats (chat id, reply). Only flows.gate adds to this list.
+    others: list[tuple[int, Reply]] = field(default_factory=list)
+    others_ids: list[int] = field(default_factory=list)  # their outbox rows, in order
+    replace: Reply | None = None  # new text and buttons for the message whose button was pressed
 
 
 def reply_to_json(reply: Reply) -> bytes:
     rows = [[[b.label, b.data] for b in row] for row in reply.buttons]
-    return json.dumps({"html": reply.html, "buttons": rows}).encode("utf-8")
+    data: dict[str, object] = {"html": reply.html, "buttons": rows}
+    if reply.protect:
+        data["protect"] = True
+    if reply.share_id is not None:
+        data["share"] = reply.share_id
+    if reply.delete_message is not None:
+        data["delete"] = reply.delete_message
+    return json.dumps(data).encode("utf-8")
 
 
 def reply_from_json(raw: bytes) -> Reply:
     data = json.loads(raw)
-    return Reply(data["html"], [[Button(label, d) for label, d in row] for row in data["buttons"]])
+    return Reply(
+        data["html"],
+        [[Button(label, d) for label, d in row] for row in data["buttons"]],
+        protect=bool(data.get("protect", False)),
+        share_id=data.get("share"),
+        delete_message=data.get("delete"),
+    )

@@ -8,17 +8,19 @@ and commits before returning, so the reply is only ever sent for an answer alrea
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from flows import engine, export, identifying, render
 from flows import entries as content
-from flows import export, identifying, render
 from flows.engine import END, Catalogue, Flow, PromptError, Step
-from flows.model import Button, Document, Input, Outcome, Person, Reply, reply_to_json
-from flows.store import Conversation, EntryRow, PersonRow, Store, Tx, now_utc
+from flows.model import Button, Document, Input, Outcome, Person, reply_to_json
+from flows.store import EntryRow, Store, Tx, now_utc
+from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Supervision
+from flows.turn import Turn
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ BUILTIN_COMMANDS = (
     "export",
     "forget",
     "support",
+    *SUPERVISION_COMMANDS,
 )
 JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
 ENTRIES_PAGE = 5  # fits a phone screen with its buttons
@@ -139,35 +142,18 @@ REQUIRED_MESSAGES = frozenset(
         "forgotten",
         "forget_kept",
         "episode_part",
+        *SUPERVISION_MESSAGES,
     }
 )
 
 
-@dataclass(slots=True)
-class _Turn:
-    """One input being handled: who, where they are, and what we will say."""
-
-    tx: Tx
-    person: Person
-    row: PersonRow
-    conv: Conversation
-    out: Outcome
-    message_id: int | None = None
-    support_entry: int | None = None  # free text was saved here that sounded distressed
-
-    def say(self, html: str, buttons: list[list[Button]] | None = None) -> None:
-        """Queue a message; one too long for Telegram is split, its buttons on the last part."""
-        parts = (
-            render.pack([html]) if render.telegram_length(html) > render.MESSAGE_LIMIT else [html]
-        )
-        for part in parts[:-1]:
-            self.out.replies.append(Reply(part))
-        self.out.replies.append(Reply(parts[-1], buttons or []))
-
-
 class Service:
     def __init__(
-        self, store: Store, catalogue: Catalogue, default_timezone: str = "Europe/London"
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        default_timezone: str = "Europe/London",
+        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         clash = set(BUILTIN_COMMANDS) & {f.command for f in catalogue.flows.values()}
         if clash:
@@ -177,6 +163,9 @@ class Service:
         self.store = store
         self.cat = catalogue
         self.default_timezone = default_timezone
+        self.clock = clock  # tests move time on: invites, expiries and the wrong-code limit
+        self.bot_username: str | None = None  # from getMe; makes invite codes into links
+        self.sup = Supervision(self)
 
     async def handle(
         self,
@@ -208,10 +197,13 @@ class Service:
         outbox_chat: int | None,
     ) -> Outcome:
         row = tx.person(person.id, self.default_timezone)
-        turn = _Turn(tx, person, row, tx.conversation(person.id), Outcome(), inp.message_id)
+        if person.first_name and person.first_name != row.name:
+            tx.set_name(row.cipher, person.id, person.first_name)
+        conv = tx.conversation(person.id)
+        turn = Turn(tx, person, row, conv, Outcome(), self.clock(), inp.message_id)
         if not row.welcomed:
             self._welcome(turn)
-        if row.welcomed or inp.kind != "command" or inp.command != "start":
+        if row.welcomed or inp.kind != "command" or inp.command != "start" or inp.args:
             self._dispatch(turn, inp)
         if turn.support_entry is not None and tx.offer_support_once(turn.support_entry):
             turn.say(self.cat.say("support_offer"))
@@ -219,15 +211,33 @@ class Service:
             tx.save_conversation(turn.conv)
         if update_id is not None:
             tx.inbox_mark_handled(update_id)
-        if outbox_chat is not None and turn.out.replies:
-            turn.out.outbox_ids = tx.outbox_add(
-                outbox_chat, [reply_to_json(r) for r in turn.out.replies]
-            )
+        if outbox_chat is not None:
+            self._queue(tx, turn.out, outbox_chat)
         return turn.out
+
+    @staticmethod
+    def _queue(tx: Tx, out: Outcome, chat: int | None) -> None:
+        """Save the replies (and anything the gate let through to others) in this transaction."""
+        if chat is not None and out.replies:
+            out.outbox_ids = tx.outbox_add(chat, [reply_to_json(r) for r in out.replies])
+        for other, reply in out.others:
+            out.others_ids += tx.outbox_add(other, [reply_to_json(reply)], reply.share_id)
+
+    async def sweep(self) -> Outcome:
+        """Periodic upkeep: shares past their expiry end, old wrong-code records go."""
+        now = self.clock()
+
+        def work(tx: Tx) -> Outcome:
+            out = Outcome()
+            self.sup.sweep(tx, out, now)
+            self._queue(tx, out, None)
+            return out
+
+        return await self.store.run(work)
 
     # ---- dispatch ------------------------------------------------------------------------
 
-    def _dispatch(self, t: _Turn, inp: Input) -> None:
+    def _dispatch(self, t: Turn, inp: Input) -> None:
         if inp.kind == "button":
             self._button(t, inp.data)
             return
@@ -255,10 +265,16 @@ class Service:
         else:
             self._text(t, inp.text)
 
-    def _command(self, t: _Turn, command: str, args: str = "") -> None:
+    def _command(self, t: Turn, command: str, args: str = "") -> None:
         flow = self.cat.by_command(command)
-        if flow is not None:
+        if flow is not None and flow.together:
+            self.sup.coreflect(t)
+        elif flow is not None:
             self._flow_command(t, flow)
+        elif command == "start" and args.startswith("link_"):
+            self.sup.code(t, args.removeprefix("link_"))
+        elif command in SUPERVISION_COMMANDS:
+            self.sup.command(t, command, args)
         elif command == "start":
             t.say(self.cat.say("welcome_back", name=t.person.first_name))
             self._ask_again(t)
@@ -290,7 +306,7 @@ class Service:
             t.say(self.cat.say("unknown_command", command=command))
             self._ask_again(t)
 
-    def _text(self, t: _Turn, text: str) -> None:
+    def _text(self, t: Turn, text: str) -> None:
         if t.conv.flow is None:
             self._note(t, text)
             return
@@ -317,7 +333,7 @@ class Service:
         if not self._paused_for_identifying(t, t.conv.entry_id, key, text, "flow"):
             self._carry_on_after(t, "flow", key)
 
-    def _save_typed(self, t: _Turn, entry_id: int, key: str, text: str) -> None:
+    def _save_typed(self, t: Turn, entry_id: int, key: str, text: str) -> None:
         """Save typed words, remember their message (so an edit can follow), note distress."""
         t.tx.put_answer(t.row.cipher, entry_id, key, text)
         if t.message_id is not None:
@@ -326,7 +342,7 @@ class Service:
             t.support_entry = entry_id
 
     def _paused_for_identifying(
-        self, t: _Turn, entry_id: int, key: str, text: str, then: str, label: str = ""
+        self, t: Turn, entry_id: int, key: str, text: str, then: str, label: str = ""
     ) -> bool:
         """If the text may identify someone, say so kindly and wait: keep it, or rewrite it."""
         kinds = identifying.kinds(text)
@@ -351,7 +367,7 @@ class Service:
         )
         return True
 
-    def _carry_on_after(self, t: _Turn, then: str, key: str, label: str = "") -> None:
+    def _carry_on_after(self, t: Turn, then: str, key: str, label: str = "") -> None:
         """What follows a saved typed answer once nothing more is asked about it."""
         if then == "flow" and t.conv.flow is not None:
             step = self._step_of(t)
@@ -369,7 +385,7 @@ class Service:
         else:
             self._ask_again(t)
 
-    def _button(self, t: _Turn, data: str) -> None:
+    def _button(self, t: Turn, data: str) -> None:
         kind, _, rest = data.partition(":")
         if kind == "o":
             self._open_entry(t, rest)
@@ -383,6 +399,8 @@ class Service:
         if kind == "e":
             page, _, query = rest.partition(":")
             self._entries(t, query, int(page) if page.isdigit() else 0)
+            return
+        if self.sup.button(t, kind, rest):
             return
         turn_text, _, value = rest.partition(":")
         if not turn_text.isdigit() or int(turn_text) != t.conv.turn:
@@ -422,11 +440,14 @@ class Service:
         elif kind == "v" and pending == "edit":
             self._replace_choice(t, value)
             return
+        elif kind in {"k", "p"} and pending in {"link_confirm", "share_preview"}:
+            self.sup.turn_button(t, kind, value)
+            return
         self._stale(t)
 
     # ---- flows ---------------------------------------------------------------------------
 
-    def _flow_command(self, t: _Turn, flow: Flow) -> None:
+    def _flow_command(self, t: Turn, flow: Flow) -> None:
         if t.conv.flow is None:
             self._start_flow(t, flow)
         elif t.conv.flow == flow.name:
@@ -448,7 +469,7 @@ class Service:
                 ],
             )
 
-    def _start_flow(self, t: _Turn, flow: Flow) -> None:
+    def _start_flow(self, t: Turn, flow: Flow) -> None:
         entry_id = t.tx.create_entry(t.person.id, flow.name, None)
         t.conv.flow, t.conv.step, t.conv.entry_id = flow.name, flow.first, entry_id
         t.conv.history, t.conv.pending = [], None
@@ -470,7 +491,7 @@ class Service:
         t.say(intro, buttons)
         self._ask(t)
 
-    def _ask(self, t: _Turn) -> None:
+    def _ask(self, t: Turn) -> None:
         """Show the current question (again), with fresh buttons."""
         flow, step = self._flow_of(t), self._step_of(t)
         assert t.conv.entry_id is not None
@@ -493,7 +514,7 @@ class Service:
             rows.append([Button(self.cat.say("button_done"), f"a:{t.conv.turn}:done")])
         t.say(text, rows)
 
-    def _ask_more(self, t: _Turn) -> None:
+    def _ask_more(self, t: Turn) -> None:
         """After each part of a free entry: a short nod and a Done button, not the question."""
         t.conv.turn += 1
         t.say(
@@ -501,7 +522,7 @@ class Service:
             [[Button(self.cat.say("button_done"), f"a:{t.conv.turn}:done")]],
         )
 
-    def _done(self, t: _Turn) -> None:
+    def _done(self, t: Turn) -> None:
         if t.conv.flow is None or self._step_of(t).input != "free":
             t.say(self.cat.say("nothing_to_finish"))
             self._ask_again(t)
@@ -513,11 +534,11 @@ class Service:
             return
         self._advance(t, "done")
 
-    def _ask_again(self, t: _Turn) -> None:
+    def _ask_again(self, t: Turn) -> None:
         if t.conv.flow is not None:
             self._ask(t)
 
-    def _answer(self, t: _Turn, value: str | None) -> None:
+    def _answer(self, t: Turn, value: str | None) -> None:
         """Save (or, when skipped, clear) the current step's answer, then move on."""
         step = self._step_of(t)
         assert t.conv.entry_id is not None
@@ -527,7 +548,7 @@ class Service:
             t.tx.put_answer(t.row.cipher, t.conv.entry_id, step.id, value)
         self._advance(t, value)
 
-    def _advance(self, t: _Turn, value: str | None) -> None:
+    def _advance(self, t: Turn, value: str | None) -> None:
         """Move to the step the question set's machine chooses for this answer."""
         flow, step = self._flow_of(t), self._step_of(t)
         following = flow.advance(step.id, value)
@@ -538,7 +559,7 @@ class Service:
             t.conv.step = following
             self._ask(t)
 
-    def _complete(self, t: _Turn, flow: Flow) -> None:
+    def _complete(self, t: Turn, flow: Flow) -> None:
         entry_id = t.conv.entry_id
         assert entry_id is not None
         answers = t.tx.answers(t.row.cipher, entry_id)
@@ -552,13 +573,14 @@ class Service:
         self._reset(t)
         for chunk in render.pack([summary, self.cat.say("saved")]):
             t.say(chunk)
+        self.sup.completed(t, entry_id)
 
-    def _reset(self, t: _Turn) -> None:
+    def _reset(self, t: Turn) -> None:
         t.conv.flow = t.conv.step = None
         t.conv.entry_id = None
         t.conv.history, t.conv.pending = [], None
 
-    def _skip(self, t: _Turn) -> None:
+    def _skip(self, t: Turn) -> None:
         if t.conv.flow is None:
             t.say(self.cat.say("nothing_to_skip"))
         elif not self._step_of(t).optional:
@@ -567,7 +589,7 @@ class Service:
         else:
             self._answer(t, None)
 
-    def _back(self, t: _Turn) -> None:
+    def _back(self, t: Turn) -> None:
         if t.conv.flow is None:
             t.say(self.cat.say("nothing_to_go_back_to"))
             return
@@ -577,7 +599,7 @@ class Service:
             t.conv.step = t.conv.history.pop()
         self._ask(t)
 
-    def _cancel(self, t: _Turn) -> None:
+    def _cancel(self, t: Turn) -> None:
         if (t.conv.pending or {}).get("kind") == "identifying":
             self._identifying_choice(t, "keep")  # what they wrote is saved; leave it be
             return
@@ -607,7 +629,7 @@ class Service:
             ],
         )
 
-    def _cancel_choice(self, t: _Turn, value: str) -> None:
+    def _cancel_choice(self, t: Turn, value: str) -> None:
         t.conv.pending = None
         entry_id = t.conv.entry_id
         assert entry_id is not None
@@ -625,7 +647,7 @@ class Service:
             t.say(self.cat.say("carry_on"))
             self._ask(t)
 
-    def _switch_choice(self, t: _Turn, value: str) -> None:
+    def _switch_choice(self, t: Turn, value: str) -> None:
         target = self.cat.flows.get(str((t.conv.pending or {}).get("to")))
         t.conv.pending = None
         if value != "go" or target is None:
@@ -635,7 +657,7 @@ class Service:
         self._leave_as_draft(t)
         self._start_flow(t, target)
 
-    def _leave_as_draft(self, t: _Turn) -> None:
+    def _leave_as_draft(self, t: Turn) -> None:
         """Leaving a flow never loses words: anything answered stays as a draft."""
         entry_id = t.conv.entry_id
         if entry_id is None:
@@ -648,7 +670,7 @@ class Service:
             t.tx.delete_entry(entry_id)
         self._reset(t)
 
-    def _stale(self, t: _Turn) -> None:
+    def _stale(self, t: Turn) -> None:
         t.out.toast = self.cat.say("stale_toast")
         t.out.clear_buttons = True
         if t.conv.flow is not None:
@@ -657,7 +679,7 @@ class Service:
         else:
             t.say(self.cat.say("stale_no_flow"))
 
-    def _link(self, t: _Turn, rest: str) -> None:
+    def _link(self, t: Turn, rest: str) -> None:
         """Join this entry to an earlier one's sharing episode."""
         entry_text, _, target_text = rest.partition(":")
         entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
@@ -671,7 +693,7 @@ class Service:
 
     # ---- notes, entries ------------------------------------------------------------------
 
-    def _note(self, t: _Turn, text: str) -> None:
+    def _note(self, t: Turn, text: str) -> None:
         """Words sent outside a question set are kept as a journal entry rather than lost."""
         if not text.strip():
             t.say(self.cat.say("empty_answer"))
@@ -684,7 +706,7 @@ class Service:
         if not self._paused_for_identifying(t, entry_id, key, text, "note"):
             self._carry_on_after(t, "note", key)
 
-    def _replace_typed(self, t: _Turn, text: str) -> None:
+    def _replace_typed(self, t: Turn, text: str) -> None:
         """Text while we wait on an answer being rewritten or edited: it is the new version."""
         pending = dict(t.conv.pending or {})
         if pending.get("kind") == "identifying":
@@ -725,7 +747,7 @@ class Service:
         if not self._paused_for_identifying(t, entry.id, key, text, then, label):
             self._carry_on_after(t, then, key, label)
 
-    def _identifying_choice(self, t: _Turn, value: str) -> None:
+    def _identifying_choice(self, t: Turn, value: str) -> None:
         pending = dict(t.conv.pending or {})
         if value == "rewrite":
             t.conv.pending = {**pending, "kind": "rewrite"}
@@ -740,7 +762,7 @@ class Service:
             str(pending.get("label", "")),
         )
 
-    def _replace_choice(self, t: _Turn, value: str) -> None:
+    def _replace_choice(self, t: Turn, value: str) -> None:
         """A button pressed to replace a choice answer from an open entry."""
         pending = dict(t.conv.pending or {})
         entry = t.tx.entry(t.person.id, int(pending.get("entry", 0)))
@@ -757,7 +779,7 @@ class Service:
         t.say(self.cat.say("edit_saved", label=step.label))
         self._ask_again(t)
 
-    def _edited(self, t: _Turn, inp: Input) -> None:
+    def _edited(self, t: Turn, inp: Input) -> None:
         """An edited Telegram message updates the answer it became, and says so."""
         found = (
             t.tx.answer_for_message(t.person.id, inp.message_id)
@@ -776,7 +798,7 @@ class Service:
         if not self._paused_for_identifying(t, entry.id, key, inp.text, "edited", label):
             t.say(self.cat.say("edited_saved", label=label))
 
-    def _entries(self, t: _Turn, query: str, page: int) -> None:
+    def _entries(self, t: Turn, query: str, page: int) -> None:
         """A page of the journal: everything, a #tag, words to search for, or `supervision`."""
         query = " ".join(query.split())
         if query.lower() == "supervision":
@@ -829,7 +851,7 @@ class Service:
         heading = self.cat.say("entries_heading", mode=mode, query=shown, page=page)
         t.say(heading + "\n\n" + self.cat.say("entries_list", items=items), keyboard)
 
-    def _open_entry(self, t: _Turn, entry_text: str) -> None:
+    def _open_entry(self, t: Turn, entry_text: str) -> None:
         entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
         if entry is None or entry.status == "in_progress":
             t.out.toast = self.cat.say("entry_gone")
@@ -846,6 +868,8 @@ class Service:
         ]
         if entry.flagged:
             blocks.append(self.cat.say("entry_flagged"))
+            section = self.cat.say(f"proctor_{self.sup.section(entry)}")
+            blocks.append(self.cat.say("entry_section", section=section))
         episode = [
             e
             for e in t.tx.entries(t.person.id, limit=20, episode_id=entry.episode_id)
@@ -879,6 +903,16 @@ class Service:
                     Button(self.cat.say("button_delete"), f"x:{entry.id}:delete"),
                 ],
                 [Button(self.cat.say(flag), f"x:{entry.id}:flag")],
+                *(
+                    [[Button(self.cat.say("button_section"), f"x:{entry.id}:sec")]]
+                    if entry.flagged
+                    else []
+                ),
+                *(
+                    [[Button(self.cat.say("button_share"), f"x:{entry.id}:share")]]
+                    if t.tx.supervisor_link(t.person.id)
+                    else []
+                ),
             ],
         )
 
@@ -888,7 +922,7 @@ class Service:
             for key, text in content.collapse(flow, answers).items()
         ]
 
-    def _entry_action(self, t: _Turn, rest: str) -> None:
+    def _entry_action(self, t: Turn, rest: str) -> None:
         """Buttons under an open entry. Its id is checked against the person on every press."""
         entry_text, _, action = rest.partition(":")
         entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
@@ -914,6 +948,20 @@ class Service:
         elif action == "keep":
             t.out.clear_buttons = True
             t.out.toast = self.cat.say("kept_toast")
+        elif action == "share":
+            self.sup.preview(t, "entry", entry.id, [entry])
+        elif action == "sec":
+            t.say(
+                self.cat.say("section_choose"),
+                [
+                    [Button(self.cat.say(f"proctor_{s}"), f"x:{entry.id}:p:{s}")]
+                    for s in engine.PROCTOR
+                ],
+            )
+        elif action.startswith("p:") and action[2:] in engine.PROCTOR:
+            t.tx.set_proctor(entry.id, action[2:])
+            t.out.clear_buttons = True
+            t.out.toast = self.cat.say("section_set", section=self.cat.say(f"proctor_{action[2:]}"))
         elif action == "edit":
             raw = t.tx.answers(t.row.cipher, entry.id)
             rows = [[Button(self.cat.say("button_add_note"), f"x:{entry.id}:note")]]
@@ -943,11 +991,11 @@ class Service:
 
     # ---- support, export, forget ---------------------------------------------------------
 
-    def _support(self, t: _Turn) -> None:
+    def _support(self, t: Turn) -> None:
         support = self.cat.support
         t.say(self.cat.say("support", lines=support.lines, organisation=support.organisation))
 
-    def _export(self, t: _Turn) -> None:
+    def _export(self, t: Turn) -> None:
         """Everything held about the person, as Markdown and JSON, made in memory."""
         rows = t.tx.entries(t.person.id, limit=-1)
         entries = []
@@ -991,7 +1039,7 @@ class Service:
         ]
         t.say(self.cat.say("export_ready", count=len(entries)))
 
-    def _forget(self, t: _Turn, stage: str) -> None:
+    def _forget(self, t: Turn, stage: str) -> None:
         """Erase everything, after asking twice; the person's data key goes with their rows."""
         if stage == "ask":
             t.conv.pending = {"kind": "forget"}
@@ -1014,6 +1062,7 @@ class Service:
                 ],
             )
         elif stage == "2" and (t.conv.pending or {}).get("kind") == "forget_again":
+            self.sup.before_forget(t)
             t.tx.forget_person(t.person.id)
             t.out.forgot = True
             t.out.replies.clear()
@@ -1025,7 +1074,7 @@ class Service:
 
     # ---- settings ------------------------------------------------------------------------
 
-    def _welcome(self, t: _Turn) -> None:
+    def _welcome(self, t: Turn) -> None:
         t.tx.set_welcomed(t.person.id)
         t.say(self.cat.say("welcome", name=t.person.first_name, flows=self._flow_list()))
         t.conv.turn += 1
@@ -1037,7 +1086,7 @@ class Service:
             ],
         )
 
-    def _settings(self, t: _Turn) -> None:
+    def _settings(self, t: Turn) -> None:
         t.conv.turn += 1
         rows = [
             [Button(zone.replace("_", " "), f"z:{t.conv.turn}:{index}")]
@@ -1046,7 +1095,7 @@ class Service:
         rows.append([Button(self.cat.say("button_tz_other"), f"z:{t.conv.turn}:other")])
         t.say(self.cat.say("settings", timezone=t.row.timezone), rows)
 
-    def _timezone_button(self, t: _Turn, value: str) -> None:
+    def _timezone_button(self, t: Turn, value: str) -> None:
         if value == "keep":
             t.out.toast = self.cat.say("timezone_kept", timezone=t.row.timezone)
             self._ask_again(t)
@@ -1060,7 +1109,7 @@ class Service:
         else:
             self._stale(t)
 
-    def _typed_timezone(self, t: _Turn, text: str) -> None:
+    def _typed_timezone(self, t: Turn, text: str) -> None:
         zone = find_timezone(text)
         if zone is None:
             t.say(self.cat.say("timezone_unknown"))
@@ -1068,7 +1117,7 @@ class Service:
         t.conv.pending = None
         self._set_timezone(t, zone)
 
-    def _set_timezone(self, t: _Turn, zone: str) -> None:
+    def _set_timezone(self, t: Turn, zone: str) -> None:
         t.tx.set_timezone(t.person.id, zone)
         t.out.toast = zone
         t.say(self.cat.say("timezone_set", timezone=zone))
@@ -1076,11 +1125,11 @@ class Service:
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def _flow_of(self, t: _Turn) -> Flow:
+    def _flow_of(self, t: Turn) -> Flow:
         assert t.conv.flow is not None
         return self.cat.flows[t.conv.flow]
 
-    def _step_of(self, t: _Turn) -> Step:
+    def _step_of(self, t: Turn) -> Step:
         assert t.conv.step is not None
         return self._flow_of(t).steps[t.conv.step]
 
@@ -1118,23 +1167,24 @@ class Service:
         return step.label if step else b
 
     def _refresh_search(
-        self, t: _Turn, entry_id: int, flow_name: str, raw: dict[str, str] | None = None
+        self, t: Turn, entry_id: int, flow_name: str, raw: dict[str, str] | None = None
     ) -> None:
         raw = t.tx.answers(t.row.cipher, entry_id) if raw is None else raw
         flow = self.cat.flows.get(flow_name)
         text = content.search_text(self._title(flow_name), flow, raw)
         t.tx.set_search_text(t.row.cipher, entry_id, text)
 
-    def _when(self, t: _Turn, moment: datetime) -> str:
+    def _when(self, t: Turn, moment: datetime) -> str:
         local = moment.astimezone(_zone(t.row.timezone))
         return local.strftime("%a %-d %b, %H:%M")
 
-    def _entry_label(self, t: _Turn, entry: EntryRow) -> str:
+    def _entry_label(self, t: Turn, entry: EntryRow) -> str:
         local = entry.created_at.astimezone(_zone(t.row.timezone))
         return f"{self._title(entry.flow)} · {local.strftime('%-d %b %H:%M')}"
 
     def _flow_list(self) -> list[dict[str, str]]:
-        return [{"command": f.command, "menu": f.menu} for f in self.cat.flows.values()]
+        shown = [f for f in self.cat.flows.values() if not f.together]
+        return [{"command": f.command, "menu": f.menu} for f in shown]
 
     def _help(self) -> str:
         return self.cat.say("help", flows=self._flow_list())

@@ -59,6 +59,7 @@ class PersonRow:
     welcomed: bool
     cipher: Cipher
     created_at: datetime
+    name: str = ""  # their Telegram first name, as last seen: shown to people they link with
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +71,10 @@ class EntryRow:
     created_at: datetime
     flagged: bool = False
     updated_at: datetime | None = None
+    proctor: str | None = None  # the supervision pack section the worker chose, if they did
 
 
-_ENTRY_COLUMNS = "id, flow, status, episode_id, created_at, flagged, updated_at"
+_ENTRY_COLUMNS = "id, flow, status, episode_id, created_at, flagged, updated_at, proctor"
 
 
 def _entry_row(r: Sequence[Any]) -> EntryRow:
@@ -84,6 +86,95 @@ def _entry_row(r: Sequence[Any]) -> EntryRow:
         datetime.fromisoformat(r[4]),
         bool(r[5]),
         datetime.fromisoformat(r[6]),
+        r[7],
+    )
+
+
+def _when(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRow:
+    id: int
+    worker_id: int
+    created_at: datetime
+    expires_at: datetime
+    supervisor_id: int | None
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    id: int
+    worker_id: int
+    supervisor_id: int
+    created_at: datetime
+    active: bool
+
+    def has(self, person_id: int) -> bool:
+        return person_id in {self.worker_id, self.supervisor_id}
+
+    def other(self, person_id: int) -> int:
+        return self.supervisor_id if person_id == self.worker_id else self.worker_id
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRow:
+    id: int
+    link_id: int
+    worker_id: int
+    supervisor_id: int
+    kind: str
+    subject: int | None
+    answers: list[tuple[int, str]]
+    created_at: datetime
+    expires_at: datetime | None
+    ended: str | None  # None while live; 'withdrawn' or 'expired' once over
+    ended_at: datetime | None
+
+    def live(self, now: datetime) -> bool:
+        return self.ended is None and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundPart:
+    person_id: int
+    entry_id: int | None
+    finished: bool
+    reveal: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRow:
+    id: int
+    link_id: int
+    started_by: int
+    created_at: datetime
+    outcome: str | None  # None while open
+    parts: dict[int, RoundPart]
+
+
+_SHARE_COLUMNS = (
+    "s.id, s.link_id, s.worker_id, s.supervisor_id, s.kind, s.subject, s.answers, s.created_at,"
+    " s.expires_at, e.event, e.at"
+)
+_SHARE_FROM = "shares s LEFT JOIN share_events e ON e.share_id = s.id"
+
+
+def _share_row(r: Sequence[Any]) -> ShareRow:
+    return ShareRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        [(int(e), str(k)) for e, k in json.loads(r[6])],
+        datetime.fromisoformat(r[7]),
+        _when(r[8]),
+        r[9],
+        _when(r[10]),
     )
 
 
@@ -117,7 +208,7 @@ class Tx:
     def person(self, person_id: int, default_timezone: str) -> PersonRow:
         """The person, created on first contact with a fresh data key."""
         row = self._one(
-            "SELECT timezone, welcomed, wrapped_key, created_at FROM people WHERE id = ?",
+            "SELECT timezone, welcomed, wrapped_key, created_at, name FROM people WHERE id = ?",
             (person_id,),
         )
         if row is None:
@@ -129,11 +220,32 @@ class Tx:
             )
             cipher = self.keys.person(person_id, wrapped)
             return PersonRow(person_id, default_timezone, False, cipher, created)
-        timezone, welcomed, wrapped, created_at = row
+        timezone, welcomed, wrapped, created_at, name = row
         cipher = self.keys.person(person_id, wrapped)
         return PersonRow(
-            person_id, timezone, bool(welcomed), cipher, datetime.fromisoformat(created_at)
+            person_id,
+            timezone,
+            bool(welcomed),
+            cipher,
+            datetime.fromisoformat(created_at),
+            cipher.open(name, b"name:%d" % person_id).decode("utf-8") if name else "",
         )
+
+    def set_name(self, cipher: Cipher, person_id: int, name: str) -> None:
+        sealed = cipher.seal(name.encode("utf-8"), b"name:%d" % person_id)
+        self.conn.execute("UPDATE people SET name = ? WHERE id = ?", (sealed, person_id))
+
+    def name_of(self, person_id: int) -> str:
+        """Someone else's first name (for a linked person), or '' if we never had one."""
+        row = self._one("SELECT wrapped_key, name FROM people WHERE id = ?", (person_id,))
+        if row is None or row[1] is None:
+            return ""
+        cipher = self.keys.person(person_id, row[0])
+        return cipher.open(row[1], b"name:%d" % person_id).decode("utf-8")
+
+    def cipher_of(self, person_id: int) -> Cipher | None:
+        row = self._one("SELECT wrapped_key FROM people WHERE id = ?", (person_id,))
+        return None if row is None else self.keys.person(person_id, row[0])
 
     def set_timezone(self, person_id: int, timezone: str) -> None:
         self.conn.execute("UPDATE people SET timezone = ? WHERE id = ?", (timezone, person_id))
@@ -218,6 +330,7 @@ class Tx:
         statuses: tuple[str, ...] = ("saved", "draft"),
         episode_id: int | None = None,
         flagged: bool = False,
+        flagged_since: datetime | None = None,
         offset: int = 0,
     ) -> list[EntryRow]:
         """A person's entries, newest first."""
@@ -237,6 +350,9 @@ class Tx:
             args.append(episode_id)
         if flagged:
             sql += " AND flagged = 1"
+        if flagged_since is not None:
+            sql += " AND COALESCE(flagged_at, created_at) > ?"
+            args.append(iso(flagged_since))
         sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         args.extend([limit, offset])
         return [_entry_row(r) for r in self.conn.execute(sql, args).fetchall()]
@@ -277,7 +393,13 @@ class Tx:
         self.conn.execute("UPDATE entries SET search_text = ? WHERE id = ?", (sealed, entry_id))
 
     def set_flag(self, entry_id: int, flagged: bool) -> None:
-        self.conn.execute("UPDATE entries SET flagged = ? WHERE id = ?", (int(flagged), entry_id))
+        self.conn.execute(
+            "UPDATE entries SET flagged = ?, flagged_at = ? WHERE id = ?",
+            (int(flagged), iso(now_utc()) if flagged else None, entry_id),
+        )
+
+    def set_proctor(self, entry_id: int, section: str | None) -> None:
+        self.conn.execute("UPDATE entries SET proctor = ? WHERE id = ?", (section, entry_id))
 
     def offer_support_once(self, entry_id: int) -> bool:
         """True the first time for this entry (and records it), False after."""
@@ -352,18 +474,328 @@ class Tx:
             (iso(now_utc()), update_id),
         )
 
-    def outbox_add(self, chat_id: int, payloads: list[bytes]) -> list[int]:
+    def outbox_add(
+        self, chat_id: int, payloads: list[bytes], share_id: int | None = None
+    ) -> list[int]:
         """Queue replies in this transaction; returns their ids in order."""
         stamp = iso(now_utc())
         ids: list[int] = []
         for payload in payloads:
             sealed = self.keys.master.seal(payload, b"outbox:%d" % chat_id)
             row = self._one(
-                "INSERT INTO outbox (chat_id, payload, created_at) VALUES (?, ?, ?) RETURNING id",
-                (chat_id, sealed, stamp),
+                "INSERT INTO outbox (chat_id, payload, created_at, share_id) VALUES (?, ?, ?, ?)"
+                " RETURNING id",
+                (chat_id, sealed, stamp, share_id),
             )
             ids.append(int(row[0]))
         return ids
+
+    # ---- invites and links ---------------------------------------------------------------
+
+    def invite_create(self, worker_id: int, code_hash: bytes, now: datetime, ttl: timedelta) -> int:
+        """A new invite; any earlier one still open is closed, so only the newest code works."""
+        self.conn.execute(
+            "UPDATE invites SET closed_at = ? WHERE worker_id = ? AND closed_at IS NULL",
+            (iso(now), worker_id),
+        )
+        row = self._one(
+            "INSERT INTO invites (worker_id, code_hash, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?) RETURNING id",
+            (worker_id, code_hash, iso(now), iso(now + ttl)),
+        )
+        return int(row[0])
+
+    def _invite(self, where: str, arg: Any) -> InviteRow | None:
+        r = self._one(
+            "SELECT id, worker_id, created_at, expires_at, supervisor_id, closed_at FROM invites"
+            f" WHERE {where}",
+            (arg,),
+        )
+        if r is None:
+            return None
+        return InviteRow(
+            r[0],
+            r[1],
+            datetime.fromisoformat(r[2]),
+            datetime.fromisoformat(r[3]),
+            r[4],
+            r[5] is not None,
+        )
+
+    def invite_by_hash(self, code_hash: bytes) -> InviteRow | None:
+        return self._invite("code_hash = ?", code_hash)
+
+    def invite(self, invite_id: int) -> InviteRow | None:
+        return self._invite("id = ?", invite_id)
+
+    def invite_claim(self, invite_id: int, supervisor_id: int, now: datetime) -> bool:
+        """The supervisor's side confirmed; only the first to confirm gets it (single use)."""
+        cur = self.conn.execute(
+            "UPDATE invites SET supervisor_id = ?, claimed_at = ?"
+            " WHERE id = ? AND supervisor_id IS NULL AND closed_at IS NULL",
+            (supervisor_id, iso(now), invite_id),
+        )
+        return cur.rowcount == 1
+
+    def invite_close(self, invite_id: int, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE invites SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
+            (iso(now), invite_id),
+        )
+
+    def wrong_codes_since(self, person_id: int, since: datetime) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM link_attempts WHERE person_id = ? AND at > ?",
+            (person_id, iso(since)),
+        )
+        return int(row[0])
+
+    def wrong_code(self, person_id: int, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO link_attempts (person_id, at) VALUES (?, ?)", (person_id, iso(now))
+        )
+
+    def prune_wrong_codes(self, before: datetime) -> None:
+        self.conn.execute("DELETE FROM link_attempts WHERE at <= ?", (iso(before),))
+
+    def link_create(self, worker_id: int, supervisor_id: int, now: datetime) -> int:
+        row = self._one(
+            "INSERT INTO links (worker_id, supervisor_id, created_at) VALUES (?, ?, ?)"
+            " RETURNING id",
+            (worker_id, supervisor_id, iso(now)),
+        )
+        return int(row[0])
+
+    def _links(self, where: str, args: Sequence[Any]) -> list[LinkRow]:
+        rows = self.conn.execute(
+            "SELECT id, worker_id, supervisor_id, created_at, ended_at FROM links"
+            f" WHERE {where} ORDER BY created_at, id",
+            args,
+        ).fetchall()
+        return [LinkRow(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4] is None) for r in rows]
+
+    def link(self, link_id: int) -> LinkRow | None:
+        found = self._links("id = ?", (link_id,))
+        return found[0] if found else None
+
+    def supervisor_link(self, worker_id: int) -> LinkRow | None:
+        """The worker's one active link to a supervisor, if any."""
+        found = self._links("worker_id = ? AND ended_at IS NULL", (worker_id,))
+        return found[0] if found else None
+
+    def supervisee_links(self, supervisor_id: int) -> list[LinkRow]:
+        return self._links("supervisor_id = ? AND ended_at IS NULL", (supervisor_id,))
+
+    def link_end(self, link_id: int, by: int, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE links SET ended_at = ?, ended_by = ? WHERE id = ? AND ended_at IS NULL",
+            (iso(now), by, link_id),
+        )
+
+    # ---- shares (append-only log) --------------------------------------------------------
+
+    def share_create(
+        self,
+        link: LinkRow,
+        kind: str,
+        subject: int | None,
+        answers: list[tuple[int, str]],
+        now: datetime,
+        expires_at: datetime | None,
+        cipher: Cipher,
+        body: list[str],
+    ) -> int:
+        row = self._one(
+            "INSERT INTO shares (link_id, worker_id, supervisor_id, kind, subject, answers,"
+            " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                link.id,
+                link.worker_id,
+                link.supervisor_id,
+                kind,
+                subject,
+                json.dumps(answers),
+                iso(now),
+                None if expires_at is None else iso(expires_at),
+            ),
+        )
+        share_id = int(row[0])
+        sealed = cipher.seal(json.dumps(body).encode("utf-8"), b"share:%d" % share_id)
+        self.conn.execute(
+            "INSERT INTO share_bodies (share_id, body) VALUES (?, ?)", (share_id, sealed)
+        )
+        return share_id
+
+    def share(self, share_id: int) -> ShareRow | None:
+        r = self._one(f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} WHERE s.id = ?", (share_id,))
+        return None if r is None else _share_row(r)
+
+    def share_sendable(self, share_id: int, now: datetime) -> bool:
+        """Neither withdrawn nor expired, over a link that is still active."""
+        share = self.share(share_id)
+        link = self.link(share.link_id) if share else None
+        return share is not None and share.live(now) and link is not None and link.active
+
+    def share_body(self, cipher: Cipher, share_id: int) -> list[str] | None:
+        row = self._one("SELECT body FROM share_bodies WHERE share_id = ?", (share_id,))
+        if row is None:
+            return None
+        body: list[str] = json.loads(cipher.open(row[0], b"share:%d" % share_id))
+        return body
+
+    def shares_by_worker(self, worker_id: int, limit: int, offset: int) -> list[ShareRow]:
+        rows = self.conn.execute(
+            f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} WHERE s.worker_id = ?"
+            " ORDER BY s.created_at DESC, s.id DESC LIMIT ? OFFSET ?",
+            (worker_id, limit, offset),
+        ).fetchall()
+        return [_share_row(r) for r in rows]
+
+    def shares_for_supervisor(
+        self, supervisor_id: int, now: datetime, limit: int, offset: int
+    ) -> list[ShareRow]:
+        """Live summaries over links still active, newest first."""
+        rows = self.conn.execute(
+            f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} JOIN links l ON l.id = s.link_id"
+            " WHERE s.supervisor_id = ? AND l.ended_at IS NULL AND e.event IS NULL"
+            " AND (s.expires_at IS NULL OR s.expires_at > ?)"
+            " ORDER BY s.created_at DESC, s.id DESC LIMIT ? OFFSET ?",
+            (supervisor_id, iso(now), limit, offset),
+        ).fetchall()
+        return [_share_row(r) for r in rows]
+
+    def live_shares_of_link(self, link_id: int) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT s.id FROM shares s LEFT JOIN share_events e ON e.share_id = s.id"
+            " WHERE s.link_id = ? AND e.event IS NULL",
+            (link_id,),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def shares_due(self, now: datetime) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT s.id FROM shares s INDEXED BY shares_expiring"
+            " LEFT JOIN share_events e ON e.share_id = s.id"
+            " WHERE s.expires_at IS NOT NULL AND s.expires_at <= ? AND e.event IS NULL",
+            (iso(now),),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def share_end(
+        self, share_id: int, event: str, now: datetime
+    ) -> list[tuple[int, int, datetime]]:
+        """Record the end (a new row), delete what was said, drop any copy still queued.
+
+        Returns (chat id, message id, sent at) of every copy Telegram accepted.
+        """
+        self.conn.execute(
+            "INSERT OR IGNORE INTO share_events (share_id, event, at) VALUES (?, ?, ?)",
+            (share_id, event, iso(now)),
+        )
+        self.conn.execute("DELETE FROM share_bodies WHERE share_id = ?", (share_id,))
+        self.conn.execute("DELETE FROM outbox WHERE share_id = ?", (share_id,))
+        rows = self.conn.execute(
+            "SELECT chat_id, message_id, sent_at FROM share_messages WHERE share_id = ?",
+            (share_id,),
+        ).fetchall()
+        self.conn.execute("DELETE FROM share_messages WHERE share_id = ?", (share_id,))
+        return [(int(c), int(m), datetime.fromisoformat(at)) for c, m, at in rows]
+
+    def record_share_message(
+        self, share_id: int, chat_id: int, message_id: int, now: datetime
+    ) -> bool:
+        """Keep a sent copy's id; False if the share ended meanwhile (the copy must go now)."""
+        if not self.share_sendable(share_id, now):
+            return False
+        self.conn.execute(
+            "INSERT OR IGNORE INTO share_messages (share_id, chat_id, message_id, sent_at)"
+            " VALUES (?, ?, ?, ?)",
+            (share_id, chat_id, message_id, iso(now)),
+        )
+        return True
+
+    def last_pack_at(self, worker_id: int) -> datetime | None:
+        row = self._one(
+            "SELECT MAX(s.created_at) FROM shares s LEFT JOIN share_events e ON e.share_id = s.id"
+            " WHERE s.worker_id = ? AND s.kind = 'pack' AND COALESCE(e.event, '') != 'withdrawn'",
+            (worker_id,),
+        )
+        return _when(row[0]) if row else None
+
+    # ---- co-reflection -------------------------------------------------------------------
+
+    def round_create(self, link: LinkRow, started_by: int, now: datetime) -> int:
+        row = self._one(
+            "INSERT INTO coreflections (link_id, started_by, created_at) VALUES (?, ?, ?)"
+            " RETURNING id",
+            (link.id, started_by, iso(now)),
+        )
+        round_id = int(row[0])
+        self.conn.executemany(
+            "INSERT INTO coreflection_parts (round_id, person_id) VALUES (?, ?)",
+            [(round_id, link.worker_id), (round_id, link.supervisor_id)],
+        )
+        return round_id
+
+    def round(self, round_id: int) -> RoundRow | None:
+        r = self._one(
+            "SELECT id, link_id, started_by, created_at, outcome FROM coreflections WHERE id = ?",
+            (round_id,),
+        )
+        if r is None:
+            return None
+        parts = {
+            p[0]: RoundPart(p[0], p[1], p[2] is not None, None if p[3] is None else bool(p[3]))
+            for p in self.conn.execute(
+                "SELECT person_id, entry_id, finished_at, reveal FROM coreflection_parts"
+                " WHERE round_id = ?",
+                (round_id,),
+            ).fetchall()
+        }
+        return RoundRow(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4], parts)
+
+    def open_round(self, link_id: int) -> RoundRow | None:
+        row = self._one(
+            "SELECT id FROM coreflections WHERE link_id = ? AND closed_at IS NULL", (link_id,)
+        )
+        return None if row is None else self.round(int(row[0]))
+
+    def round_of_entry(self, entry_id: int) -> RoundRow | None:
+        row = self._one("SELECT round_id FROM coreflection_parts WHERE entry_id = ?", (entry_id,))
+        return None if row is None else self.round(int(row[0]))
+
+    def round_part(
+        self,
+        round_id: int,
+        person_id: int,
+        *,
+        entry_id: int | None = None,
+        finished: datetime | None = None,
+        reveal: bool | None = None,
+    ) -> None:
+        if entry_id is not None:
+            self.conn.execute(
+                "UPDATE coreflection_parts SET entry_id = ? WHERE round_id = ? AND person_id = ?",
+                (entry_id, round_id, person_id),
+            )
+        if finished is not None:
+            self.conn.execute(
+                "UPDATE coreflection_parts SET finished_at = ? WHERE round_id = ?"
+                " AND person_id = ?",
+                (iso(finished), round_id, person_id),
+            )
+        if reveal is not None:
+            self.conn.execute(
+                "UPDATE coreflection_parts SET reveal = ? WHERE round_id = ? AND person_id = ?",
+                (int(reveal), round_id, person_id),
+            )
+
+    def round_close(self, round_id: int, outcome: str, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE coreflections SET closed_at = ?, outcome = ?"
+            " WHERE id = ? AND closed_at IS NULL",
+            (iso(now), outcome, round_id),
+        )
 
 
 class Store:
@@ -531,6 +963,17 @@ class Store:
         )
 
     # ---- outbox --------------------------------------------------------------------------
+
+    async def share_live(self, share_id: int, now: datetime) -> bool:
+        """Checked again just before a queued summary goes out."""
+        return await self.run(lambda tx: tx.share_sendable(share_id, now))
+
+    async def record_share_message(
+        self, share_id: int, chat_id: int, message_id: int, now: datetime
+    ) -> bool:
+        return await self.run(
+            lambda tx: tx.record_share_message(share_id, chat_id, message_id, now)
+        )
 
     async def outbox_pending(self, limit: int = 100) -> list[tuple[int, int, bytes]]:
         """(id, chat_id, payload) of replies saved but not yet sent, oldest first."""

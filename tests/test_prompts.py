@@ -31,7 +31,14 @@ def edit(folder: Path, name: str, change) -> None:  # type: ignore[no-untyped-de
 
 def test_shipped_prompts_load() -> None:
     cat = engine.load(REQUIRED_MESSAGES)
-    assert list(cat.flows) == ["preparation", "in_the_moment", "reflection", "top_tips", "journal"]
+    assert list(cat.flows) == [
+        "preparation",
+        "in_the_moment",
+        "reflection",
+        "top_tips",
+        "journal",
+        "coreflection",
+    ]
     assert len(cat.flows["top_tips"].steps) == 11  # ten tips and a note
     assert len([s for s in cat.flows["reflection"].steps]) == 5
     moment = cat.flows["in_the_moment"]

@@ -1,0 +1,33 @@
+"""One input being handled: who, where they are, and what we will say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flows import render
+from flows.model import Button, Outcome, Person, Reply
+from flows.store import Conversation, PersonRow, Tx
+
+
+@dataclass(slots=True)
+class Turn:
+    """One input being handled: who, where they are, and what we will say."""
+
+    tx: Tx
+    person: Person
+    row: PersonRow
+    conv: Conversation
+    out: Outcome
+    now: datetime
+    message_id: int | None = None
+    support_entry: int | None = None  # free text was saved here that sounded distressed
+
+    def say(self, html: str, buttons: list[list[Button]] | None = None) -> None:
+        """Queue a message; one too long for Telegram is split, its buttons on the last part."""
+        parts = (
+            render.pack([html]) if render.telegram_length(html) > render.MESSAGE_LIMIT else [html]
+        )
+        for part in parts[:-1]:
+            self.out.replies.append(Reply(part))
+        self.out.replies.append(Reply(parts[-1], buttons or []))
