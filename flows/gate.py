@@ -8,7 +8,7 @@ and only after the reason for it is checked against the database inside the same
 - `Reveal`: a co-reflection reveal. Needs an open round on an active link, both people
   finished, both saying yes, and the recipient to be one of the two.
 - `LinkRequest`: "<name> wants to link as your supervisor", to the worker who made the invite,
-  once the supervisor's side confirmed it.
+  once the supervisor's side confirmed it (and the worker's no, back to that supervisor).
 - `Notice`: catalogue wording only (linked, unlinked, withdrawn, a round started), never anything
   a person wrote, to someone on either side of the link it concerns.
 - `Removal`: deleting a copy of a summary, once that share is over.
@@ -90,8 +90,8 @@ def check(tx: Tx, to: int, basis: Basis, now: datetime) -> None:
         invite = tx.invite(basis.invite_id)
         if invite is None or invite.closed or invite.supervisor_id is None:
             raise GateRefused("a link request without a confirmed invite")
-        if invite.expires_at <= now or to != invite.worker_id:
-            raise GateRefused("a link request to someone other than the inviter")
+        if invite.expires_at <= now or to not in {invite.worker_id, invite.supervisor_id}:
+            raise GateRefused("a link request to someone outside the invite")
     elif isinstance(basis, Notice):
         link = tx.link(basis.link_id)
         if link is None or to not in {link.worker_id, link.supervisor_id}:

@@ -8,7 +8,6 @@ and commits before returning, so the reply is only ever sent for an answer alrea
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -18,7 +17,7 @@ from flows import engine, export, identifying, render
 from flows import entries as content
 from flows.engine import END, Catalogue, Flow, PromptError, Step
 from flows.model import Button, Document, Input, Outcome, Person, reply_to_json
-from flows.store import EntryRow, Store, Tx, now_utc
+from flows.store import EntryRow, Store, Tx
 from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Supervision
 from flows.turn import Turn
 
@@ -153,7 +152,6 @@ class Service:
         store: Store,
         catalogue: Catalogue,
         default_timezone: str = "Europe/London",
-        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         clash = set(BUILTIN_COMMANDS) & {f.command for f in catalogue.flows.values()}
         if clash:
@@ -163,9 +161,12 @@ class Service:
         self.store = store
         self.cat = catalogue
         self.default_timezone = default_timezone
-        self.clock = clock  # tests move time on: invites, expiries and the wrong-code limit
         self.bot_username: str | None = None  # from getMe; makes invite codes into links
         self.sup = Supervision(self)
+
+    def clock(self) -> datetime:
+        """Now, by the store's clock (tests move it on to reach expiries and time limits)."""
+        return self.store.clock()
 
     async def handle(
         self,
@@ -480,7 +481,7 @@ class Service:
                 t.person.id,
                 limit=3,
                 flows=flow.link_to,
-                since=now_utc() - LINK_WINDOW,
+                since=t.now - LINK_WINDOW,
                 statuses=("saved",),
             )
             if recent:
@@ -1030,7 +1031,7 @@ class Service:
                 )
             )
         person = export.ExportPerson(t.person.id, t.row.timezone, t.row.created_at)
-        generated = now_utc()
+        generated = t.now
         md_name, json_name = export.filenames(generated)
         template = self.cat.export_template
         t.out.documents = [

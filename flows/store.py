@@ -193,9 +193,15 @@ class Tx:
     statement (each round trip costs far more than the SQL itself; see bench/flows.py).
     """
 
-    def __init__(self, conn: sqlite3.Connection, keys: Keyring) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        keys: Keyring,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
         self.conn = conn
         self.keys = keys
+        self.clock = clock  # the Store's clock: tests move it on to reach expiries
 
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         # fetchall, not fetchone: it runs the statement to the end (an INSERT … RETURNING left
@@ -213,7 +219,7 @@ class Tx:
         )
         if row is None:
             wrapped = self.keys.new_wrapped_key(person_id)
-            created = now_utc()
+            created = self.clock()
             self.conn.execute(
                 "INSERT INTO people (id, wrapped_key, timezone, created_at) VALUES (?, ?, ?, ?)",
                 (person_id, wrapped, default_timezone, iso(created)),
@@ -289,7 +295,7 @@ class Tx:
                 conv.turn,
                 json.dumps(conv.history),
                 json.dumps(conv.pending) if conv.pending is not None else None,
-                iso(now_utc()),
+                iso(self.clock()),
             ),
         )
 
@@ -297,7 +303,7 @@ class Tx:
 
     def create_entry(self, person_id: int, flow: str, episode_id: int | None) -> int:
         """A new entry; without an episode it starts its own (episode_id = its own id)."""
-        stamp = iso(now_utc())
+        stamp = iso(self.clock())
         row = self._one(
             "INSERT INTO entries (person_id, flow, status, episode_id, created_at, updated_at)"
             " VALUES (?, ?, 'in_progress', COALESCE(?, 0), ?, ?) RETURNING id",
@@ -311,7 +317,7 @@ class Tx:
     def set_entry_status(self, entry_id: int, status: str) -> None:
         self.conn.execute(
             "UPDATE entries SET status = ?, updated_at = ? WHERE id = ?",
-            (status, iso(now_utc()), entry_id),
+            (status, iso(self.clock()), entry_id),
         )
 
     def set_entry_episode(self, entry_id: int, episode_id: int) -> None:
@@ -395,7 +401,7 @@ class Tx:
     def set_flag(self, entry_id: int, flagged: bool) -> None:
         self.conn.execute(
             "UPDATE entries SET flagged = ?, flagged_at = ? WHERE id = ?",
-            (int(flagged), iso(now_utc()) if flagged else None, entry_id),
+            (int(flagged), iso(self.clock()) if flagged else None, entry_id),
         )
 
     def set_proctor(self, entry_id: int, section: str | None) -> None:
@@ -441,7 +447,7 @@ class Tx:
 
     def put_answer(self, cipher: Cipher, entry_id: int, step: str, value: str) -> None:
         """Encrypt and save one answer (replacing an earlier one for the same step)."""
-        stamp = iso(now_utc())
+        stamp = iso(self.clock())
         sealed = cipher.seal(value.encode("utf-8"), _answer_aad(entry_id, step))
         self.conn.execute(
             "INSERT INTO answers (entry_id, step, value, answered_at) VALUES (?, ?, ?, ?)"
@@ -471,14 +477,14 @@ class Tx:
         self.conn.execute(
             "UPDATE inbox SET handled_at = ?, payload = NULL"
             " WHERE update_id = ? AND handled_at IS NULL",
-            (iso(now_utc()), update_id),
+            (iso(self.clock()), update_id),
         )
 
     def outbox_add(
         self, chat_id: int, payloads: list[bytes], share_id: int | None = None
     ) -> list[int]:
         """Queue replies in this transaction; returns their ids in order."""
-        stamp = iso(now_utc())
+        stamp = iso(self.clock())
         ids: list[int] = []
         for payload in payloads:
             sealed = self.keys.master.seal(payload, b"outbox:%d" % chat_id)
@@ -809,6 +815,7 @@ class Store:
         self._queue: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
         self.marked: set[int] = set()  # update ids a unit of work marked handled, for the consumer
+        self.clock: Callable[[], datetime] = now_utc  # every timestamp written comes from here
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -887,7 +894,11 @@ class Store:
                     # One round trip for the whole group. aiosqlite has no public call for this;
                     # `_execute` is the primitive all its methods use (pinned: aiosqlite<0.23).
                     outcomes = await self.db._execute(  # type: ignore[no-untyped-call]
-                        _run_group, self.db._conn, self.keys, works, sent
+                        _run_group,
+                        self.db._conn,
+                        Tx(self.db._conn, self.keys, self.clock),
+                        works,
+                        sent,
                     )
                 except BaseException as exc:  # the commit itself failed: nothing was saved
                     self._sent = sent + self._sent
@@ -925,7 +936,7 @@ class Store:
 
     async def inbox_add(self, updates: list[tuple[int, bytes]]) -> None:
         """Store a batch of raw updates (deduplicated on update_id) and commit."""
-        stamp = iso(now_utc())
+        stamp = iso(self.clock())
         rows = [(uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp) for uid, raw in updates]
         await self.run(
             lambda tx: tx.conn.executemany(
@@ -953,7 +964,7 @@ class Store:
 
     async def inbox_prune(self, keep: timedelta = timedelta(days=7)) -> None:
         """Forget handled updates older than a week, keeping the newest row for the offset."""
-        cutoff = iso(now_utc() - keep)
+        cutoff = iso(self.clock() - keep)
         await self.run(
             lambda tx: tx.conn.execute(
                 "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?"
@@ -989,7 +1000,7 @@ class Store:
 
 
 def _run_group(
-    conn: sqlite3.Connection, keys: Keyring, works: list[Callable[[Tx], Any]], sent: list[int]
+    conn: sqlite3.Connection, tx: Tx, works: list[Callable[[Tx], Any]], sent: list[int]
 ) -> list[tuple[bool, Any]]:
     """On the database thread: every waiting unit in one transaction, each in a savepoint."""
     outcomes: list[tuple[bool, Any]] = []
@@ -997,7 +1008,6 @@ def _run_group(
     try:
         if sent:
             conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in sent])
-        tx = Tx(conn, keys)
         for work in works:
             conn.execute("SAVEPOINT unit")
             try:

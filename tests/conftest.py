@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,10 @@ class Chat:
     def sent_texts(self) -> list[str]:
         return [str(c.params["text"]) for c in self.sent()]
 
+    def read(self) -> list[str]:
+        """Every message sent to this chat, as the person reads it (no markup)."""
+        return [plain(t) for t in self.sent_texts()]
+
     async def _do(self, update: dict[str, Any]) -> list[str]:
         before = len(self.sent())
         await self.bot.feed(update)
@@ -71,14 +76,33 @@ class Chat:
         return await self._do(update)
 
     def keyboard(self) -> tuple[int, list[tuple[str, str]]]:
-        """(message_id, buttons) of the newest message that carries buttons."""
-        sent = self.sent()
-        for index in range(len(sent) - 1, -1, -1):
-            markup = sent[index].params.get("reply_markup")
-            if markup:
-                rows = markup["inline_keyboard"] if isinstance(markup, dict) else []
-                return index + 1, [(b["text"], b["callback_data"]) for row in rows for b in row]
+        """(message_id, buttons) of the message that most recently got buttons (sent or edited)."""
+        markups: dict[int, Any] = {}
+        touched: list[int] = []
+        sends = 0
+        for call in self._mine():
+            if call.method in {"sendMessage", "sendDocument", "sendPhoto"}:
+                sends += 1
+                message_id = sends
+            elif call.method in {"editMessageText", "editMessageReplyMarkup"}:
+                message_id = int(call.params["message_id"])
+            else:
+                continue
+            markups[message_id] = call.params.get("reply_markup")
+            touched.append(message_id)
+        for message_id in reversed(touched):
+            markup = markups[message_id]
+            if markup and isinstance(markup, dict):
+                rows = markup["inline_keyboard"]
+                return message_id, [(b["text"], b["callback_data"]) for row in rows for b in row]
         return 0, []
+
+    def edits(self) -> list[str]:
+        """Plain text of every message the bot rewrote in this chat, in order."""
+        return [plain(str(c.params["text"])) for c in self._mine() if c.method == "editMessageText"]
+
+    def deleted(self) -> list[int]:
+        return [int(c.params["message_id"]) for c in self._mine() if c.method == "deleteMessage"]
 
     def buttons(self) -> list[str]:
         return [label for label, _ in self.keyboard()[1]]
@@ -138,3 +162,23 @@ async def bot(data_dir: Path) -> AsyncIterator[Harness]:
 @pytest.fixture
 def chat(bot: Harness) -> Chat:
     return Chat(bot)
+
+
+class Clock:
+    """A clock the test moves on by hand; the store (and so the engine) reads it."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(bot: Harness) -> Clock:
+    tick = Clock()
+    bot.service.store.clock = tick
+    return tick
