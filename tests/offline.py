@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 
 from tests import botapi
@@ -213,6 +214,7 @@ class RecordingRequest(BaseRequest):
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.responder = responder or Responder()
+        self.fail_chats: set[int] = set()  # sends to these chats fail as if the network were down
 
     @property
     def read_timeout(self) -> float | None:
@@ -238,6 +240,8 @@ class RecordingRequest(BaseRequest):
             return 200, b"offline file contents"
         api_method = url.rstrip("/").rsplit("/", 1)[-1]
         params = params_from_request_data(api_method, request_data)
+        if str(params.get("chat_id")) in {str(c) for c in self.fail_chats}:
+            raise NetworkError("the network is down (a test asked for it)")
         self.calls.append(Call(api_method, params))
         self.violations += botapi.violations(api_method, params)
         if api_method == "getUpdates":

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.telegram_bot import sweep
 from tests.conftest import Chat, Clock, Harness
 from tests.offline import Person
 
@@ -238,3 +239,276 @@ async def test_keep_private_sends_nothing(worker: Chat, supervisor: Chat, bot: H
     assert "Nothing was shared" in worker.edits()[-1]
     assert len(supervisor.sent()) == before
     assert rows(bot, "SELECT COUNT(*) FROM shares") == [(0,)]
+
+
+async def test_withdraw_after_48_hours_asks_the_supervisor_to_delete(
+    worker: Chat, supervisor: Chat, clock: Clock
+) -> None:
+    await link(worker, supervisor)
+    await reflect(worker, "Words from two days ago", "More")
+    await share_first_entry(worker)
+    clock.advance(hours=49)
+    await worker.send("/shared")
+    await worker.press("Withdraw 1")
+    await worker.press("Withdraw it")
+    assert "asked them to delete their copy" in worker.read()[-1]
+    assert supervisor.deleted() == []
+    assert "Please delete your copy" in supervisor.read()[-1]
+    assert "Nothing has been shared with you" in (await supervisor.send("/summaries"))[-1]
+
+
+async def test_expiry_after_7_days_removes_it_like_a_withdrawal(
+    worker: Chat, supervisor: Chat, clock: Clock, bot: Harness
+) -> None:
+    await link(worker, supervisor)
+    await reflect(worker, "A week-long share", "More")
+    await worker.send("/share")
+    await worker.press("One entry")
+    await worker.press(worker.buttons()[0])
+    await worker.press("Keep until I withdraw it")
+    await worker.press("Share with Sam")
+    assert "for 7 days" in worker.edits()[-1]
+    assert "A week-long share" in (await supervisor.press_data(summary_button(supervisor)))[-1]
+    clock.advance(days=6, hours=23)
+    await sweep(bot.app.bot, bot.service)
+    assert rows(bot, "SELECT COUNT(*) FROM share_events") == [(0,)]
+    clock.advance(hours=2)
+    # Hidden from the lists as soon as it is due, even before the sweep runs.
+    assert "Nothing has been shared with you" in (await supervisor.send("/summaries"))[-1]
+    await sweep(bot.app.bot, bot.service)
+    assert rows(bot, "SELECT event FROM share_events") == [("expired",)]
+    assert "that time is up" in supervisor.read()[-1]
+    assert "Please delete your copy" in supervisor.read()[-1]  # sent over 48 hours ago
+    assert "expired" in (await worker.send("/shared"))[-1]
+    assert worker.sent()[-1].params.get("reply_markup") is None  # nothing left to withdraw
+
+
+async def test_supervisor_lists_newest_first_paged_and_ids_checked(
+    worker: Chat, supervisor: Chat, other: Chat, bot: Harness
+) -> None:
+    await link(worker, supervisor)
+    for n in range(7):
+        await worker.send(f"Journal note number {chr(97 + n)}")
+        await share_first_entry(worker)
+    await worker.send("/shared")
+    await worker.press("Withdraw 2")  # the second newest: note f
+    await worker.press("Withdraw it")
+
+    replies = await supervisor.send("/summaries")
+    assert replies[-1].count("Alex · Journal") == 5
+    assert supervisor.buttons() == ["1", "2", "3", "4", "5", "Older »"]
+    first = dict(supervisor.keyboard()[1])["1"]
+    assert "Journal note number g" in (await supervisor.press("1"))[-1]
+    await supervisor.press_data("y:1")
+    assert supervisor.buttons() == ["6", "« Newer"]
+    assert "Journal note number a" in (await supervisor.press("6"))[-1]
+
+    # Someone else pressing the supervisor's button, or forged ids, find nothing.
+    await other.send("/start")
+    before = len(other.sent())
+    await other.press_data(first)
+    await other.press_data("m:999")
+    await other.press_data("w:1:yes")
+    await other.press_data("n:1:yes")
+    await other.press_data("r:1:reveal")
+    assert len(other.sent()) == before
+    assert all(t.startswith("I couldn't find that") for t in other.toasts()[-5:])
+    assert rows(bot, "SELECT COUNT(*) FROM links WHERE ended_at IS NULL") == [(1,)]
+
+    # /supervisees lists the linked worker; unlinking hides every summary.
+    assert "Alex, linked since" in (await supervisor.send("/supervisees"))[-1]
+    await worker.send("/supervisor")
+    await worker.press("Unlink Sam")
+    await worker.press("Unlink")
+    assert "Nothing has been shared" in (await supervisor.send("/summaries"))[-1]
+    await supervisor.press_data(first)
+    assert supervisor.toasts()[-1].startswith("I couldn't find that")
+
+
+async def test_sharing_episode_and_supervision_pack_by_proctor(
+    worker: Chat, supervisor: Chat, bot: Harness
+) -> None:
+    await link(worker, supervisor)
+    await worker.send("/moment")
+    await worker.send("My time off work")
+    for label in ["Some detail", "To offer hope or ideas", "Yes", "Yes", "Not sure"]:
+        await worker.press(label)
+    await worker.send("/reflect")
+    await worker.press(worker.buttons()[0])  # link to the check: one sharing episode
+    await worker.send("It went fine")
+    for _ in range(3):
+        await worker.send("/skip")
+    await worker.press("Maybe later")
+
+    await worker.send("/share")
+    await worker.press("A sharing episode")
+    assert worker.buttons()[0] == "In the moment → Reflection"
+    replies = await worker.press(worker.buttons()[0])
+    assert "A sharing episode" in replies[0] and "My time off work" in "".join(replies)
+    await worker.press("Share with Sam")
+    text = supervisor.read()[-1]
+    assert text.index("My time off work") < text.index("It went fine")
+
+    # Flag both and a note; put the note under quality and boundaries.
+    await worker.send("Worried about where my boundaries are")
+    for number in ("1", "2", "3"):
+        await worker.send("/entries")
+        await worker.press(number)
+        await worker.press("Bring to supervision")
+    await worker.send("/entries")
+    await worker.press("1")
+    assert "Support and wellbeing" in worker.read()[-1]  # a note's default
+    await worker.press("Pack section")
+    await worker.press("Quality and boundaries")
+
+    await worker.send("/share")
+    assert "Supervision pack (3)" in worker.buttons()
+    replies = await worker.press("Supervision pack (3)")
+    preview = "\n".join(replies)
+    for section in ("Learning and development", "Quality and boundaries", "Support and wellbeing"):
+        assert section in preview
+    await worker.press("Share with Sam")
+    pack = supervisor.read()[-1]
+    learning, quality, wellbeing = (
+        pack.index("Learning and development"),
+        pack.index("Quality and boundaries"),
+        pack.index("Support and wellbeing"),
+    )
+    assert learning < pack.index("It went fine") < quality  # a reflection: learning
+    assert quality < pack.index("boundaries are") < wellbeing  # moved by the worker
+    assert quality < pack.index("My time off work") < wellbeing  # a check: boundaries
+    assert "Nothing here this time" in pack[wellbeing:]
+
+    # The next pack starts after this one.
+    await worker.send("/share")
+    assert "Supervision pack (0)" in worker.buttons()
+    assert "Nothing is marked" in (await worker.press("Supervision pack (0)"))[-1]
+
+
+async def test_an_edit_after_the_preview_means_a_new_preview(
+    worker: Chat, supervisor: Chat
+) -> None:
+    """Consent is for the exact text previewed: words edited meanwhile are not sent unseen."""
+    await link(worker, supervisor)
+    first = worker.person.text("Words as first written")
+    await worker.send_update(first)
+    before = len(supervisor.sent())
+    await worker.send("/share")
+    await worker.press("One entry")
+    await worker.press(worker.buttons()[0])
+    # Edited in Telegram while the preview is open.
+    await worker.send_update(worker.person.edited(first["message"]["message_id"], "Changed"))
+    replies = await worker.press("Share with Sam")
+    assert "Something changed since that preview" in replies[0]
+    assert "Changed" in "\n".join(replies[1:])  # the new preview
+    assert len(supervisor.sent()) == before
+    await worker.press("Share with Sam")
+    assert "Changed" in supervisor.read()[-1]
+    assert not any("first written" in t for t in supervisor.read())
+
+
+async def test_withdrawn_before_it_could_be_sent_is_never_sent(
+    worker: Chat, supervisor: Chat, bot: Harness
+) -> None:
+    """A summary left in the outbox (Telegram unreachable) and withdrawn meanwhile never goes."""
+    await link(worker, supervisor)
+    await worker.send("Held back by the network")
+    await worker.send("/share")
+    await worker.press("One entry")
+    await worker.press(worker.buttons()[0])
+    bot.request.fail_chats = {supervisor.chat_id}
+    await worker.press("Share with Sam")
+    bot.request.fail_chats = set()
+    assert rows(bot, "SELECT COUNT(*) FROM outbox WHERE share_id IS NOT NULL") == [(1,)]
+    await worker.send("/shared")
+    await worker.press("Withdraw 1")
+    await worker.press("Withdraw it")
+    assert rows(bot, "SELECT COUNT(*) FROM outbox WHERE share_id IS NOT NULL") == [(0,)]
+    assert not any("Held back" in t for t in supervisor.read())
+
+
+async def test_forget_withdraws_and_unlinks_first(
+    worker: Chat, supervisor: Chat, bot: Harness
+) -> None:
+    await link(worker, supervisor)
+    await worker.send("Something I shared and then erased")
+    await share_first_entry(worker)
+    await worker.send("/forget")
+    await worker.press(worker.buttons()[0])
+    await worker.press(worker.buttons()[0])
+    assert supervisor.deleted() == [len(supervisor.sent()) - 2]
+    assert "stopped using CoReflect" in supervisor.read()[-1]
+    for table in ("links", "shares", "share_events", "share_bodies", "invites"):
+        assert rows(bot, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+
+
+# ---- co-reflection ---------------------------------------------------------------------------
+
+
+async def answer_round(chat: Chat, words: str) -> None:
+    await chat.send(f"On my mind: {words}")
+    for _ in range(4):
+        await chat.send("/skip")
+
+
+async def test_coreflection_both_agree_then_see_both(
+    worker: Chat, supervisor: Chat, bot: Harness
+) -> None:
+    await link(worker, supervisor)
+    replies = await supervisor.send("/coreflect")  # supervisors model sharing: they can start
+    assert "1 of 5" in replies[-1]
+    assert "Sam has started a co-reflection round" in worker.read()[-1]
+    await answer_round(supervisor, "SUP-WORDS")
+    assert "I'll let you know when Alex has finished" in supervisor.read()[-1]
+    await worker.press("Answer now")
+    await answer_round(worker, "WORKER-WORDS")
+    assert "Would you like to see each other's answers" in worker.read()[-1]
+    assert "Would you like to see each other's answers" in supervisor.read()[-1]
+    await worker.press("Yes, show each other")
+    assert not any("SUP-WORDS" in t for t in worker.read())
+    await supervisor.press("Yes, show each other")
+    for chat, theirs in ((worker, "SUP-WORDS"), (supervisor, "WORKER-WORDS")):
+        revealed = [c for c in chat.sent() if theirs in str(c.params["text"])]
+        assert len(revealed) == 1 and revealed[0].params["protect_content"] is True
+    # Each person's answers are their own journal entries.
+    assert rows(bot, "SELECT person_id FROM entries WHERE flow = 'coreflection' ORDER BY 1") == [
+        (1001,),
+        (2002,),
+    ]
+    assert rows(bot, "SELECT outcome FROM coreflections") == [("revealed",)]
+
+
+async def test_coreflection_one_declines_nothing_is_shown(worker: Chat, supervisor: Chat) -> None:
+    await link(worker, supervisor)
+    await worker.send("/coreflect")
+    await answer_round(worker, "WORKER-WORDS")
+    await supervisor.press("Answer now")
+    await answer_round(supervisor, "SUP-WORDS")
+    await supervisor.press("Yes, show each other")
+    await worker.press("Keep mine private")
+    assert "stays private" in worker.read()[-1] and "stays private" in supervisor.read()[-1]
+    assert not any("WORKER-WORDS" in t for t in supervisor.read())
+    assert not any("SUP-WORDS" in t for t in worker.read())
+
+
+async def test_coreflection_withdraw_before_reveal(worker: Chat, supervisor: Chat) -> None:
+    await link(worker, supervisor)
+    await worker.send("/coreflect")
+    await answer_round(worker, "WORKER-WORDS")
+    await worker.press("Withdraw from this round")
+    assert "Alex has closed this co-reflection round" in supervisor.read()[-1]
+    replies = await supervisor.press("Answer now")
+    assert "has closed" in replies[-1]
+    assert not any("WORKER-WORDS" in t for t in supervisor.read())
+
+
+async def share_first_entry(worker: Chat) -> None:
+    await worker.send("/share")
+    await worker.press("One entry")
+    await worker.press(worker.buttons()[0])
+    await worker.press(f"Share with {'Sam'}")
+
+
+def summary_button(supervisor: Chat) -> str:
+    """The /summaries button of the newest summary, read from the database's share ids."""
+    return "m:1"
