@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -268,7 +269,8 @@ async def test_expiry_after_7_days_removes_it_like_a_withdrawal(
     await worker.press("Keep until I withdraw it")
     await worker.press("Share with Sam")
     assert "for 7 days" in worker.edits()[-1]
-    assert "A week-long share" in (await supervisor.press_data(summary_button(supervisor)))[-1]
+    await supervisor.send("/summaries")
+    assert "A week-long share" in (await supervisor.press("1"))[-1]
     clock.advance(days=6, hours=23)
     await sweep(bot.app.bot, bot.service)
     assert rows(bot, "SELECT COUNT(*) FROM share_events") == [(0,)]
@@ -509,6 +511,14 @@ async def share_first_entry(worker: Chat) -> None:
     await worker.press(f"Share with {'Sam'}")
 
 
-def summary_button(supervisor: Chat) -> str:
-    """The /summaries button of the newest summary, read from the database's share ids."""
-    return "m:1"
+def test_only_the_gate_adds_messages_for_other_people() -> None:
+    """One gate: no module but flows/gate.py puts anything in Outcome.others."""
+    import flows
+
+    folder = Path(flows.__file__).parent
+    writers = sorted(
+        path.name
+        for path in folder.glob("*.py")
+        if re.search(r"\.others\s*(\.append|\.extend|\+=|=)", path.read_text())
+    )
+    assert writers == ["gate.py"]
