@@ -670,13 +670,12 @@ class Tx:
         ).fetchall()
         return [_share_row(r) for r in rows]
 
-    def live_shares_of_link(self, link_id: int) -> list[int]:
-        rows = self.conn.execute(
-            "SELECT s.id FROM shares s LEFT JOIN share_events e ON e.share_id = s.id"
-            " WHERE s.link_id = ? AND e.event IS NULL",
+    def drop_queued_shares(self, link_id: int) -> None:
+        """Summaries over this link still waiting in the outbox will not be sent."""
+        self.conn.execute(
+            "DELETE FROM outbox WHERE share_id IN (SELECT id FROM shares WHERE link_id = ?)",
             (link_id,),
-        ).fetchall()
-        return [int(r[0]) for r in rows]
+        )
 
     def shares_due(self, now: datetime) -> list[int]:
         rows = self.conn.execute(

@@ -397,8 +397,7 @@ class Supervision:
         open_round = tx.open_round(link.id)
         if open_round is not None:
             tx.round_close(open_round.id, "withdrawn", now)
-        for share_id in tx.live_shares_of_link(link.id):
-            tx.conn.execute("DELETE FROM outbox WHERE share_id = ?", (share_id,))
+        tx.drop_queued_shares(link.id)
         tx.link_end(link.id, by, now)
 
     def notice(
