@@ -586,6 +586,7 @@ class Supervision:
             "kind": "share_preview",
             "what": kind,
             "subject": subject,
+            "link": link.id,  # consent is to this supervisor: another link needs a new preview
             "entries": [e.id for e in entries],
             "out": [],
             "expiry": 0,
@@ -649,6 +650,12 @@ class Supervision:
         if value == "keep":
             t.conv.pending = None
             t.out.replace = Reply(self.say("share_kept_private"))
+            return
+        if link.id != pending.get("link"):
+            # The preview named someone else (unlinked and linked again since): start afresh.
+            t.out.clear_buttons = True
+            t.say(self.say("share_changed"))
+            self.preview(t, str(pending.get("what")), pending.get("subject"), entries)
             return
         if value.startswith("t") and value[1:].isdigit():
             n = int(value[1:])
