@@ -1,8 +1,8 @@
 """`/export`: everything CoReflect holds about a person, as Markdown to read and JSON to keep.
 
-Pure functions over plain data: the engine builds `ExportPerson` and `ExportEntry` objects from
-the database and hands them here. Nothing here touches the network, the database or Telegram.
-The JSON shape is documented in docs/export-format.md; change it only as that file allows.
+Pure functions over plain data: the engine builds `ExportPerson`, `ExportEntry` and `ExportShare`
+objects from the database and hands them here. Nothing here touches the network, the database or
+Telegram. The JSON shape is documented in docs/export-format.md; change it only as that file allows.
 """
 
 from __future__ import annotations
@@ -59,6 +59,21 @@ class ExportEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportShare:
+    """One row of the share log: what was shared, with whom and when; never the words."""
+
+    id: int
+    kind: str  # "entry", "episode" or "pack"
+    with_id: int  # the supervisor's Telegram user id
+    with_name: str  # their first name as last seen ("" if unknown)
+    answers: tuple[tuple[int, str], ...]  # (entry id, step) of each answer shared, in order
+    shared_at: datetime  # aware, UTC
+    expires_at: datetime | None  # None: until withdrawn
+    ended: str | None  # None while shared; "withdrawn" or "expired"
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class ExportPerson:
     id: int  # Telegram user id
     timezone: str  # IANA, e.g. "Europe/London"
@@ -81,6 +96,10 @@ def _iso(moment: datetime) -> str:
     return _utc(moment).isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
 
 
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else _iso(moment)
+
+
 @lru_cache(maxsize=64)
 def _zone(name: str) -> tzinfo:
     """The person's zone; an unknown or broken name falls back to UTC rather than fail an export."""
@@ -92,6 +111,25 @@ def _zone(name: str) -> tzinfo:
 
 def _order_key(entry: ExportEntry) -> tuple[datetime, int]:
     return (_utc(entry.created_at), entry.id)
+
+
+def _share_key(share: ExportShare) -> tuple[datetime, int]:
+    return (_utc(share.shared_at), share.id)
+
+
+def _newest_shares(shares: Sequence[ExportShare]) -> list[ExportShare]:
+    """Shares newest first (by when each was shared, then id), as both files list them."""
+    return sorted(shares, key=_share_key, reverse=True)
+
+
+def _share_status(share: ExportShare) -> str:
+    """The share's status: "shared" while it lasts, else how it ended ("withdrawn", "expired")."""
+    return "shared" if share.ended is None else share.ended
+
+
+def _share_ended_at(share: ExportShare) -> datetime | None:
+    """When it ended; never a time for a share that is still shared."""
+    return None if share.ended is None else share.ended_at
 
 
 def group_episodes(entries: Sequence[ExportEntry]) -> list[list[ExportEntry]]:
@@ -118,7 +156,11 @@ def filenames(generated_at: datetime) -> tuple[str, str]:
 
 
 def document(
-    person: ExportPerson, entries: Sequence[ExportEntry], generated_at: datetime
+    person: ExportPerson,
+    entries: Sequence[ExportEntry],
+    generated_at: datetime,
+    *,
+    shares: Sequence[ExportShare] = (),
 ) -> dict[str, Any]:
     """The JSON export as plain data (key order as documented); `to_json` writes the same thing."""
     return {
@@ -158,7 +200,21 @@ def document(
             {"id": episode[0].episode_id, "entry_ids": [entry.id for entry in episode]}
             for episode in group_episodes(entries)
         ],
-        "shares": [],
+        "shares": [
+            {
+                "id": share.id,
+                "kind": share.kind,
+                "with": {"id": share.with_id, "first_name": share.with_name},
+                "answers": [
+                    {"entry_id": entry_id, "step": step} for entry_id, step in share.answers
+                ],
+                "shared_at": _iso(share.shared_at),
+                "expires_at": _iso_or_none(share.expires_at),
+                "status": _share_status(share),
+                "ended_at": _iso_or_none(_share_ended_at(share)),
+            }
+            for share in _newest_shares(shares)
+        ],
         "schedules": [],
     }
 
@@ -218,6 +274,35 @@ def _episode_json(episode: list[ExportEntry]) -> str:
     return f'{{\n      "id": {_int(episode[0].episode_id)},\n      "entry_ids": {entry_ids}\n    }}'
 
 
+def _stamp_or_null(moment: datetime | None) -> str:
+    return "null" if moment is None else f'"{_iso(moment)}"'
+
+
+def _share_answer_json(entry_id: int, step: str) -> str:
+    return (
+        f'{{\n          "entry_id": {_int(entry_id)},\n          "step": {_quote(step)}\n        }}'
+    )
+
+
+def _share_json(share: ExportShare) -> str:
+    answers = _list([_share_answer_json(*shared) for shared in share.answers], "      ")
+    return (
+        "{\n"
+        f'      "id": {_int(share.id)},\n'
+        f'      "kind": {_quote(share.kind)},\n'
+        '      "with": {\n'
+        f'        "id": {_int(share.with_id)},\n'
+        f'        "first_name": {_quote(share.with_name)}\n'
+        "      },\n"
+        f'      "answers": {answers},\n'
+        f'      "shared_at": "{_iso(share.shared_at)}",\n'
+        f'      "expires_at": {_stamp_or_null(share.expires_at)},\n'
+        f'      "status": {_quote(_share_status(share))},\n'
+        f'      "ended_at": {_stamp_or_null(_share_ended_at(share))}\n'
+        "    }"
+    )
+
+
 def _top_list(items: Sequence[str]) -> bytes:
     """A top-level array as UTF-8. Encoding item by item keeps a 10,000-entry export from
     building (and copying) one huge string, which is slow once any emoji widens it to UCS-4."""
@@ -226,7 +311,13 @@ def _top_list(items: Sequence[str]) -> bytes:
     return b"[\n    " + b",\n    ".join([item.encode("utf-8") for item in items]) + b"\n  ]"
 
 
-def to_json(person: ExportPerson, entries: Sequence[ExportEntry], generated_at: datetime) -> bytes:
+def to_json(
+    person: ExportPerson,
+    entries: Sequence[ExportEntry],
+    generated_at: datetime,
+    *,
+    shares: Sequence[ExportShare] = (),
+) -> bytes:
     """The machine-readable export: UTF-8 JSON in the shape docs/export-format.md describes."""
     newest_first = sorted(entries, key=_order_key, reverse=True)
     head = (
@@ -247,7 +338,9 @@ def to_json(person: ExportPerson, entries: Sequence[ExportEntry], generated_at: 
             _top_list([_entry_json(entry) for entry in newest_first]),
             b',\n  "episodes": ',
             _top_list([_episode_json(episode) for episode in group_episodes(entries)]),
-            b',\n  "shares": [],\n  "schedules": []\n}\n',
+            b',\n  "shares": ',
+            _top_list([_share_json(share) for share in _newest_shares(shares)]),
+            b',\n  "schedules": []\n}\n',
         ]
     )
 
@@ -303,13 +396,17 @@ def to_markdown(
     entries: Sequence[ExportEntry],
     generated_at: datetime,
     template: Template,
+    *,
+    shares: Sequence[ExportShare] = (),
 ) -> bytes:
-    """The readable export: one Markdown document, entries grouped by sharing episode."""
+    """The readable export: one Markdown document, entries grouped by sharing episode, then
+    what the person has shared (if anything)."""
     episodes = group_episodes(entries)
     rendered = template.render(
         person=person,
         generated_at=generated_at,
         episodes=episodes,
         entry_count=len(entries),
+        shares=_newest_shares(shares),
     )
     return (rendered.strip() + "\n").encode("utf-8")

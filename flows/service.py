@@ -1030,13 +1030,30 @@ class Service:
                     answers=answers,
                 )
             )
+        shares = [
+            export.ExportShare(
+                id=share.id,
+                kind=share.kind,
+                with_id=share.supervisor_id,
+                with_name=t.tx.name_of(share.supervisor_id) or "",
+                answers=tuple(share.answers),
+                shared_at=share.created_at,
+                expires_at=share.expires_at,
+                # Past its expiry but not yet swept is expired all the same.
+                ended=share.ended or (None if share.live(t.now) else "expired"),
+                ended_at=share.ended_at or (None if share.live(t.now) else share.expires_at),
+            )
+            for share in t.tx.shares_by_worker(t.person.id, -1, 0)
+        ]
         person = export.ExportPerson(t.person.id, t.row.timezone, t.row.created_at)
         generated = t.now
         md_name, json_name = export.filenames(generated)
         template = self.cat.export_template
         t.out.documents = [
-            Document(md_name, export.to_markdown(person, entries, generated, template)),
-            Document(json_name, export.to_json(person, entries, generated)),
+            Document(
+                md_name, export.to_markdown(person, entries, generated, template, shares=shares)
+            ),
+            Document(json_name, export.to_json(person, entries, generated, shares=shares)),
         ]
         t.say(self.cat.say("export_ready", count=len(entries)))
 

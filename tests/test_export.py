@@ -19,6 +19,7 @@ from flows.export import (
     ExportAnswer,
     ExportEntry,
     ExportPerson,
+    ExportShare,
     document,
     filenames,
     local,
@@ -127,6 +128,71 @@ DRAFT = entry(
 ENTRIES = (JOURNAL, DRAFT, REFLECTION, PREPARATION, IN_THE_MOMENT)  # deliberately out of order
 
 
+def share(
+    id: int,
+    kind: str,
+    shared_at: datetime,
+    answers: tuple[tuple[int, str], ...] = ((10, "ready"),),
+    *,
+    name: str = "Sam",
+    with_id: int = 515151,
+    expires_at: datetime | None = None,
+    ended: str | None = None,
+    ended_at: datetime | None = None,
+) -> ExportShare:
+    return ExportShare(
+        id=id,
+        kind=kind,
+        with_id=with_id,
+        with_name=name,
+        answers=answers,
+        shared_at=shared_at,
+        expires_at=expires_at,
+        ended=ended,
+        ended_at=ended_at,
+    )
+
+
+ODD_NAME = 'Sam "Sunny" <b>O\'Neil</b> & co 🌱'
+SHARED_ENTRY = share(  # withdrawn the next day
+    1,
+    "entry",
+    START + timedelta(days=2, hours=1),  # Wed 3 Jun 2026, 10:00 in London
+    ((12, "went_well"),),
+    expires_at=START + timedelta(days=9),
+    ended="withdrawn",
+    ended_at=START + timedelta(days=3, hours=9),  # Thu 4 Jun 2026, 18:00
+)
+SHARED_EPISODE = share(  # a week, then it ran out
+    2,
+    "episode",
+    START + timedelta(days=2, hours=2),  # Wed 3 Jun 2026, 11:00
+    ((10, "experiences"), (10, "ready"), (11, "sharing_now"), (12, "went_well")),
+    name=ODD_NAME,
+    expires_at=START + timedelta(days=9, hours=2),
+    ended="expired",
+    ended_at=START + timedelta(days=9, hours=2),  # Wed 10 Jun 2026, 11:00
+)
+SHARED_PACK = share(  # still shared, until withdrawn
+    3,
+    "pack",
+    START + timedelta(days=5),  # Sat 6 Jun 2026, 09:00
+    ((12, "went_well"), (20, "writing.1")),
+    name="# Sam",
+    with_id=616161,
+)
+SHARED_LATER = share(  # still shared, for a limited time; same moment as the pack, higher id
+    4,
+    "entry",
+    START + timedelta(days=5),
+    ((20, "note.1"),),
+    name="",
+    with_id=616161,
+    expires_at=START + timedelta(days=12),  # Sat 13 Jun 2026, 09:00
+)
+SHARES = (SHARED_EPISODE, SHARED_PACK, SHARED_ENTRY, SHARED_LATER)  # deliberately out of order
+
+
 @pytest.fixture(scope="module")
 def template() -> jinja2.Template:
     source = resources.files("prompts").joinpath("export.md.j2").read_text(encoding="utf-8")
@@ -142,6 +208,18 @@ def exported() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def markdown(template: jinja2.Template) -> str:
     return to_markdown(PERSON, ENTRIES, GENERATED, template).decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def exported_shares() -> list[dict[str, Any]]:
+    data: dict[str, Any] = json.loads(to_json(PERSON, ENTRIES, GENERATED, shares=SHARES))
+    shares: list[dict[str, Any]] = data["shares"]
+    return shares
+
+
+@pytest.fixture(scope="module")
+def markdown_shares(template: jinja2.Template) -> str:
+    return to_markdown(PERSON, ENTRIES, GENERATED, template, shares=SHARES).decode("utf-8")
 
 
 def unescape(markdown: str) -> str:
@@ -299,6 +377,105 @@ def test_json_converts_other_offsets_to_utc() -> None:
     assert data["entries"] == [] and data["episodes"] == []
 
 
+def test_json_shares_shape(exported_shares: list[dict[str, Any]]) -> None:
+    pack = next(s for s in exported_shares if s["id"] == 3)
+    assert list(pack) == [
+        "id",
+        "kind",
+        "with",
+        "answers",
+        "shared_at",
+        "expires_at",
+        "status",
+        "ended_at",
+    ]
+    assert pack == {
+        "id": 3,
+        "kind": "pack",
+        "with": {"id": 616161, "first_name": "# Sam"},
+        "answers": [
+            {"entry_id": 12, "step": "went_well"},
+            {"entry_id": 20, "step": "writing.1"},
+        ],
+        "shared_at": "2026-06-06T08:00:00.000000Z",
+        "expires_at": None,
+        "status": "shared",
+        "ended_at": None,
+    }
+    assert list(pack["with"]) == ["id", "first_name"]
+    assert list(pack["answers"][0]) == ["entry_id", "step"]
+
+
+def test_json_shares_newest_first(exported_shares: list[dict[str, Any]]) -> None:
+    # By when each was shared; the pack and the later entry were shared at the same moment, so
+    # the higher id comes first, as with entries.
+    assert [s["id"] for s in exported_shares] == [4, 3, 2, 1]
+    assert [s["kind"] for s in exported_shares] == ["entry", "pack", "episode", "entry"]
+
+
+def test_json_share_status_and_nulls(exported_shares: list[dict[str, Any]]) -> None:
+    by_id = {s["id"]: s for s in exported_shares}
+    assert {i: (s["status"], s["expires_at"], s["ended_at"]) for i, s in by_id.items()} == {
+        1: ("withdrawn", "2026-06-10T08:00:00.000000Z", "2026-06-04T17:00:00.000000Z"),
+        2: ("expired", "2026-06-10T10:00:00.000000Z", "2026-06-10T10:00:00.000000Z"),
+        3: ("shared", None, None),
+        4: ("shared", "2026-06-13T08:00:00.000000Z", None),
+    }
+    assert by_id[4]["with"] == {"id": 616161, "first_name": ""}
+
+
+def test_json_share_answers_in_order(exported_shares: list[dict[str, Any]]) -> None:
+    episode = next(s for s in exported_shares if s["id"] == 2)
+    assert [(a["entry_id"], a["step"]) for a in episode["answers"]] == list(SHARED_EPISODE.answers)
+
+
+def test_json_share_ended_at_is_null_while_shared() -> None:
+    odd = share(9, "entry", START, ended_at=START + timedelta(days=1))  # no `ended`: still shared
+    (got,) = json.loads(to_json(PERSON, [], GENERATED, shares=[odd]))["shares"]
+    assert (got["status"], got["ended_at"]) == ("shared", None)
+
+
+def test_json_share_name_round_trips(exported_shares: list[dict[str, Any]]) -> None:
+    episode = next(s for s in exported_shares if s["id"] == 2)
+    assert episode["with"]["first_name"] == ODD_NAME
+    raw = to_json(PERSON, [], GENERATED, shares=[SHARED_EPISODE])
+    assert "🌱".encode() in raw and b"<b>O'Neil</b> & co" in raw and b"\\u" not in raw
+
+
+def test_json_shares_keep_the_rest_as_it_was(exported_shares: list[dict[str, Any]]) -> None:
+    with_shares = json.loads(to_json(PERSON, ENTRIES, GENERATED, shares=SHARES))
+    without = json.loads(to_json(PERSON, ENTRIES, GENERATED))
+    assert with_shares["version"] == EXPORT_VERSION == 1
+    assert list(with_shares) == list(without)
+    assert {k: v for k, v in with_shares.items() if k != "shares"} == {
+        k: v for k, v in without.items() if k != "shares"
+    }
+    assert to_json(PERSON, ENTRIES, GENERATED, shares=()) == to_json(PERSON, ENTRIES, GENERATED)
+    for item in exported_shares:
+        for stamp in (item["shared_at"], item["expires_at"], item["ended_at"]):
+            assert stamp is None or datetime.fromisoformat(stamp).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "shares",
+    [
+        SHARES,
+        (SHARED_PACK,),
+        (share(5, "entry", START, ()),),  # no answers
+        (share(6, "pack", START, ((1, 'odd"step\\'),), name='"\\\t\x00\u2028 🌱'),),
+    ],
+    ids=["sample", "one", "no-answers", "quoting"],
+)
+def test_json_with_shares_matches_the_standard_encoder(shares: tuple[ExportShare, ...]) -> None:
+    for entries in (ENTRIES, ()):
+        expected = json.dumps(
+            document(PERSON, entries, GENERATED, shares=shares), ensure_ascii=False, indent=2
+        )
+        raw = to_json(PERSON, entries, GENERATED, shares=shares)
+        assert raw.decode("utf-8") == expected + "\n"
+        assert json.loads(raw) == document(PERSON, entries, GENERATED, shares=shares)
+
+
 # --- Markdown --------------------------------------------------------------------------------
 
 
@@ -391,6 +568,100 @@ def test_markdown_with_nothing_yet(template: jinja2.Template) -> None:
 
 def test_markdown_has_no_runs_of_blank_lines(markdown: str) -> None:
     assert "\n\n\n" not in markdown
+
+
+def shared_items(markdown: str) -> list[str]:
+    return [
+        line for line in section(markdown, "## What you've shared").splitlines() if line[:2] == "- "
+    ]
+
+
+def test_markdown_no_shares_no_section(markdown: str, template: jinja2.Template) -> None:
+    assert "What you've shared" not in markdown and " shared with " not in markdown
+    assert markdown.encode() == to_markdown(PERSON, ENTRIES, GENERATED, template, shares=())
+
+
+def test_markdown_shares_come_after_the_journal(markdown_shares: str, markdown: str) -> None:
+    headings = [line for line in markdown_shares.splitlines() if line.startswith("## ")]
+    assert headings[-1] == "## What you've shared"
+    assert markdown_shares.count("## What you've shared") == 1
+    assert markdown_shares.startswith(markdown.rstrip("\n") + "\n\n---\n\n## What you've shared\n")
+    assert markdown_shares.endswith("\n") and not markdown_shares.endswith("\n\n")
+    assert "\n\n\n" not in markdown_shares
+
+
+def test_markdown_lists_each_share_newest_first(markdown_shares: str) -> None:
+    assert shared_items(markdown_shares) == [
+        "- A journal entry, shared with your supervisor on Sat 6 Jun 2026, 09:00 · 1 answer"
+        " · shared until Sat 13 Jun 2026, 09:00",
+        "- Your supervision pack, shared with \\# Sam on Sat 6 Jun 2026, 09:00 · 2 answers"
+        " · still shared, until you withdraw it",
+        f"- A sharing episode, shared with {ODD_NAME} on Wed 3 Jun 2026, 11:00 · 4 answers"
+        " · expired on Wed 10 Jun 2026, 11:00",
+        "- A journal entry, shared with Sam on Wed 3 Jun 2026, 10:00 · 1 answer"
+        " · withdrawn on Thu 4 Jun 2026, 18:00",
+    ]
+
+
+def test_markdown_shares_hold_no_words(markdown_shares: str) -> None:
+    shared = section(markdown_shares, "## What you've shared")
+    for source in ENTRIES:
+        for a in source.answers:
+            assert a.text not in shared and (not a.label or a.label not in shared)
+
+
+def test_markdown_shares_with_an_empty_journal(template: jinja2.Template) -> None:
+    text = to_markdown(PERSON, [], GENERATED, template, shares=[SHARED_ENTRY]).decode()
+    assert "nothing in your journal yet" in text
+    assert [line for line in text.splitlines() if line.startswith("#")] == [
+        "# Your CoReflect journal",
+        "## What you've shared",
+    ]
+    assert shared_items(text) == [
+        "- A journal entry, shared with Sam on Wed 3 Jun 2026, 10:00 · 1 answer"
+        " · withdrawn on Thu 4 Jun 2026, 18:00"
+    ]
+    assert "\n\n\n" not in text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "# Sam",
+        "Sam\n# Boss",
+        "Sam\r\n- list",
+        "> Sam",
+        "1. Sam",
+        "```",
+        "<!-- Sam",
+        "Sam\n\n## Boss",
+    ],
+)
+def test_markdown_share_names_cannot_make_structure(template: jinja2.Template, name: str) -> None:
+    shares = [share(1, "entry", START, name=name), share(2, "pack", LATE, name=name)]
+    text = to_markdown(PERSON, [JOURNAL], GENERATED, template, shares=shares).decode()
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings == [
+        "# Your CoReflect journal",
+        "## Journal · Tue 2 Jun 2026, 00:30",
+        "## What you've shared",
+    ]
+    items = shared_items(text)
+    assert len(items) == 2 and all(" shared with " in line for line in items)
+    one_line = " ".join(name.split())
+    assert all(f"shared with {md_text(one_line)} on " in line for line in items)
+    assert unescape(items[0]).startswith(f"- Your supervision pack, shared with {one_line} on ")
+    for line in section(text, "## What you've shared").splitlines()[1:]:
+        assert not line.startswith(("#", "> ", "1. ", "```", "<")), line
+
+
+def test_markdown_share_dates_in_the_persons_zone(template: jinja2.Template) -> None:
+    new_york = ExportPerson(PERSON.id, "America/New_York", PERSON.created_at)
+    text = to_markdown(new_york, [], GENERATED, template, shares=[SHARED_ENTRY]).decode()
+    assert shared_items(text) == [
+        "- A journal entry, shared with Sam on Wed 3 Jun 2026, 05:00 · 1 answer"
+        " · withdrawn on Thu 4 Jun 2026, 13:00"
+    ]
 
 
 # --- Pieces ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ withdraw, expire, unlink, the supervisor's lists, and co-reflection rounds."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -522,3 +523,36 @@ def test_only_the_gate_adds_messages_for_other_people() -> None:
         if re.search(r"\.others\s*(\.append|\.extend|\+=|=)", path.read_text())
     )
     assert writers == ["gate.py"]
+
+
+async def test_export_lists_what_was_shared_and_how_it_stands(
+    worker: Chat, supervisor: Chat, clock: Clock, bot: Harness
+) -> None:
+    """/export after sharing: the share log is in both files (never the supervisor's copy of the
+    words), with a withdrawn share and one past its expiry but not yet swept."""
+    await link(worker, supervisor)
+    await worker.send("A note to withdraw")
+    await share_first_entry(worker)
+    await worker.send("/shared")
+    await worker.press("Withdraw 1")
+    await worker.press("Withdraw it")
+    await worker.send("A note that runs out")
+    await worker.send("/share")
+    await worker.press("One entry")
+    await worker.press(worker.buttons()[0])
+    await worker.press("Keep until I withdraw it")  # 7 days
+    await worker.press("Share with Sam")
+    clock.advance(days=8)  # past its expiry; the sweep has not run
+    await worker.send("/export")
+    calls = [c for c in bot.request.calls if c.method == "sendDocument"]
+    files = {c.params["document"].filename: c.params["document"].content for c in calls}
+    data = json.loads(next(v for k, v in files.items() if k.endswith(".json")))
+    md = next(v for k, v in files.items() if k.endswith(".md")).decode()
+    shares = data["shares"]
+    assert [(s["kind"], s["status"]) for s in shares] == [
+        ("entry", "expired"),
+        ("entry", "withdrawn"),
+    ]
+    assert all(s["with"] == {"id": 2002, "first_name": "Sam"} for s in shares)
+    assert shares[0]["ended_at"] == shares[0]["expires_at"] is not None
+    assert "## What you've shared" in md and "shared with Sam" in md
