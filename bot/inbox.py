@@ -44,11 +44,13 @@ class InboxRunner:
         self._slots = asyncio.Semaphore(CONCURRENT_PEOPLE)
 
     async def _sweep(self, context: Any) -> None:
-        """Expired shares end on time even when nobody is talking to the bot."""
+        """Expired shares end on time even when nobody is talking to the bot; anything due
+        that the nudge alarm somehow missed (a clock jump) goes too."""
         try:
             await sweep(self.app.bot, self.service)
         except Exception as exc:  # a failed sweep is tried again next minute
             log.warning("share expiry sweep failed: %s", type(exc).__name__)
+        await self.app.bot_data["nudger"].run_due()
 
     def stop(self) -> None:
         self._stop.set()
@@ -64,6 +66,9 @@ class InboxRunner:
         await self.app.start()
         if self.app.job_queue is not None:
             self.app.job_queue.run_repeating(self._sweep, interval=SWEEP_EVERY, first=5)
+        # Nudges that fell due while the bot was down go now if still useful (the rest are
+        # dropped with a log line); then the alarm is set for the next one.
+        catch_up = asyncio.create_task(self.app.bot_data["nudger"].run_due(), name="nudges")
         consumer = asyncio.create_task(self._consume(), name="inbox-consumer")
         poller = asyncio.create_task(self._poll(), name="inbox-poller")
         try:
@@ -80,6 +85,9 @@ class InboxRunner:
                 await asyncio.wait_for(consumer, SHUTDOWN_GRACE)
             except TimeoutError:
                 log.warning("stopped mid-batch; the rest is kept for the next start")
+            catch_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await catch_up
             await self.app.stop()
             await self.app.shutdown()
 

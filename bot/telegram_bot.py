@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
@@ -23,6 +24,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from telegram.request import BaseRequest
 
 from bot.config import Config
+from bot.nudges import Nudger
 from flows.model import Button, Input, Person, Reply, reply_from_json
 from flows.service import Service
 
@@ -34,6 +36,8 @@ MENU_BUILTINS = (
     "share",
     "shared",
     "supervisor",
+    "supervision",
+    "reminders",
     "summaries",
     "support",
     "settings",
@@ -85,6 +89,7 @@ def build_application(
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     app = builder.build()
     app.bot_data["service"] = service
+    app.bot_data["nudger"] = Nudger(app.bot, service, app.job_queue)
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)
     return app
@@ -142,6 +147,9 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await query.edit_message_reply_markup(reply_markup=None)
     rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
     rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
+    if outcome.rearm:
+        # Sessions or reminders changed: set the alarm for whatever is now next.
+        await context.application.bot_data["nudger"].rearm()
     await deliver(context.bot, service, rows)
     for document in outcome.documents:
         # Made in memory for this request and never stored: if sending fails, /export again.
@@ -170,6 +178,33 @@ async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]
             sent.append(outbox_id)
     finally:
         service.store.mark_sent(sent)
+        service.store.sending_done(outbox_id for outbox_id, _, _ in rows)
+
+
+async def deliver_side_by_side(
+    bot: Bot, service: Service, rows: list[tuple[int, int, Reply]], at_once: int = 32
+) -> None:
+    """Like `deliver`, for many people at once (nudges): each chat's rows in order, up to
+    `at_once` chats waiting on Telegram together, all under the one rate limiter."""
+    chats: dict[int, list[tuple[int, int, Reply]]] = {}
+    for row in rows:
+        chats.setdefault(row[1], []).append(row)
+    slots = asyncio.Semaphore(at_once)
+    failures: list[BaseException] = []
+
+    async def one_chat(chat_rows: list[tuple[int, int, Reply]]) -> None:
+        async with slots:
+            if failures:  # the network is down: leave the rest in the outbox for a retry
+                service.store.sending_done(i for i, _, _ in chat_rows)
+                return
+            try:
+                await deliver(bot, service, chat_rows)
+            except Exception as exc:
+                failures.append(exc)
+
+    await asyncio.gather(*(one_chat(chat_rows) for chat_rows in chats.values()))
+    if failures:
+        raise failures[0]
 
 
 async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
@@ -186,6 +221,8 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
         reply.share_id, service.clock()
     ):
         return
+    if reply.nudge_id is not None and not await service.nudge_still_useful(reply.nudge_id):
+        return  # waited in the outbox (the bot was down) until it was no longer useful
     message = await bot.send_message(
         chat_id=chat_id,
         text=reply.html,

@@ -60,6 +60,7 @@ class Reply:
     protect: bool = False  # protect_content: Telegram stops forwarding and saving (summaries)
     share_id: int | None = None  # a shared summary: its message id is kept so it can be withdrawn
     delete_message: int | None = None
+    nudge_id: int | None = None  # a nudge: checked once more just before it is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class Outcome:
     others: list[tuple[int, Reply]] = field(default_factory=list)
     others_ids: list[int] = field(default_factory=list)  # their outbox rows, in order
     replace: Reply | None = None  # new text and buttons for the message whose button was pressed
+    rearm: bool = False  # sessions or nudges changed: the scheduler looks again at what is next
 
 
 def reply_to_json(reply: Reply) -> bytes:
@@ -95,6 +97,8 @@ def reply_to_json(reply: Reply) -> bytes:
         data["share"] = reply.share_id
     if reply.delete_message is not None:
         data["delete"] = reply.delete_message
+    if reply.nudge_id is not None:
+        data["nudge"] = reply.nudge_id
     return json.dumps(data).encode("utf-8")
 
 
@@ -106,4 +110,5 @@ def reply_from_json(raw: bytes) -> Reply:
         protect=bool(data.get("protect", False)),
         share_id=data.get("share"),
         delete_message=data.get("delete"),
+        nudge_id=data.get("nudge"),
     )

@@ -7,6 +7,7 @@ and commits before returning, so the reply is only ever sent for an answer alrea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -16,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from flows import engine, export, identifying, render
 from flows import entries as content
 from flows.engine import END, Catalogue, Flow, PromptError, Step
-from flows.model import Button, Document, Input, Outcome, Person, reply_to_json
+from flows.model import Button, Document, Input, Outcome, Person, Reply, reply_to_json
+from flows.nudges import NUDGE_COMMANDS, NUDGE_MESSAGES, Nudges
 from flows.store import EntryRow, Store, Tx
 from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Supervision
 from flows.turn import Turn
@@ -36,8 +38,11 @@ BUILTIN_COMMANDS = (
     "forget",
     "support",
     *SUPERVISION_COMMANDS,
+    *NUDGE_COMMANDS,
 )
 JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
+IN_THE_MOMENT = "in_the_moment"  # a check before sharing: later, one invitation to reflect
+NUDGE_TYPED = {"session_when", "session_time", "weekly_time", "pause_date"}
 ENTRIES_PAGE = 5  # fits a phone screen with its buttons
 LINK_WINDOW = timedelta(days=14)
 SUMMARY_ANSWER_CHARS = 300
@@ -142,6 +147,7 @@ REQUIRED_MESSAGES = frozenset(
         "forget_kept",
         "episode_part",
         *SUPERVISION_MESSAGES,
+        *NUDGE_MESSAGES,
     }
 )
 
@@ -163,6 +169,7 @@ class Service:
         self.default_timezone = default_timezone
         self.bot_username: str | None = None  # from getMe; makes invite codes into links
         self.sup = Supervision(self)
+        self.nudges = Nudges(self)
 
     def clock(self) -> datetime:
         """Now, by the store's clock (tests move it on to reach expiries and time limits)."""
@@ -224,6 +231,17 @@ class Service:
         for other, reply in out.others:
             out.others_ids += tx.outbox_add(other, [reply_to_json(reply)], reply.share_id)
 
+    async def due_nudges(self) -> list[tuple[int, int, Reply]]:
+        """Due nudges, moved into the outbox (marked sent in the same transaction)."""
+        return await self.store.run(lambda tx: self.nudges.process(tx, self.clock()))
+
+    async def next_wake(self) -> datetime | None:
+        return await self.store.run(lambda tx: tx.next_wake())
+
+    async def nudge_still_useful(self, nudge_id: int) -> bool:
+        """Checked just before a nudge waiting in the outbox is sent (after a restart, say)."""
+        return await self.store.run(lambda tx: self.nudges.still_useful(tx, nudge_id, self.clock()))
+
     async def sweep(self) -> Outcome:
         """Periodic upkeep: shares past their expiry end, old wrong-code records go."""
         now = self.clock()
@@ -252,6 +270,9 @@ class Service:
         if inp.kind == "text" and waiting_for in {"identifying", "rewrite", "edit"}:
             self._replace_typed(t, inp.text)
             return
+        if inp.kind == "text" and waiting_for in NUDGE_TYPED:
+            self.nudges.typed(t, inp.text)
+            return
         if waiting_for == "identifying" and not (inp.kind == "command" and inp.command == "cancel"):
             # Moving on without answering the gentle check keeps what they wrote, as written.
             self._identifying_choice(t, "keep")
@@ -276,6 +297,8 @@ class Service:
             self.sup.code(t, args.removeprefix("link_"))
         elif command in SUPERVISION_COMMANDS:
             self.sup.command(t, command, args)
+        elif command in NUDGE_COMMANDS:
+            self.nudges.command(t, command)
         elif command == "start":
             t.say(self.cat.say("welcome_back", name=t.person.first_name))
             self._ask_again(t)
@@ -401,7 +424,7 @@ class Service:
             page, _, query = rest.partition(":")
             self._entries(t, query, int(page) if page.isdigit() else 0)
             return
-        if self.sup.button(t, kind, rest):
+        if self.sup.button(t, kind, rest) or self.nudges.button(t, kind, rest):
             return
         turn_text, _, value = rest.partition(":")
         if not turn_text.isdigit() or int(turn_text) != t.conv.turn:
@@ -443,6 +466,9 @@ class Service:
             return
         elif kind in {"k", "p"} and pending in {"link_confirm", "share_preview"}:
             self.sup.turn_button(t, kind, value)
+            return
+        elif kind == "b" and pending in {"session_when", "session_time", "session_repeat"}:
+            self.nudges.turn_button(t, value)
             return
         self._stale(t)
 
@@ -575,6 +601,8 @@ class Service:
         for chunk in render.pack([summary, self.cat.say("saved")]):
             t.say(chunk)
         self.sup.completed(t, entry_id)
+        if flow.name == IN_THE_MOMENT:
+            self.nudges.after_check(t, entry_id)
 
     def _reset(self, t: Turn) -> None:
         t.conv.flow = t.conv.step = None
@@ -1137,6 +1165,8 @@ class Service:
 
     def _set_timezone(self, t: Turn, zone: str) -> None:
         t.tx.set_timezone(t.person.id, zone)
+        t.row = dataclasses.replace(t.row, timezone=zone)
+        self.nudges.timezone_changed(t)
         t.out.toast = zone
         t.say(self.cat.say("timezone_set", timezone=zone))
         self._ask_again(t)

@@ -138,6 +138,88 @@ class ShareRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: int
+    worker_id: int
+    set_by: int
+    local_start: datetime  # naive wall-clock time in the worker's zone
+    starts_at: datetime  # UTC
+    every: str | None  # '1w', '2w', '4w', '1m'; None: just this once
+    series_start: datetime | None  # naive local start of the series' first session
+    state: str  # 'planned', 'held', 'cancelled'
+
+
+_SESSION_COLUMNS = "id, worker_id, set_by, local_start, starts_at, every, series_start, state"
+
+
+def _session_row(r: Sequence[Any]) -> SessionRow:
+    return SessionRow(
+        r[0],
+        r[1],
+        r[2],
+        datetime.strptime(r[3], "%Y-%m-%dT%H:%M"),
+        datetime.fromisoformat(r[4]),
+        r[5],
+        datetime.strptime(r[6], "%Y-%m-%dT%H:%M") if r[6] else None,
+        r[7],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NudgeRow:
+    id: int
+    person_id: int
+    kind: str  # 'session', 'snooze', 'reflect', 'weekly'
+    key: str
+    session_id: int | None
+    entry_id: int | None
+    base_at: datetime | None
+    due_at: datetime
+    useful_until: datetime
+    state: str  # 'pending', 'sent', 'dropped', 'cancelled'
+
+
+_NUDGE_COLUMNS = (
+    "id, person_id, kind, key, session_id, entry_id, base_at, due_at, useful_until, state"
+)
+
+
+def _nudge_row(r: Sequence[Any]) -> NudgeRow:
+    return NudgeRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        _when(r[6]),
+        datetime.fromisoformat(r[7]),
+        datetime.fromisoformat(r[8]),
+        r[9],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderSettings:
+    """What a person chose; minutes of 0 mean off, times are local "HH:MM"."""
+
+    first_before: int = 1440
+    second_before: int = 60
+    reflect_after: int = 240
+    weekly_day: int | None = None  # 0 Monday … 6 Sunday; None: off
+    weekly_time: str = "09:00"
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    paused_until: datetime | None = None  # UTC
+
+
+_REMINDER_COLUMNS = (
+    "first_before, second_before, reflect_after, weekly_day, weekly_time, quiet_start,"
+    " quiet_end, paused_until"
+)
+
+
+@dataclass(frozen=True, slots=True)
 class RoundPart:
     person_id: int
     entry_id: int | None
@@ -198,10 +280,13 @@ class Tx:
         conn: sqlite3.Connection,
         keys: Keyring,
         clock: Callable[[], datetime] = now_utc,
+        inflight: set[int] | None = None,
     ) -> None:
         self.conn = conn
         self.keys = keys
         self.clock = clock  # the Store's clock: tests move it on to reach expiries
+        # Outbox rows someone is about to send: no one else may pick them up meanwhile.
+        self.inflight: set[int] = set() if inflight is None else inflight
 
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         # fetchall, not fetchone: it runs the statement to the end (an INSERT … RETURNING left
@@ -252,6 +337,10 @@ class Tx:
     def cipher_of(self, person_id: int) -> Cipher | None:
         row = self._one("SELECT wrapped_key FROM people WHERE id = ?", (person_id,))
         return None if row is None else self.keys.person(person_id, row[0])
+
+    def timezone_of(self, person_id: int, default: str = "Europe/London") -> str:
+        row = self._one("SELECT timezone FROM people WHERE id = ?", (person_id,))
+        return default if row is None else str(row[0])
 
     def set_timezone(self, person_id: int, timezone: str) -> None:
         self.conn.execute("UPDATE people SET timezone = ? WHERE id = ?", (timezone, person_id))
@@ -481,7 +570,11 @@ class Tx:
         )
 
     def outbox_add(
-        self, chat_id: int, payloads: list[bytes], share_id: int | None = None
+        self,
+        chat_id: int,
+        payloads: list[bytes],
+        share_id: int | None = None,
+        nudge_id: int | None = None,
     ) -> list[int]:
         """Queue replies in this transaction; returns their ids in order."""
         stamp = iso(self.clock())
@@ -489,11 +582,12 @@ class Tx:
         for payload in payloads:
             sealed = self.keys.master.seal(payload, b"outbox:%d" % chat_id)
             row = self._one(
-                "INSERT INTO outbox (chat_id, payload, created_at, share_id) VALUES (?, ?, ?, ?)"
-                " RETURNING id",
-                (chat_id, sealed, stamp, share_id),
+                "INSERT INTO outbox (chat_id, payload, created_at, share_id, nudge_id)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (chat_id, sealed, stamp, share_id, nudge_id),
             )
             ids.append(int(row[0]))
+        self.inflight.update(ids)  # whoever queued them sends them (or a restart does)
         return ids
 
     # ---- invites and links ---------------------------------------------------------------
@@ -802,6 +896,193 @@ class Tx:
             (iso(now), outcome, round_id),
         )
 
+    # ---- supervision sessions and nudges -------------------------------------------------
+
+    def reminder_settings(self, person_id: int) -> ReminderSettings:
+        row = self._one(
+            f"SELECT {_REMINDER_COLUMNS} FROM reminder_settings WHERE person_id = ?",
+            (person_id,),
+        )
+        if row is None:
+            return ReminderSettings()
+        first, second, reflect, weekly_day, weekly_time, quiet_start, quiet_end, paused = row
+        return ReminderSettings(
+            first, second, reflect, weekly_day, weekly_time, quiet_start, quiet_end, _when(paused)
+        )
+
+    def set_reminder_settings(self, person_id: int, settings: ReminderSettings) -> None:
+        values = (
+            settings.first_before,
+            settings.second_before,
+            settings.reflect_after,
+            settings.weekly_day,
+            settings.weekly_time,
+            settings.quiet_start,
+            settings.quiet_end,
+            None if settings.paused_until is None else iso(settings.paused_until),
+        )
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO reminder_settings (person_id, {_REMINDER_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (person_id, *values),
+        )
+
+    def session_create(
+        self,
+        worker_id: int,
+        set_by: int,
+        local_start: str,
+        starts_at: datetime,
+        every: str | None,
+        series_start: str | None,
+    ) -> int:
+        row = self._one(
+            "INSERT INTO sessions (worker_id, set_by, local_start, starts_at, every, series_start,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                worker_id,
+                set_by,
+                local_start,
+                iso(starts_at),
+                every,
+                series_start,
+                iso(self.clock()),
+            ),
+        )
+        return int(row[0])
+
+    def session(self, session_id: int) -> SessionRow | None:
+        r = self._one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+        return None if r is None else _session_row(r)
+
+    def sessions_planned(self, worker_id: int) -> list[SessionRow]:
+        rows = self.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE worker_id = ? AND state = 'planned'"
+            " ORDER BY starts_at, id",
+            (worker_id,),
+        ).fetchall()
+        return [_session_row(r) for r in rows]
+
+    def last_session_held(self, worker_id: int, before: datetime) -> datetime | None:
+        row = self._one(
+            "SELECT MAX(starts_at) FROM sessions WHERE worker_id = ? AND state = 'held'"
+            " AND starts_at < ?",
+            (worker_id, iso(before)),
+        )
+        return _when(row[0]) if row else None
+
+    def session_move(
+        self,
+        session_id: int,
+        local_start: str,
+        starts_at: datetime,
+        series_start: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "UPDATE sessions SET local_start = ?, starts_at = ?,"
+            " series_start = COALESCE(?, series_start) WHERE id = ?",
+            (local_start, iso(starts_at), series_start, session_id),
+        )
+
+    def session_state(self, session_id: int, state: str) -> None:
+        """Held (it has started) or cancelled."""
+        self.conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (state, session_id))
+
+    def sessions_started(self, now: datetime, limit: int) -> list[SessionRow]:
+        rows = self.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions INDEXED BY sessions_next"
+            " WHERE state = 'planned' AND starts_at <= ? ORDER BY starts_at LIMIT ?",
+            (iso(now), limit),
+        ).fetchall()
+        return [_session_row(r) for r in rows]
+
+    def nudge(self, nudge_id: int) -> NudgeRow | None:
+        r = self._one(f"SELECT {_NUDGE_COLUMNS} FROM nudges WHERE id = ?", (nudge_id,))
+        return None if r is None else _nudge_row(r)
+
+    def nudges_pending(self, person_id: int) -> list[NudgeRow]:
+        rows = self.conn.execute(
+            f"SELECT {_NUDGE_COLUMNS} FROM nudges WHERE person_id = ? AND state = 'pending'"
+            " ORDER BY due_at, id",
+            (person_id,),
+        ).fetchall()
+        return [_nudge_row(r) for r in rows]
+
+    def nudge_plan(
+        self,
+        person_id: int,
+        kind: str,
+        key: str,
+        due_at: datetime,
+        useful_until: datetime,
+        *,
+        session_id: int | None = None,
+        entry_id: int | None = None,
+        base_at: datetime | None = None,
+    ) -> None:
+        """Plan a nudge, or move one still pending; one already sent or dropped stays as it is."""
+        self.conn.execute(
+            "INSERT INTO nudges (person_id, kind, key, session_id, entry_id, base_at, due_at,"
+            " useful_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (person_id, key) DO UPDATE SET due_at = excluded.due_at,"
+            " useful_until = excluded.useful_until WHERE state = 'pending'",
+            (
+                person_id,
+                kind,
+                key,
+                session_id,
+                entry_id,
+                None if base_at is None else iso(base_at),
+                iso(due_at),
+                iso(useful_until),
+            ),
+        )
+
+    def nudge_end(self, nudge_id: int, state: str, reason: str, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE nudges SET state = ?, reason = ?, done_at = ?"
+            " WHERE id = ? AND state = 'pending'",
+            (state, reason, iso(now), nudge_id),
+        )
+
+    def nudge_withheld(self, nudge_id: int, reason: str, now: datetime) -> None:
+        """Queued, but no longer useful by the time it could be sent (the bot was down)."""
+        self.conn.execute(
+            "UPDATE nudges SET state = 'dropped', reason = ?, done_at = ? WHERE id = ?",
+            (reason, iso(now), nudge_id),
+        )
+
+    def nudges_due(self, now: datetime, limit: int) -> list[NudgeRow]:
+        rows = self.conn.execute(
+            f"SELECT {_NUDGE_COLUMNS} FROM nudges INDEXED BY nudges_due"
+            " WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+            (iso(now), limit),
+        ).fetchall()
+        return [_nudge_row(r) for r in rows]
+
+    def next_wake(self) -> datetime | None:
+        """The next moment anything is due: a pending nudge, or a planned session starting."""
+        row = self._one(
+            "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM nudges WHERE state = 'pending'"
+            " UNION ALL SELECT MIN(starts_at) FROM sessions WHERE state = 'planned')"
+        )
+        return _when(row[0]) if row else None
+
+    def unqueue_nudges(self, nudge_ids: Iterable[int]) -> None:
+        """Nudges still waiting in the outbox for a session that moved or was cancelled."""
+        self.conn.executemany(
+            "DELETE FROM outbox WHERE nudge_id = ?", [(nudge_id,) for nudge_id in nudge_ids]
+        )
+
+    def reflected_since(self, person_id: int, episode_id: int, since: datetime) -> bool:
+        """A reflection in this sharing episode, or any reflection saved since `since`."""
+        row = self._one(
+            "SELECT EXISTS (SELECT 1 FROM entries WHERE person_id = ? AND flow = 'reflection'"
+            " AND status = 'saved' AND (episode_id = ? OR created_at >= ?))",
+            (person_id, episode_id, iso(since)),
+        )
+        return bool(row[0])
+
 
 class Store:
     """The database: opened, checked and migrated once; every unit of work goes through `run`."""
@@ -815,6 +1096,10 @@ class Store:
         self._drainer: asyncio.Task[None] | None = None
         self.marked: set[int] = set()  # update ids a unit of work marked handled, for the consumer
         self.clock: Callable[[], datetime] = now_utc  # every timestamp written comes from here
+        # Outbox rows being sent right now (by the handler that queued them, the nudger or a
+        # flush), so two senders never both pick up the same row. Only touched on the
+        # database thread inside units of work, and by `sending_done`.
+        self.inflight: set[int] = set()
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -895,7 +1180,7 @@ class Store:
                     outcomes = await self.db._execute(  # type: ignore[no-untyped-call]
                         _run_group,
                         self.db._conn,
-                        Tx(self.db._conn, self.keys, self.clock),
+                        Tx(self.db._conn, self.keys, self.clock, self.inflight),
                         works,
                         sent,
                     )
@@ -987,15 +1272,30 @@ class Store:
 
     async def outbox_pending(self, limit: int = 100) -> list[tuple[int, int, bytes]]:
         """(id, chat_id, payload) of replies saved but not yet sent, oldest first."""
-        skip = set(self._sent)
-        rows = await self.run(
-            lambda tx: tx.conn.execute(
-                "SELECT id, chat_id, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
-        )
-        return [
-            (i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows if i not in skip
-        ]
+
+
+        def claim(tx: Tx) -> list[tuple[int, int, bytes]]:
+            # Inside the unit, so no other sender can claim the same rows in between.
+            skip = self.inflight | set(self._sent)
+            mine: list[tuple[int, int, bytes]] = []
+            cursor = tx.conn.execute("SELECT id, chat_id, payload FROM outbox ORDER BY id")
+            try:
+                for i, c, p in cursor:
+                    if i not in skip:
+                        mine.append((i, c, p))
+                        if len(mine) == limit:
+                            break
+            finally:
+                cursor.close()
+            self.inflight.update(i for i, _, _ in mine)
+            return mine
+
+        rows = await self.run(claim)
+        return [(i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows]
+
+    def sending_done(self, ids: Iterable[int]) -> None:
+        """These rows are no longer being sent: sent (see `mark_sent`), or left for a retry."""
+        self.inflight.difference_update(ids)
 
 
 def _run_group(
