@@ -212,7 +212,10 @@ class Nudges:
             self.plan_next_in_series(tx, session, now)
             touched.add(session.worker_id)
         rows: list[tuple[int, int, Reply]] = []
+        quietened: set[int] = set()
         for nudge in tx.nudges_due(now, BATCH):
+            if nudge.id in quietened:
+                continue
             touched.add(nudge.person_id)
             reason = self.unfit(tx, nudge, now)
             if reason is not None:
@@ -222,6 +225,13 @@ class Nudges:
             reply = self.render(tx, nudge, now)
             reply.nudge_id = nudge.id
             tx.nudge_end(nudge.id, "sent", "", now)
+            if nudge.session_id is not None:
+                # Sent late (the bot was down) or snoozed: another reminder about the same
+                # session within the next two hours would only nag.
+                for other in tx.nudges_pending(nudge.person_id):
+                    if other.session_id == nudge.session_id and other.due_at <= now + SNOOZE:
+                        tx.nudge_end(other.id, "cancelled", "just reminded", now)
+                        quietened.add(other.id)
             (outbox_id,) = tx.outbox_add(nudge.person_id, [reply_to_json(reply)], nudge_id=nudge.id)
             rows.append((outbox_id, nudge.person_id, reply))
         for person_id in touched:
@@ -609,7 +619,8 @@ class Nudges:
         if action == "move":
             self.ask_when(t, session.worker_id, session.id)
         elif action == "cancel":
-            rows = [[Button(self.say("button_cancel_one"), f"u:{session.id}:one")]]
+            one = self.say("button_cancel_one", every=session.every)
+            rows = [[Button(one, f"u:{session.id}:one")]]
             if session.every:
                 rows.append([Button(self.say("button_cancel_all"), f"u:{session.id}:all")])
             rows.append([Button(self.say("button_keep_session"), f"u:{session.id}:keep")])

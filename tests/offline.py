@@ -215,6 +215,9 @@ class RecordingRequest(BaseRequest):
         self.violations: list[str] = []
         self.responder = responder or Responder()
         self.fail_chats: set[int] = set()  # sends to these chats fail as if the network were down
+        self.too_many = 0  # the next this many sendMessage calls get a 429 with retry_after
+        self.retry_after = 1
+        self.refused: list[Call] = []  # the calls answered with a 429
 
     @property
     def read_timeout(self) -> float | None:
@@ -242,8 +245,19 @@ class RecordingRequest(BaseRequest):
         params = params_from_request_data(api_method, request_data)
         if str(params.get("chat_id")) in {str(c) for c in self.fail_chats}:
             raise NetworkError("the network is down (a test asked for it)")
-        self.calls.append(Call(api_method, params))
         self.violations += botapi.violations(api_method, params)
+        if api_method == "sendMessage" and self.too_many > 0:
+            self.too_many -= 1
+            self.refused.append(Call(api_method, params))
+            return 429, json.dumps(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {self.retry_after}",
+                    "parameters": {"retry_after": self.retry_after},
+                }
+            ).encode()
+        self.calls.append(Call(api_method, params))
         if api_method == "getUpdates":
             await asyncio.sleep(0.01)  # so an Updater polling here cannot starve the loop
         return 200, ok(self.responder.answer(api_method, params))
