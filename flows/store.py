@@ -1273,7 +1273,6 @@ class Store:
     async def outbox_pending(self, limit: int = 100) -> list[tuple[int, int, bytes]]:
         """(id, chat_id, payload) of replies saved but not yet sent, oldest first."""
 
-
         def claim(tx: Tx) -> list[tuple[int, int, bytes]]:
             # Inside the unit, so no other sender can claim the same rows in between.
             skip = self.inflight | set(self._sent)

@@ -10,6 +10,7 @@ import logging
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -350,9 +351,7 @@ async def test_no_invitation_once_they_have_reflected(
 # ---- /reminders: weekly, quiet hours, pause, time zone ------------------------------------------
 
 
-async def test_weekly_reminder_is_opt_in_and_weekly(
-    worker: Chat, bot: Harness, at: Clock
-) -> None:
+async def test_weekly_reminder_is_opt_in_and_weekly(worker: Chat, bot: Harness, at: Clock) -> None:
     text = (await worker.send("/reminders"))[-1]
     assert "Weekly reflection: off" in text and "Quiet hours: 21:00–08:00" in text
     assert rows(bot, "SELECT COUNT(*) FROM nudges") == [(0,)]
@@ -386,9 +385,9 @@ async def test_settings_buttons_cycle_and_are_shown_at_once(
     assert "Before supervision: 2 hours before" in text
     assert "Quiet hours: 22:00–07:00" in text
     assert "an invitation to reflect, 2 hours later" in text
-    assert rows(bot, "SELECT first_before, second_before, reflect_after FROM reminder_settings") == [
-        (0, 120, 120)
-    ]
+    assert rows(
+        bot, "SELECT first_before, second_before, reflect_after FROM reminder_settings"
+    ) == [(0, 120, 120)]
     replies = await set_session(worker, "Fri 14:00")
     assert "remind you 2 hours before" in replies[-1]
 
@@ -512,7 +511,7 @@ async def test_forget_erases_sessions_and_nudges(worker: Chat, bot: Harness, at:
 def test_every_nudge_wording_is_in_prompts() -> None:
     from flows import nudges
 
-    source = open(nudges.__file__, encoding="utf-8").read()
+    source = Path(nudges.__file__).read_text(encoding="utf-8")
     assert not re.search(r"t\.say\(\"", source), "wording belongs in prompts/messages.yaml"
 
 
