@@ -277,8 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     mine = results["CoReflect (outbox, AIORateLimiter)"]
     print(f"\nNudges: {people:,} people due at the same minute; Telegram limit {LIMIT}/s")
     print(f"(ceiling: {ceiling:.0f} simulated s to send them all)\n")
-    print(f"{'variant':38} {'simulated s':>11} {'real s':>7} {'429s':>6} {'delivered':>9}"
-          f" {'duplicates':>10} {'lost':>6}")
+    print(
+        f"{'variant':38} {'simulated s':>11} {'real s':>7} {'429s':>6} {'delivered':>9}"
+        f" {'duplicates':>10} {'lost':>6}"
+    )
     for name, r in results.items():
         print(
             f"{name:38} {r['simulated_s']:11.1f} {r['wall_s']:7.1f} {r['refused_429']:6d}"
@@ -287,13 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     share = ceiling / mine["simulated_s"] if mine["simulated_s"] else 0.0
     target_s = ceiling / 0.95
     print()
-    print(f"CoReflect: all delivered in {mine['simulated_s']:.1f} simulated s"
-          f" ({share:.1%} of the ceiling; target <= {target_s:.0f} s, i.e. >= 95%):"
-          f" {'met' if mine['simulated_s'] <= target_s and mine['lost'] == 0 else 'NOT met'}")
-    print(f"CoReflect: 429s {mine['refused_429']} (target 0), duplicates {mine['duplicates']}"
-          f" (target 0), left in the outbox {mine['left_in_outbox']}")
-    print(f"Start-up with {mine['pending']:,} pending schedules: {mine['startup_s']:.2f} s"
-          f" (target <= 2 s): {'met' if mine['startup_s'] <= 2 else 'NOT met'}")
+    print(
+        f"CoReflect: all delivered in {mine['simulated_s']:.1f} simulated s"
+        f" ({share:.1%} of the ceiling; target <= {target_s:.0f} s, i.e. >= 95%):"
+        f" {'met' if mine['simulated_s'] <= target_s and mine['lost'] == 0 else 'NOT met'}"
+    )
+    print(
+        f"CoReflect: 429s {mine['refused_429']} (target 0), duplicates {mine['duplicates']}"
+        f" (target 0), left in the outbox {mine['left_in_outbox']}"
+    )
+    print(
+        f"Start-up with {mine['pending']:,} pending schedules: {mine['startup_s']:.2f} s"
+        f" (target <= 2 s): {'met' if mine['startup_s'] <= 2 else 'NOT met'}"
+    )
     return 0
 
 

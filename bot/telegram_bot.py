@@ -88,9 +88,7 @@ def build_application(
         .updater(None)
     )
     if rate_limited:
-        builder = builder.rate_limiter(
-            AIORateLimiter(overall_max_rate=OVERALL_RATE, max_retries=3)
-        )
+        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=OVERALL_RATE, max_retries=3))
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     app = builder.build()

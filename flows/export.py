@@ -7,6 +7,7 @@ Telegram. The JSON shape is documented in docs/export-format.md; change it only 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,6 +97,9 @@ def _iso(moment: datetime) -> str:
     return _utc(moment).isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
 
 
+iso_z = _iso  # for the engine, which builds `schedules` items as plain data
+
+
 def _iso_or_none(moment: datetime | None) -> str | None:
     return None if moment is None else _iso(moment)
 
@@ -161,6 +165,7 @@ def document(
     generated_at: datetime,
     *,
     shares: Sequence[ExportShare] = (),
+    schedules: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The JSON export as plain data (key order as documented); `to_json` writes the same thing."""
     return {
@@ -215,7 +220,7 @@ def document(
             }
             for share in _newest_shares(shares)
         ],
-        "schedules": [],
+        "schedules": [dict(item) for item in schedules],
     }
 
 
@@ -303,6 +308,11 @@ def _share_json(share: ExportShare) -> str:
     )
 
 
+def _nested(item: dict[str, Any]) -> str:
+    """A small object two levels down, exactly as json.dumps(indent=2) would write it there."""
+    return json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
+
+
 def _top_list(items: Sequence[str]) -> bytes:
     """A top-level array as UTF-8. Encoding item by item keeps a 10,000-entry export from
     building (and copying) one huge string, which is slow once any emoji widens it to UCS-4."""
@@ -317,6 +327,7 @@ def to_json(
     generated_at: datetime,
     *,
     shares: Sequence[ExportShare] = (),
+    schedules: Sequence[dict[str, Any]] = (),
 ) -> bytes:
     """The machine-readable export: UTF-8 JSON in the shape docs/export-format.md describes."""
     newest_first = sorted(entries, key=_order_key, reverse=True)
@@ -340,7 +351,9 @@ def to_json(
             _top_list([_episode_json(episode) for episode in group_episodes(entries)]),
             b',\n  "shares": ',
             _top_list([_share_json(share) for share in _newest_shares(shares)]),
-            b',\n  "schedules": []\n}\n',
+            b',\n  "schedules": ',
+            _top_list([_nested(item) for item in schedules]),
+            b"\n}\n",
         ]
     )
 
@@ -398,9 +411,10 @@ def to_markdown(
     template: Template,
     *,
     shares: Sequence[ExportShare] = (),
+    schedules: Sequence[dict[str, Any]] = (),
 ) -> bytes:
     """The readable export: one Markdown document, entries grouped by sharing episode, then
-    what the person has shared (if anything)."""
+    what the person has shared and their sessions and reminders (if any)."""
     episodes = group_episodes(entries)
     rendered = template.render(
         person=person,
@@ -408,5 +422,11 @@ def to_markdown(
         episodes=episodes,
         entry_count=len(entries),
         shares=_newest_shares(shares),
+        sessions=[
+            {**i, "at": datetime.fromisoformat(i["starts_at"].replace("Z", "+00:00"))}
+            for i in schedules
+            if i["kind"] == "session" and i["state"] == "planned"
+        ],
+        reminders=next((i for i in schedules if i["kind"] == "reminders"), None),
     )
     return (rendered.strip() + "\n").encode("utf-8")

@@ -835,3 +835,51 @@ class Nudges:
         resume = when.to_utc(datetime.combine(day, datetime.min.time()), t.row.timezone)
         self.change(t, paused_until=resume)
         t.say(self.say("paused", day=day))
+
+    # ---- /export ---------------------------------------------------------------------------
+
+    def export(self, tx: Tx, person_id: int) -> list[dict[str, Any]]:
+        """Everything held about the person's schedules, as docs/export-format.md describes."""
+        from flows.export import iso_z
+
+        items: list[dict[str, Any]] = [
+            {
+                "kind": "session",
+                "id": s.id,
+                "starts_at": iso_z(s.starts_at),
+                "local_start": when.iso_local(s.local_start),
+                "every": s.every,
+                "state": s.state,
+                "set_by": s.set_by,
+            }
+            for s in tx.sessions_all(person_id)
+        ]
+        items += [
+            {
+                "kind": "nudge",
+                "id": n.id,
+                "about": n.kind,
+                "session_id": n.session_id,
+                "entry_id": n.entry_id,
+                "due_at": iso_z(n.due_at),
+                "state": n.state,
+                "reason": reason,
+            }
+            for n, reason in tx.nudges_all(person_id)
+        ]
+        if tx.has_reminder_settings(person_id):
+            r = tx.reminder_settings(person_id)
+            items.append(
+                {
+                    "kind": "reminders",
+                    "first_before_minutes": r.first_before,
+                    "second_before_minutes": r.second_before,
+                    "reflect_after_minutes": r.reflect_after,
+                    "weekly_day": r.weekly_day,
+                    "weekly_time": r.weekly_time,
+                    "quiet_start": r.quiet_start,
+                    "quiet_end": r.quiet_end,
+                    "paused_until": None if r.paused_until is None else iso_z(r.paused_until),
+                }
+            )
+        return items

@@ -1073,15 +1073,20 @@ class Service:
             )
             for share in t.tx.shares_by_worker(t.person.id, -1, 0)
         ]
+        schedules = self.nudges.export(t.tx, t.person.id)
         person = export.ExportPerson(t.person.id, t.row.timezone, t.row.created_at)
         generated = t.now
         md_name, json_name = export.filenames(generated)
         template = self.cat.export_template
+        markdown = export.to_markdown(
+            person, entries, generated, template, shares=shares, schedules=schedules
+        )
         t.out.documents = [
+            Document(md_name, markdown),
             Document(
-                md_name, export.to_markdown(person, entries, generated, template, shares=shares)
+                json_name,
+                export.to_json(person, entries, generated, shares=shares, schedules=schedules),
             ),
-            Document(json_name, export.to_json(person, entries, generated, shares=shares)),
         ]
         t.say(self.cat.say("export_ready", count=len(entries)))
 

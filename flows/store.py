@@ -963,6 +963,25 @@ class Tx:
         ).fetchall()
         return [_session_row(r) for r in rows]
 
+    def sessions_all(self, worker_id: int) -> list[SessionRow]:
+        rows = self.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE worker_id = ? ORDER BY starts_at, id",
+            (worker_id,),
+        ).fetchall()
+        return [_session_row(r) for r in rows]
+
+    def nudges_all(self, person_id: int) -> list[tuple[NudgeRow, str | None]]:
+        """Every nudge of the person, oldest due first, with why it was dropped or cancelled."""
+        rows = self.conn.execute(
+            f"SELECT {_NUDGE_COLUMNS}, reason FROM nudges WHERE person_id = ? ORDER BY due_at, id",
+            (person_id,),
+        ).fetchall()
+        return [(_nudge_row(r), r[10] or None) for r in rows]
+
+    def has_reminder_settings(self, person_id: int) -> bool:
+        row = self._one("SELECT 1 FROM reminder_settings WHERE person_id = ?", (person_id,))
+        return row is not None
+
     def last_session_held(self, worker_id: int, before: datetime) -> datetime | None:
         row = self._one(
             "SELECT MAX(starts_at) FROM sessions WHERE worker_id = ? AND state = 'held'"

@@ -522,3 +522,53 @@ async def test_two_reminders_due_together_arrive_as_one(
     move_to(at, "2026-12-04 13:30")  # down through both
     assert await due(bot) == 1
     assert len(reminders_seen(worker)) == 1
+
+
+async def test_export_holds_sessions_nudges_and_settings(
+    worker: Chat, bot: Harness, at: Clock
+) -> None:
+    import json
+
+    from flows.export import document, to_json
+
+    await set_session(worker, "Fri 14:00", "Every 2 weeks")
+    await worker.send("/reminders")
+    await worker.press("Weekly reflection: off")
+    await worker.press("Mon")
+    await worker.press("09:00")
+    await worker.send("/export")
+    calls = [c for c in bot.request.calls if c.method == "sendDocument"]
+    files = {c.params["document"].filename: c.params["document"].content for c in calls}
+    data = json.loads(next(v for k, v in files.items() if k.endswith(".json")))
+    md = next(v for k, v in files.items() if k.endswith(".md")).decode()
+    kinds = [(i["kind"], i.get("about")) for i in data["schedules"]]
+    assert kinds == [
+        ("session", None),
+        ("nudge", "session"),
+        ("nudge", "session"),
+        ("nudge", "weekly"),
+        ("reminders", None),
+    ]
+    session = data["schedules"][0]
+    assert session == {
+        "kind": "session",
+        "id": session["id"],
+        "starts_at": "2026-12-04T14:00:00.000000Z",
+        "local_start": "2026-12-04T14:00",
+        "every": "2w",
+        "state": "planned",
+        "set_by": 1001,
+    }
+    assert data["schedules"][-1]["weekly_day"] == 0
+    assert "## Supervision sessions and reminders" in md
+    assert "- Supervision on Fri 4 Dec 2026, 14:00 · every 2 weeks" in md
+    assert "weekly: Monday at 09:00" in md
+    # The hand-written JSON is exactly what the standard encoder writes.
+    from flows.export import ExportPerson
+
+    person = ExportPerson(1, "Europe/London", START)
+    items = data["schedules"]
+    expected = json.dumps(
+        document(person, [], START, schedules=items), ensure_ascii=False, indent=2
+    )
+    assert to_json(person, [], START, schedules=items).decode() == expected + "\n"
