@@ -368,6 +368,8 @@ class Nudges:
         rows: list[list[Button]] = []
         for session in mine + [s for _, group in theirs for s in group]:
             label = self.short(t, session)
+            if session.worker_id != t.person.id:
+                label = f"{self.svc.sup.name(t.tx, session.worker_id)} · {label}"
             rows.append(
                 [
                     Button(self.say("button_session_move", when=label), f"u:{session.id}:move"),

@@ -572,3 +572,38 @@ async def test_export_holds_sessions_nudges_and_settings(
         document(person, [], START, schedules=items), ensure_ascii=False, indent=2
     )
     assert to_json(person, [], START, schedules=items).decode() == expected + "\n"
+
+
+async def test_weekly_nine_oclock_across_the_clocks_going_back(
+    worker: Chat, bot: Harness, clock: Clock
+) -> None:
+    move_to(clock, "2026-10-12 12:00")
+    await worker.send("/reminders")
+    await worker.press("Weekly reflection: off")
+    await worker.press("Mon")
+    await worker.press("09:00")
+    sent_at = []
+    for _ in range(3):
+        (due_at,) = rows(bot, "SELECT due_at FROM nudges WHERE state = 'pending'")[0]
+        clock.now = datetime.fromisoformat(due_at)
+        assert await due(bot) == 1
+        sent_at.append(due_at)
+    assert sent_at == [
+        "2026-10-19T08:00:00.000000+00:00",  # 09:00 BST
+        "2026-10-26T09:00:00.000000+00:00",  # 09:00 GMT, the day after the change
+        "2026-11-02T09:00:00.000000+00:00",
+    ]
+
+
+async def test_session_reminders_come_in_quiet_hours_others_wait(
+    worker: Chat, bot: Harness, at: Clock
+) -> None:
+    await set_session(worker, "Thu 08:30")  # its hour-before reminder is at 07:30, in quiet hours
+    move_to(at, "2026-12-02 18:00")
+    await quick_check(worker)  # its invitation would be at 22:00, in quiet hours
+    move_to(at, "2026-12-03 07:30")
+    assert await due(bot) == 1
+    assert reminders_seen(worker)[-1].startswith("Your supervision is today at 08:30.")
+    assert not any("reflect on how it went" in t for t in worker.read())
+    move_to(at, "2026-12-03 08:00")
+    assert await due(bot) == 1  # the invitation, at the end of quiet hours
