@@ -19,6 +19,8 @@ from flows.engine import END, Catalogue, Flow, PromptError, Step
 from flows.model import Button, Document, Input, Outcome, Person, reply_to_json
 from flows.store import EntryRow, Store, Tx
 from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Supervision
+from flows.team import PENDING_KINDS as TEAM_PENDING
+from flows.team import TEAM_COMMANDS, TEAM_MESSAGES, GroupEvent, Team
 from flows.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ BUILTIN_COMMANDS = (
     "forget",
     "support",
     *SUPERVISION_COMMANDS,
+    *TEAM_COMMANDS,
 )
 JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
 ENTRIES_PAGE = 5  # fits a phone screen with its buttons
@@ -142,6 +145,7 @@ REQUIRED_MESSAGES = frozenset(
         "forget_kept",
         "episode_part",
         *SUPERVISION_MESSAGES,
+        *TEAM_MESSAGES,
     }
 )
 
@@ -163,6 +167,7 @@ class Service:
         self.default_timezone = default_timezone
         self.bot_username: str | None = None  # from getMe; makes invite codes into links
         self.sup = Supervision(self)
+        self.team = Team(self)
 
     def clock(self) -> datetime:
         """Now, by the store's clock (tests move it on to reach expiries and time limits)."""
@@ -202,6 +207,7 @@ class Service:
             tx.set_name(row.cipher, person.id, person.first_name)
         conv = tx.conversation(person.id)
         turn = Turn(tx, person, row, conv, Outcome(), self.clock(), inp.message_id)
+        turn.admin_in = inp.admin_in
         if not row.welcomed:
             self._welcome(turn)
         if row.welcomed or inp.kind != "command" or inp.command != "start" or inp.args:
@@ -236,6 +242,28 @@ class Service:
 
         return await self.store.run(work)
 
+    async def team_checks(self, person_id: int, inp: Input) -> list[tuple[int, int]]:
+        """Which (group, user) administrator statuses the bot layer must ask Telegram for."""
+        return await self.store.run(lambda tx: self.team.checks(tx, person_id, inp))
+
+    async def handle_group(
+        self, person: Person, event: GroupEvent, update_id: int | None = None
+    ) -> Outcome:
+        """Something in a group chat: /teamgroup, the bot removed, a supergroup migration.
+        Replies go to that group chat (in the same transaction as everything else)."""
+
+        def work(tx: Tx) -> Outcome:
+            out = self.team.group(tx, person, event, self.clock())
+            if update_id is not None:
+                tx.inbox_mark_handled(update_id)
+            self._queue(tx, out, event.chat_id)
+            return out
+
+        outcome = await self.store.run(work)
+        if update_id is not None:
+            self.store.marked.add(update_id)
+        return outcome
+
     # ---- dispatch ------------------------------------------------------------------------
 
     def _dispatch(self, t: Turn, inp: Input) -> None:
@@ -251,6 +279,9 @@ class Service:
             return
         if inp.kind == "text" and waiting_for in {"identifying", "rewrite", "edit"}:
             self._replace_typed(t, inp.text)
+            return
+        if inp.kind == "text" and waiting_for in TEAM_PENDING:
+            self.team.typed(t, inp.text)
             return
         if waiting_for == "identifying" and not (inp.kind == "command" and inp.command == "cancel"):
             # Moving on without answering the gentle check keeps what they wrote, as written.
@@ -276,6 +307,8 @@ class Service:
             self.sup.code(t, args.removeprefix("link_"))
         elif command in SUPERVISION_COMMANDS:
             self.sup.command(t, command, args)
+        elif command in TEAM_COMMANDS:
+            self.team.command(t, command)
         elif command == "start":
             t.say(self.cat.say("welcome_back", name=t.person.first_name))
             self._ask_again(t)
@@ -400,6 +433,9 @@ class Service:
         if kind == "e":
             page, _, query = rest.partition(":")
             self._entries(t, query, int(page) if page.isdigit() else 0)
+            return
+        if kind == "t":
+            self.team.button(t, rest)
             return
         if self.sup.button(t, kind, rest):
             return
