@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from telegram import (
     Bot,
     BotCommand,
+    ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -25,10 +27,12 @@ from telegram.request import BaseRequest
 from bot.config import Config
 from flows.model import Button, Input, Person, Reply, reply_from_json
 from flows.service import Service
+from flows.team import GROUP_COMMAND, GroupEvent
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+GROUP_CHATS = {"group", "supergroup"}
 MENU_BUILTINS = (
     "entries",
     "share",
@@ -114,9 +118,70 @@ def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
     )
 
 
+async def is_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
+    """Is this person an administrator (or the owner) of this group, as Telegram says now?"""
+    try:
+        member = await bot.get_chat_member(chat_id=chat_id, user_id=user_id)
+    except TelegramError:  # the bot is not there any more, or the chat is gone
+        return False
+    return member.status in {ChatMember.ADMINISTRATOR, ChatMember.OWNER}
+
+
+def group_event(update: Update, bot_id: int, bot_username: str | None) -> GroupEvent | None:
+    """The few things in a group the bot acts on; everything else there it ignores."""
+    chat = update.effective_chat
+    assert chat is not None
+    status = update.my_chat_member
+    if status is not None:
+        if status.new_chat_member.user.id == bot_id and status.new_chat_member.status in {
+            ChatMember.LEFT,
+            ChatMember.BANNED,
+        }:
+            return GroupEvent("left", chat.id)
+        return None
+    message = update.message
+    if message is None:
+        return None
+    if message.migrate_to_chat_id:
+        return GroupEvent("migrated", chat.id, new_chat_id=message.migrate_to_chat_id)
+    if message.migrate_from_chat_id:
+        return GroupEvent("migrated", message.migrate_from_chat_id, new_chat_id=chat.id)
+    if message.left_chat_member is not None and message.left_chat_member.id == bot_id:
+        return GroupEvent("left", chat.id)
+    head = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    command, _, addressed = head.partition("@")
+    if command.lower() != f"/{GROUP_COMMAND}":
+        return None
+    if addressed and addressed.lower() != (bot_username or "").lower():
+        return None  # another bot's /teamgroup
+    return GroupEvent("command", chat.id, title=chat.title or "")
+
+
+async def on_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a group the bot reads only its own /teamgroup, and notices leaving and migrating."""
+    user, chat = update.effective_user, update.effective_chat
+    assert chat is not None
+    event = group_event(update, context.bot.id, context.bot.username)
+    if event is None:
+        return
+    if event.kind == "command":
+        if user is None:
+            return
+        event = dataclasses.replace(event, admin=await is_admin(context.bot, chat.id, user.id))
+    service: Service = context.application.bot_data["service"]
+    person = Person(user.id, user.first_name or "") if user else Person(0)
+    outcome = await service.handle_group(person, event, update_id=update.update_id)
+    rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
+    rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
+    await deliver(context.bot, service, rows)
+
+
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every private-chat update goes to the engine; its answer is committed before we reply."""
     user, chat = update.effective_user, update.effective_chat
+    if chat is not None and chat.type in GROUP_CHATS:
+        await on_group(update, context)
+        return
     if user is None or chat is None or chat.type != "private":
         return
     inp = to_input(update)
@@ -124,7 +189,11 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     service: Service = context.application.bot_data["service"]
     service.bot_username = context.bot.username  # for invite links; known once getMe has run
-    person = Person(user.id, user.first_name or "", user.language_code)
+    person = Person(user.id, user.first_name or "", user.language_code, user.username or "")
+    checks = await service.team_checks(user.id, inp)
+    if checks:  # team learning: is the supervisor still an administrator of the group?
+        admin = {c for c, u in checks if await is_admin(context.bot, c, u)}
+        inp = dataclasses.replace(inp, admin_in=frozenset(admin))
     outcome = await service.handle(person, inp, update_id=update.update_id, outbox_chat=chat.id)
     query = update.callback_query
     if query is not None:
@@ -186,6 +255,10 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
         reply.share_id, service.clock()
     ):
         return
+    if reply.team_post_id is not None and not await service.store.team_post_live(
+        reply.team_post_id, chat_id, reply.html
+    ):
+        return
     message = await bot.send_message(
         chat_id=chat_id,
         text=reply.html,
@@ -196,6 +269,10 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
     )
     if reply.share_id is not None and not await service.store.record_share_message(
         reply.share_id, chat_id, message.message_id, service.clock()
+    ):
+        await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
+    if reply.team_post_id is not None and not await service.store.record_team_message(
+        reply.team_post_id, chat_id, message.message_id, service.clock()
     ):
         await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
 
