@@ -20,7 +20,8 @@ and only after the reason for it is checked against the database inside the same
   supervisor of an active link, their proposal (or the worker's own request), and the worker's
   consent to exactly this text; an anonymous post must not name them. Checked again just
   before it is sent.
-- `TeamRemoval`: deleting a post's copy in its group, once the post is withdrawn.
+- `TeamRemoval`: deleting a post's copy in its group (or the worker's request in the
+  supervisor's chat), once the post is withdrawn.
 - `GroupNotice`: catalogue wording about a registered group, to the supervisor who registered it.
 
 A failed check is a bug, not a person's mistake: it raises, and the whole unit of work rolls back.
@@ -126,10 +127,10 @@ def send(tx: Tx, out: Outcome, to: int, replies: list[Reply], basis: Basis, now:
         if isinstance(basis, Share):
             reply.share_id = basis.share_id
             reply.protect = True
-        if isinstance(basis, Reveal | TeamRequest):
+        if isinstance(basis, Reveal):
             reply.protect = True
-        if isinstance(basis, TeamPost):
-            reply.team_post_id = basis.post_id
+        if isinstance(basis, TeamPost | TeamRequest):
+            reply.team_post_id = basis.post_id  # checked again before sending; its id kept
             reply.protect = True
         out.others.append((to, reply))
 
@@ -182,7 +183,7 @@ def _check_team(
     if post is None or group is None or link is None:
         raise GateRefused("a team post that does not exist")
     if isinstance(basis, TeamRemoval):
-        if post.state != "withdrawn" or to >= 0:
+        if post.state != "withdrawn" or not (to < 0 or to == post.supervisor_id):
             raise GateRefused("removing a team post that is not withdrawn")
         return
     if not link.active or not group.live or group.supervisor_id != link.supervisor_id:

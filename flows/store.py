@@ -991,27 +991,30 @@ class Tx:
 
     def team_post_sendable(self, post_id: int, chat_id: int, html: str) -> bool:
         """Checked again just before a post goes: posted but not withdrawn, the same words the
-        worker said yes to, a live registration of this very chat, an active link."""
+        worker said yes to, a live registration of this very chat, an active link. (Or, to the
+        supervisor's own chat, the worker's request: still waiting for them, still consented.)"""
         post = self.team_post(post_id)
         group = self.team_group(post.group_id) if post else None
         link = self.link(post.link_id) if post else None
         consented = self.team_consented(post_id)
-        return (
-            post is not None
-            and post.state == "posted"
-            and group is not None
-            and group.live
-            and group.chat_id == chat_id
-            and link is not None
-            and link.active
-            and consented is not None
-            and consented[0] == html
-        )
+        if post is None or group is None or link is None or consented is None:
+            return False
+        if not group.live or not link.active:
+            return False
+        if chat_id == post.supervisor_id:
+            return post.state == "consented" and post.proposed_by == post.worker_id
+        return post.state == "posted" and group.chat_id == chat_id and consented[0] == html
 
     def team_post_message(self, post_id: int, chat_id: int, message_id: int, now: datetime) -> bool:
-        """Keep the sent copy's id; False if the post was withdrawn meanwhile (delete it now)."""
+        """Keep a sent copy's id (the post in its group, or the worker's request in the
+        supervisor's chat); False if withdrawn meanwhile: that copy must be deleted now."""
         post = self.team_post(post_id)
-        if post is None or post.state != "posted":
+        if post is None:
+            return False
+        if chat_id == post.supervisor_id:
+            if post.state != "consented":
+                return False
+        elif post.state != "posted":
             return False
         self.conn.execute(
             "INSERT OR IGNORE INTO team_post_messages (post_id, chat_id, message_id, sent_at)"

@@ -313,14 +313,11 @@ class Team:
 
     def offer(self, t: Turn, share_id: int) -> None:
         """Under a summary just opened from /summaries: propose it for a team group."""
-        share = t.tx.share(share_id)
-        if share is None or share.supervisor_id != t.person.id or not share.live(t.now):
-            return
-        if not t.tx.team_groups_of(t.person.id):
+        if self.visible_share(t, share_id) is None or not t.tx.team_groups_of(t.person.id):
             return
         t.say(
             self.say("team_offer"),
-            [[Button(self.say("button_propose_team"), f"t:p:{share.id}")]],
+            [[Button(self.say("button_propose_team"), f"t:p:{share_id}")]],
         )
 
     def visible_share(self, t: Turn, share_id: int) -> LinkRow | None:
@@ -848,17 +845,21 @@ class Team:
         copies = tx.team_post_end(post.id, "withdrawn", now)
         kept = 0
         for chat_id, message_id, sent_at in copies:
-            deletable = (
-                group is not None
-                and group.ended != "removed"
-                and group.chat_id == chat_id
-                and now - sent_at < DELETE_WINDOW
-            )
+            recent = now - sent_at < DELETE_WINDOW
+            if chat_id == post.supervisor_id:  # the worker's request, in the supervisor's chat
+                deletable = recent
+            else:
+                deletable = (
+                    recent
+                    and group is not None
+                    and group.ended != "removed"
+                    and group.chat_id == chat_id
+                )
+                if not deletable:
+                    kept += 1
             if deletable:
                 removal = Reply("", delete_message=message_id)
                 gate.send(tx, out, chat_id, [removal], gate.TeamRemoval(post.id), now)
-            else:
-                kept += 1
         if post.posted:
             self.svc.sup.notice(
                 tx,

@@ -364,6 +364,12 @@ async def test_worker_starts_team_learning_from_their_reflection(
     await supervisor.press("Post it")
     assert "Naming my own limits" in group.posts()[-1] and "Alex" not in group.posts()[-1]
     assert "Sam has posted your learning" in worker.read()[-1]
+    # Withdrawn: the post goes from the group, and the request from Sam's chat.
+    await worker.send("/shared")
+    await worker.press("Withdraw team post 1")
+    await worker.press("Withdraw it")
+    assert group.deleted() == [len(group.sent())]
+    assert supervisor.deleted() == [supervisor.sent().index(request) + 1]
     newest = rows(bot, "SELECT MAX(id) FROM entries WHERE flow = 'reflection'")[0][0]
     assert rows(bot, "SELECT proposed_by, share_id, entry_id FROM team_posts") == [
         (1001, None, newest)
