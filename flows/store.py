@@ -835,9 +835,10 @@ class Tx:
         )
 
     def team_group_migrate(self, old_chat: int, new_chat: int) -> int:
-        """A group became a supergroup: its registrations follow the new chat id."""
+        """A group became a supergroup: its registrations (ended ones too: their posts may
+        still be withdrawn) follow the new chat id."""
         cur = self.conn.execute(
-            "UPDATE team_groups SET chat_id = ? WHERE chat_id = ? AND ended_at IS NULL",
+            "UPDATE team_groups SET chat_id = ? WHERE chat_id = ?",
             (new_chat, old_chat),
         )
         return cur.rowcount

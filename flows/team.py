@@ -424,9 +424,9 @@ class Team:
             step = flow.steps.get(content.base(key)) if flow else None
             if step is not None and step.input == "choice":
                 continue
-            raw = tx.answers(cipher, entry_id)
-            if key in raw:
-                texts.append((content.base(key) in LEARNING_STEPS, raw[key].strip()))
+            collapsed = content.collapse(flow, tx.answers(cipher, entry_id))
+            if key in collapsed:
+                texts.append((content.base(key) in LEARNING_STEPS, collapsed[key].strip()))
         learned = [text for is_learning, text in texts if is_learning and text]
         chosen = learned or [text for _, text in texts if text]
         return render.shorten("\n\n".join(chosen), LEARNING_LIMIT) if chosen else ""
@@ -694,8 +694,9 @@ class Team:
         ):
             self.svc.sup.not_found(t)
             return
-        raw = t.tx.answers(t.row.cipher, entry.id)
-        learning = self.learning_of(t.tx, t.row.cipher, t.person.id, [(entry.id, k) for k in raw])
+        flow = self.cat.flows.get(entry.flow)
+        keys = content.collapse(flow, t.tx.answers(t.row.cipher, entry.id))
+        learning = self.learning_of(t.tx, t.row.cipher, t.person.id, [(entry.id, k) for k in keys])
         if not learning:
             t.say(self.say("team_nothing_learned"))
             return

@@ -292,16 +292,20 @@ class Person:
     user_id: int = 1001
     first_name: str = "Alex"
     language_code: str = "en"
+    username: str | None = None
     # Well above the bot's own message ids, so the two are never confused in a test.
     _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(10_001), repr=False)
 
     def user(self) -> dict[str, Any]:
-        return {
+        user = {
             "id": self.user_id,
             "is_bot": False,
             "first_name": self.first_name,
             "language_code": self.language_code,
         }
+        if self.username:
+            user["username"] = self.username
+        return user
 
     def chat(self) -> dict[str, Any]:
         return {"id": self.user_id, "type": "private", "first_name": self.first_name}
