@@ -27,7 +27,7 @@ from telegram.request import BaseRequest
 from bot.config import Config
 from flows.model import Button, Input, Person, Reply, reply_from_json
 from flows.service import Service
-from flows.team import GROUP_COMMAND, GroupEvent
+from flows.team import GROUP_COMMAND, GroupEvent, needs_checks
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,8 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     service: Service = context.application.bot_data["service"]
     service.bot_username = context.bot.username  # for invite links; known once getMe has run
     person = Person(user.id, user.first_name or "", user.language_code, user.username or "")
-    checks = await service.team_checks(user.id, inp)
-    if checks:  # team learning: is the supervisor still an administrator of the group?
+    if needs_checks(inp):  # team learning: is the supervisor still an administrator there?
+        checks = await service.team_checks(user.id, inp)
         admin = {c for c, u in checks if await is_admin(context.bot, c, u)}
         inp = dataclasses.replace(inp, admin_in=frozenset(admin))
     outcome = await service.handle(person, inp, update_id=update.update_id, outbox_chat=chat.id)
@@ -229,6 +229,7 @@ async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]
     again after the restart: a repeat, never a loss.
     """
     sent: list[int] = []
+    later: list[tuple[int, int]] = []
     try:
         for outbox_id, chat_id, reply in rows:
             try:
@@ -236,9 +237,17 @@ async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]
             except (Forbidden, BadRequest) as exc:
                 # Blocked, or a chat that no longer exists: retrying can never succeed.
                 log.warning("dropped a reply Telegram refused: %s", type(exc).__name__)
+                if reply.team_post_id is not None and chat_id < 0:
+                    # A team post that can't go (the bot is no longer in the group, say):
+                    # recorded as not posted, and both people are told.
+                    later += [(reply.team_post_id, chat_id)]
             sent.append(outbox_id)
     finally:
         service.store.mark_sent(sent)
+    for post_id, chat_id in later:
+        outcome = await service.team_not_posted(post_id, chat_id)
+        others = zip(outcome.others_ids, outcome.others, strict=True)
+        await deliver(bot, service, [(i, to, r) for i, (to, r) in others])
 
 
 async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:

@@ -246,6 +246,17 @@ class Service:
         """Which (group, user) administrator statuses the bot layer must ask Telegram for."""
         return await self.store.run(lambda tx: self.team.checks(tx, person_id, inp))
 
+    async def team_not_posted(self, post_id: int, chat_id: int) -> Outcome:
+        """Telegram refused a team post outright: recorded as not posted; both are told."""
+
+        def work(tx: Tx) -> Outcome:
+            out = Outcome()
+            self.team.not_posted(tx, out, post_id, chat_id, self.clock())
+            self._queue(tx, out, None)
+            return out
+
+        return await self.store.run(work)
+
     async def handle_group(
         self, person: Person, event: GroupEvent, update_id: int | None = None
     ) -> Outcome:

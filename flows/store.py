@@ -1006,6 +1006,10 @@ class Tx:
             return post.state == "consented" and post.proposed_by == post.worker_id
         return post.state == "posted" and group.chat_id == chat_id and consented[0] == html
 
+    def team_post_copies(self, post_id: int) -> int:
+        row = self._one("SELECT COUNT(*) FROM team_post_messages WHERE post_id = ?", (post_id,))
+        return int(row[0])
+
     def team_post_message(self, post_id: int, chat_id: int, message_id: int, now: datetime) -> bool:
         """Keep a sent copy's id (the post in its group, or the worker's request in the
         supervisor's chat); False if withdrawn meanwhile: that copy must be deleted now."""

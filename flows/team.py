@@ -97,8 +97,15 @@ TEAM_MESSAGES = frozenset(
         "team_withdrawn_notice",
         "team_kept",
         "a_team_group",
+        "team_not_posted",
     }
 )
+
+
+def needs_checks(inp: Input) -> bool:
+    """Whether the bot layer should ask `Team.checks` at all: only for team buttons, so no
+    other input costs a database read or a Bot API call."""
+    return inp.kind == "button" and inp.data.startswith("t:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +142,9 @@ class Team:
     def checks(self, tx: Tx, person_id: int, inp: Input) -> list[tuple[int, int]]:
         """(group chat id, user id) pairs whose administrator status this input depends on:
         the supervisor choosing a group or posting, or the worker saying yes (the post goes
-        out under the supervisor's registration, so it is the supervisor who is checked)."""
-        if inp.kind == "button" and inp.data.startswith("t:"):
+        out under the supervisor's registration, so it is the supervisor who is checked).
+        Only team buttons ever need one (see `needs_checks`)."""
+        if needs_checks(inp):
             parts = inp.data.split(":")
             action = parts[1] if len(parts) > 1 else ""
             numbers = [int(p) for p in parts[2:] if p.isdigit()]
@@ -154,12 +162,6 @@ class Team:
                     and person_id in {post.worker_id, post.supervisor_id}
                 ):
                     return [(group.chat_id, post.supervisor_id)]
-        elif inp.kind == "text":
-            pending = tx.conversation(person_id).pending or {}
-            if pending.get("kind") == "team_framing":
-                group = tx.team_group(int(pending.get("group", 0)))
-                if group is not None and group.live and group.supervisor_id == person_id:
-                    return [(group.chat_id, person_id)]
         return []
 
     # ---- in the group ----------------------------------------------------------------------
@@ -371,14 +373,13 @@ class Team:
         )
 
     def propose(self, t: Turn, share_id: int, group_id: int, framing: str) -> None:
+        """Sent to the worker. (Telegram was asked whether the supervisor is an administrator
+        there when they chose the group; it is asked again before anything is posted.)"""
         group = self.own_group(t, group_id)
         link = self.visible_share(t, share_id)
         share = t.tx.share(share_id)
         if link is None or group is None or share is None:
             t.say(self.say("team_gone"))
-            return
-        if group.chat_id not in t.admin_in:
-            t.say(self.say("team_not_admin", title=self.title(group), mine=True, name=""))
             return
         cipher = t.tx.cipher_of(share.worker_id)
         if cipher is None:
@@ -875,6 +876,25 @@ class Team:
                 when=post.at.strftime("%-d %b"),
             )
         return kept
+
+    def not_posted(self, tx: Tx, out: Outcome, post_id: int, chat_id: int, now: datetime) -> None:
+        """Telegram refused the post (the bot is no longer in the group, say): not posted."""
+        post = tx.team_post(post_id)
+        group = tx.team_group(post.group_id) if post else None
+        if post is None or group is None or post.state != "posted" or tx.team_post_copies(post_id):
+            return
+        tx.team_post_end(post.id, "not_posted", now)
+        for person in (post.worker_id, post.supervisor_id):
+            self.svc.sup.notice(
+                tx,
+                out,
+                post.link_id,
+                person,
+                "team_not_posted",
+                now,
+                person,
+                title=self.title(group),
+            )
 
     def before_forget(self, t: Turn) -> None:
         """Erasing everything withdraws every post (deleting copies where allowed) and ends the

@@ -240,6 +240,7 @@ class RecordingRequest(BaseRequest):
         self.violations: list[str] = []
         self.responder = responder or Responder()
         self.fail_chats: set[int] = set()  # sends to these chats fail as if the network were down
+        self.refuse_chats: set[int] = set()  # Telegram answers 403 (the bot was removed, say)
 
     @property
     def read_timeout(self) -> float | None:
@@ -269,6 +270,11 @@ class RecordingRequest(BaseRequest):
             raise NetworkError("the network is down (a test asked for it)")
         self.calls.append(Call(api_method, params))
         self.violations += botapi.violations(api_method, params)
+        if api_method == "sendMessage" and str(params.get("chat_id")) in {
+            str(c) for c in self.refuse_chats
+        }:
+            refusal = {"ok": False, "error_code": 403, "description": "Forbidden: bot was kicked"}
+            return 403, json.dumps(refusal).encode("utf-8")
         if api_method == "getUpdates":
             await asyncio.sleep(0.01)  # so an Updater polling here cannot starve the loop
         return 200, ok(self.responder.answer(api_method, params))

@@ -391,3 +391,20 @@ async def test_forged_and_other_peoples_buttons_find_nothing(
     await supervisor.press_data("t:a:1:0")
     assert supervisor.toasts()[-1].startswith("I couldn't find that")
     assert group.posts() == []
+
+
+async def test_a_post_telegram_refuses_is_recorded_as_not_posted(
+    worker: Chat, supervisor: Chat, group: Group, bot: Harness
+) -> None:
+    """The bot was removed without our hearing of it: Telegram refuses the post (403)."""
+    await ready(worker, supervisor, group)
+    await propose(supervisor)
+    bot.request.refuse_chats.add(group.chat_id)
+    await worker.press("Share anonymously")
+    assert "wouldn't let me post the learning" in worker.read()[-1]
+    assert "wouldn't let me post the learning" in supervisor.read()[-1]
+    assert rows(bot, "SELECT event FROM team_post_events ORDER BY seq DESC LIMIT 1") == [
+        ("not_posted",)
+    ]
+    assert rows(bot, "SELECT COUNT(*) FROM team_post_bodies") == [(0,)]
+    assert "not posted" in (await worker.send("/shared"))[-1]
