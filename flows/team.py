@@ -593,13 +593,18 @@ class Team:
         post = self.worker_post(t, post_id)
         if post is None or self.still_open(t, post) is None:
             return
+        draft = t.tx.team_draft(t.row.cipher, post.id)
+        if draft is None:
+            t.say(self.say("team_gone"))
+            return
         t.out.clear_buttons = True
         t.conv.pending = {"kind": "team_edit", "post": post.id}
-        t.say(
-            self.say("team_edit_ask", limit=LEARNING_LIMIT, mine=post.proposed_by == post.worker_id)
-        )
+        words = "\n\n".join(w for w in (draft.framing, draft.learning) if w)
+        t.say(self.say("team_edit_ask", limit=LEARNING_LIMIT, words=words))
 
     def edited(self, t: Turn, post_id: int, learning: str) -> None:
+        """The worker's own version replaces all the words, the supervisor's line too (it is
+        shown to them to copy, keep or change): what is posted is theirs to decide."""
         post = self.worker_post(t, post_id)
         if post is None:
             return
@@ -610,7 +615,7 @@ class Team:
         if not learning:
             t.say(self.say("empty_answer"))
             return
-        t.tx.team_draft_set(t.row.cipher, post.id, TeamDraft(draft.framing, learning))
+        t.tx.team_draft_set(t.row.cipher, post.id, TeamDraft("", learning))
         t.tx.team_post_event(post.id, "edited", t.now)
         self.show_again(t, post, group)
 

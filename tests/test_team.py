@@ -213,6 +213,7 @@ async def test_edit_then_consent_needs_a_new_yes(
 
     await worker.press("Edit")
     assert "Send me the words" in worker.read()[-1]
+    assert f"Alex taught us this\n\n{LEARNED}" in worker.read()[-1]  # to copy and change
     await worker.send("Pausing before sharing, and asking whether it helps them, works for me")
     preview = worker.read()[-1]
     assert "Pausing before sharing" in preview and LEARNED not in preview
@@ -223,7 +224,7 @@ async def test_edit_then_consent_needs_a_new_yes(
 
     await worker.press("Share with my first name")
     assert len(group.posts()) == 1 and "Pausing before sharing" in group.posts()[0]
-    assert "Alex taught us this" in group.posts()[0]
+    assert "Alex taught us this" not in group.posts()[0]  # Alex's version replaced it all
     assert rows(bot, "SELECT event FROM team_post_events ORDER BY seq") == [
         ("asked",),
         ("edited",),

@@ -324,9 +324,8 @@ class World:
             return
         word, text = self.words_with(w, named)
         await worker.send(text)
-        framing = {c for c in post.words if c.startswith("qs")}
-        post.words = frozenset({word, *framing})
-        post.names = named > 0 or any(self.names[c] for c in framing)
+        # The worker's version replaces all the words, the supervisor's line too.
+        post.words, post.names = frozenset({word}), named > 0
         post.version += 1
         self.record_preview(w)
         self.audit()
