@@ -409,3 +409,31 @@ async def test_a_post_telegram_refuses_is_recorded_as_not_posted(
     ]
     assert rows(bot, "SELECT COUNT(*) FROM team_post_bodies") == [(0,)]
     assert "not posted" in (await worker.send("/shared"))[-1]
+
+
+async def test_forget_withdraws_posts_first(
+    worker: Chat, supervisor: Chat, group: Group, bot: Harness
+) -> None:
+    await ready(worker, supervisor, group)
+    await propose(supervisor)
+    await worker.press("Share anonymously")
+    await worker.send("/forget")
+    await worker.press("Erase everything")
+    await worker.press("Yes, erase it all now")
+    assert group.deleted() == [len(group.sent())]
+    assert rows(bot, "SELECT COUNT(*) FROM team_posts") == [(0,)]
+    assert rows(bot, "SELECT COUNT(*) FROM team_groups") == [(1,)]  # Sam's registration stays
+
+
+async def test_group_posts_go_through_the_group_rate_limit(
+    worker: Chat, supervisor: Chat, group: Group, bot: Harness
+) -> None:
+    """Group chat ids are negative, which is how PTB's AIORateLimiter tells a group (20 a
+    minute) from a private chat; a post is held to that limit."""
+    limiter = bot.app.bot.rate_limiter
+    assert limiter._group_max_rate == 20 and limiter._group_time_period == 60
+    await ready(worker, supervisor, group)
+    await propose(supervisor)
+    await worker.press("Share anonymously")
+    assert group.chat_id < 0 and group.chat_id in limiter._group_limiters
+    assert supervisor.chat_id not in limiter._group_limiters
