@@ -451,7 +451,7 @@ EVERYWHERE = [
 ]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(script=EVERYWHERE)
 @given(script=scripts)
 def test_nothing_reaches_a_group_without_consent_to_those_words(
