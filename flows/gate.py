@@ -196,6 +196,8 @@ def _check_team(
             raise GateRefused("a team request to someone other than the supervisor")
     elif post.state != "posted" or to != group.chat_id or to >= 0:
         raise GateRefused("a team post without its consent, or to another chat")
+    elif tx.team_post_history(post.id)[-2:] != ["consented", "posted"]:
+        raise GateRefused("a team post posted twice on one yes")
 
 
 def _check_post_text(tx: Tx, post_id: int, replies: list[Reply]) -> None:

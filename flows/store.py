@@ -1006,6 +1006,13 @@ class Tx:
             return post.state == "consented" and post.proposed_by == post.worker_id
         return post.state == "posted" and group.chat_id == chat_id and consented[0] == html
 
+    def team_post_history(self, post_id: int) -> list[str]:
+        """The post's events, oldest first."""
+        rows = self.conn.execute(
+            "SELECT event FROM team_post_events WHERE post_id = ? ORDER BY seq", (post_id,)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def team_post_copies(self, post_id: int) -> int:
         row = self._one("SELECT COUNT(*) FROM team_post_messages WHERE post_id = ?", (post_id,))
         return int(row[0])

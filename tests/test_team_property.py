@@ -58,7 +58,9 @@ class Post:
     version: int = 0
     words: frozenset[str] = frozenset()  # the canaries it shows now
     names: bool = False  # it contains the worker's name or username
-    state: str = "open"  # open, posted, declined, withdrawn
+    state: str = "open"  # open, consented (a worker's request), posted, declined, withdrawn
+    anonymous: bool = True
+    request: bool = False  # started by the worker (/share → Team learning): the supervisor posts
     copies: list[tuple[int, int, datetime]] = field(default_factory=list)
 
 
@@ -87,6 +89,8 @@ class World:
         self.gone: set[int] = set()  # registrations that ended with the bot removed
         self.count = 0
         self.shares: list[tuple[int, int, str, bool]] = []  # share id, worker, canary, names
+        self.reflections: dict[int, list[str]] = {0: [], 1: []}  # "Yes, I'd like to" ones
+        self.requests: list[tuple[int, int, str]] = []  # post, message id, "Post it" data
         self.posts: dict[int, Post] = {}
         self.previews: dict[int, list[Preview]] = {0: [], 1: []}
         self.owner: dict[str, int] = {}
@@ -299,13 +303,21 @@ class World:
             post.state == "open"
             and self.live(post)
             and preview.version == post.version
-            and self.admin.get((w, post.group), False)
+            and (post.request or self.admin.get((w, post.group), False))
             and not (anonymous and post.names)
         )
         if post.state == "open" and self.live(post) and preview.version != post.version:
             self.record_preview(w)  # "That preview has changed since": shown again
         if not ok:
             event("consent: nothing posted")
+            self.audit()
+            return
+        if post.request:  # the yes goes to the supervisor, who posts it
+            event("consent: request sent to the supervisor")
+            post.state, post.words = "consented", preview.words
+            post.anonymous = anonymous
+            message_id, buttons = self.supervisors[w].keyboard()
+            self.requests.append((post.id, message_id, dict(buttons)["Post it"]))
             self.audit()
             return
         event("consent: posted anonymously" if anonymous else "consent: posted with a name")
@@ -330,20 +342,77 @@ class World:
         self.record_preview(w)
         self.audit()
 
+    async def reflect(self, w: int) -> None:
+        """A reflection whose learning the worker would like to share with the team."""
+        worker = self.workers[w]
+        word = self.canary(w)
+        self.names[word] = False
+        await worker.send("/reflect")
+        await worker.send("fine")
+        for _ in range(2):
+            await worker.send("/skip")
+        await worker.send(f"{word} learned")
+        await worker.press("Yes, I'd like to")
+        self.reflections[w].append(word)
+        self.audit()
+
+    async def request(self, w: int, g: int) -> None:
+        """/share → Team learning → the newest such reflection → a group of their supervisor's."""
+        worker = self.workers[w]
+        registered = {gg for (ss, gg) in self.registration if ss == w}
+        await worker.send("/share")
+        if not (self.linked[w] and registered and self.reflections[w]):
+            assert "Team learning" not in str(worker.sent()[-1].params.get("reply_markup"))
+            self.audit()
+            return
+        await worker.press("Team learning")
+        await worker.press(worker.buttons()[0])
+        g = w if g > 1 else g
+        if g not in registered:
+            assert GROUPS[g][1] not in worker.buttons()
+            self.audit()
+            return
+        await worker.press(GROUPS[g][1])
+        post_id = self.newest("team_posts")
+        words = frozenset({self.reflections[w][-1]})
+        self.posts[post_id] = Post(post_id, w, g, self.registration[(w, g)], 0, words, request=True)
+        self.record_preview(w)
+        self.audit()
+
+    async def post_it(self, s: int, pick: int) -> None:
+        """The supervisor presses "Post it" under one of the requests they ever received."""
+        mine = [r for r in self.requests if self.posts[r[0]].worker == s]
+        if not mine:
+            return
+        post_id, message_id, data = mine[pick % len(mine)]
+        post = self.posts[post_id]
+        await self.supervisors[s].press_data(data, message_id=message_id)
+        if post.state != "consented" or not self.live(post) or not self.admin.get((s, post.group)):
+            self.audit()
+            return
+        event("request: posted by the supervisor")
+        post.state = "posted"
+        chat = self.groups[post.group].chat_id
+        self.audit(posted=[(post, chat, post.words, post.anonymous)])
+
     async def decline(self, w: int, pick: int) -> None:
         if not self.previews[w]:
             return
         preview = self.previews[w][pick % len(self.previews[w])]
         post = self.posts[preview.post]
         await self.workers[w].press_data(preview.buttons["Decline"], message_id=preview.message_id)
-        if post.state == "open":
+        if post.state == "open" or (post.request and post.state == "consented"):
             post.state = "declined"
         self.audit()
 
     async def withdraw(self, w: int, pick: int) -> None:
         worker = self.workers[w]
         await worker.send("/shared")
-        mine = [p for p in self.posts.values() if p.worker == w and p.state == "posted"]
+        mine = [
+            p
+            for p in self.posts.values()
+            if p.worker == w and (p.state == "posted" or (p.request and p.state == "consented"))
+        ]
         if not mine:
             self.audit()
             return
@@ -402,6 +471,9 @@ KINDS: dict[str, tuple[int, st.SearchStrategy[tuple[Any, ...]]]] = {
     "removed": (1, st.tuples(st.just("removed"), who)),
     "migrate": (1, st.tuples(st.just("migrate"), who)),
     "unlink": (1, st.tuples(st.just("unlink"), who)),
+    "reflect": (1, st.tuples(st.just("reflect"), who)),
+    "request": (2, st.tuples(st.just("request"), who, st.sampled_from([2, 2, 0, 1]))),
+    "post it": (2, st.tuples(st.just("post it"), who, pick)),
 }
 actions = st.sampled_from([k for k, (n, _) in KINDS.items() for _ in range(n)]).flatmap(
     lambda kind: KINDS[kind][1]
@@ -448,6 +520,17 @@ EVERYWHERE = [
     ("unlink", 0),
     ("decline", 0, 4),
     ("consent", 0, 4, False),  # unlinked: nothing
+    ("reflect", 1),
+    ("register", 1, 0, True),
+    ("request", 1, 0),  # Bea asks Tom to post it in Forum one
+    ("post it", 1, 0),  # not yet consented: nothing
+    ("consent", 1, 1, True),  # Bea's yes goes to Tom
+    ("admin now", 1, 0, False),
+    ("post it", 1, 0),  # Tom is no longer an administrator: nothing
+    ("admin now", 1, 0, True),
+    ("post it", 1, 0),  # posted
+    ("post it", 1, 0),  # once
+    ("withdraw", 1, 0),
 ]
 
 
