@@ -8,15 +8,18 @@ workers write notes (every one carries a canary word, some with their own name o
 it) and share them; supervisors propose a summary for a group with or without a framing line
 (which has its own canary, and may name the worker); workers press "Share anonymously" or
 "Share with my first name" on any preview they were ever shown (stale ones too), edit, decline,
-withdraw from /shared, unlink; time passes. The model says after each action exactly which
+withdraw from /shared, unlink; workers whose reflection said yes ask their supervisor to post
+their learning (/share → Team learning), and the supervisor presses "Post it" on any request
+they ever got; time passes. The model says after each action exactly which
 posts may have appeared, and where, and which deleted; every call into a group is checked:
 
 - only /teamgroup replies (no canary, not protected) and consented posts (protected) are ever
   sent to a group, and deletions only on withdrawal, of copies under 48 hours old in the chat
   the group still has;
-- a post appears only on the worker's press of the latest preview of an open proposal, with the
-  registration live, the link active and the supervisor an administrator right then, and
-  carries exactly the canaries that preview showed;
+- a post appears only on the worker's press of the latest preview of an open proposal (or the
+  supervisor's first "Post it" under a request the worker said yes to), with the registration
+  live, the link active and the supervisor an administrator right then, and carries exactly
+  the canaries that preview showed;
 - an anonymous post never contains the worker's first name or username, in any case;
 - no worker ever sees another worker's words, nor does the other supervisor.
 """
