@@ -605,8 +605,9 @@ class Team:
     def edited(self, t: Turn, post_id: int, learning: str) -> None:
         """The worker's own version replaces all the words, the supervisor's line too (it is
         shown to them to copy, keep or change): what is posted is theirs to decide."""
-        post = self.worker_post(t, post_id)
-        if post is None:
+        post = t.tx.team_post(post_id)
+        if post is None or post.worker_id != t.person.id:
+            t.say(self.say("team_gone"))  # typed words get a reply, never a silent toast
             return
         group = self.still_open(t, post)
         draft = t.tx.team_draft(t.row.cipher, post_id)
