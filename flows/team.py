@@ -609,6 +609,9 @@ class Team:
         if post is None or post.worker_id != t.person.id:
             t.say(self.say("team_gone"))  # typed words get a reply, never a silent toast
             return
+        if post.state not in {"asked", "edited"}:
+            t.say(self.say("team_answered"))
+            return
         group = self.still_open(t, post)
         draft = t.tx.team_draft(t.row.cipher, post_id)
         if group is None or draft is None:
