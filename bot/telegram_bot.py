@@ -154,7 +154,9 @@ def group_event(update: Update, bot_id: int, bot_username: str | None) -> GroupE
         return None
     if addressed and addressed.lower() != (bot_username or "").lower():
         return None  # another bot's /teamgroup
-    return GroupEvent("command", chat.id, title=chat.title or "")
+    # An administrator who "remains anonymous" sends as the group itself: nobody to check.
+    anonymous = message.sender_chat is not None and message.sender_chat.id == chat.id
+    return GroupEvent("command", chat.id, title=chat.title or "", anonymous=anonymous)
 
 
 async def on_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -164,7 +166,7 @@ async def on_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     event = group_event(update, context.bot.id, context.bot.username)
     if event is None:
         return
-    if event.kind == "command":
+    if event.kind == "command" and not event.anonymous:
         if user is None:
             return
         event = dataclasses.replace(event, admin=await is_admin(context.bot, chat.id, user.id))

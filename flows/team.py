@@ -98,6 +98,7 @@ TEAM_MESSAGES = frozenset(
         "team_kept",
         "a_team_group",
         "team_not_posted",
+        "group_anonymous_admin",
     }
 )
 
@@ -121,6 +122,7 @@ class GroupEvent:
     title: str = ""
     admin: bool = False
     new_chat_id: int | None = None
+    anonymous: bool = False  # sent by an administrator who remains anonymous: nobody to check
 
 
 class Team:
@@ -186,6 +188,9 @@ class Team:
     def register(
         self, tx: Tx, out: Outcome, person: Person, event: GroupEvent, now: datetime
     ) -> None:
+        if event.anonymous:
+            out.replies.append(Reply(self.say("group_anonymous_admin")))
+            return
         if not event.admin:
             out.replies.append(Reply(self.say("group_not_admin")))
             return

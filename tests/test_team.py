@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.inbox import _chat_key
 from tests.conftest import Chat, Clock, Group, Harness
 from tests.offline import Person
 from tests.test_supervision import link, rows
@@ -97,6 +98,14 @@ async def test_register_needs_an_administrator_who_supervises_someone(
     assert "first link with someone you supervise" in replies[-1]
     assert rows(bot, "SELECT COUNT(*) FROM people WHERE id = 3003") == [(0,)]
     assert rows(bot, "SELECT COUNT(*) FROM team_groups") == [(0,)]
+
+    # An anonymous administrator sends as the group itself: asked to show themselves first.
+    anonymous = supervisor.person.in_group(group.chat(), "/teamgroup")
+    anonymous["message"]["sender_chat"] = group.chat()
+    await bot.feed(anonymous)
+    assert "anonymous administrator" in group.read()[-1]
+    # Updates from a group keep their order by the group's chat id, my_chat_member too.
+    assert _chat_key({"my_chat_member": {"chat": {"id": -4001}}}) == -4001
 
     await link(worker, supervisor)
     group.admin(supervisor.person, "creator")
