@@ -202,7 +202,7 @@ class InboxRunner:
 def _chat_key(data: dict[str, Any]) -> int:
     """Whose update this is, so each person's updates keep their order (0: not a person's)."""
     try:
-        for kind in ("message", "edited_message"):
+        for kind in ("message", "edited_message", "my_chat_member"):
             if kind in data:
                 return int(data[kind]["chat"]["id"])
         if "callback_query" in data:

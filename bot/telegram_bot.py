@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import logging
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from telegram import (
     Bot,
     BotCommand,
+    ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -27,10 +29,12 @@ from bot.config import Config
 from bot.nudges import Nudger
 from flows.model import Button, Input, Person, Reply, reply_from_json
 from flows.service import Service
+from flows.team import GROUP_COMMAND, GroupEvent, needs_checks
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+GROUP_CHATS = {"group", "supergroup"}
 MENU_BUILTINS = (
     "entries",
     "share",
@@ -123,9 +127,72 @@ def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
     )
 
 
+async def is_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
+    """Is this person an administrator (or the owner) of this group, as Telegram says now?"""
+    try:
+        member = await bot.get_chat_member(chat_id=chat_id, user_id=user_id)
+    except TelegramError:  # the bot is not there any more, or the chat is gone
+        return False
+    return member.status in {ChatMember.ADMINISTRATOR, ChatMember.OWNER}
+
+
+def group_event(update: Update, bot_id: int, bot_username: str | None) -> GroupEvent | None:
+    """The few things in a group the bot acts on; everything else there it ignores."""
+    chat = update.effective_chat
+    assert chat is not None
+    status = update.my_chat_member
+    if status is not None:
+        if status.new_chat_member.user.id == bot_id and status.new_chat_member.status in {
+            ChatMember.LEFT,
+            ChatMember.BANNED,
+        }:
+            return GroupEvent("left", chat.id)
+        return None
+    message = update.message
+    if message is None:
+        return None
+    if message.migrate_to_chat_id:
+        return GroupEvent("migrated", chat.id, new_chat_id=message.migrate_to_chat_id)
+    if message.migrate_from_chat_id:
+        return GroupEvent("migrated", message.migrate_from_chat_id, new_chat_id=chat.id)
+    if message.left_chat_member is not None and message.left_chat_member.id == bot_id:
+        return GroupEvent("left", chat.id)
+    head = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    command, _, addressed = head.partition("@")
+    if command.lower() != f"/{GROUP_COMMAND}":
+        return None
+    if addressed and addressed.lower() != (bot_username or "").lower():
+        return None  # another bot's /teamgroup
+    # An administrator who "remains anonymous" sends as the group itself: nobody to check.
+    anonymous = message.sender_chat is not None and message.sender_chat.id == chat.id
+    return GroupEvent("command", chat.id, title=chat.title or "", anonymous=anonymous)
+
+
+async def on_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a group the bot reads only its own /teamgroup, and notices leaving and migrating."""
+    user, chat = update.effective_user, update.effective_chat
+    assert chat is not None
+    event = group_event(update, context.bot.id, context.bot.username)
+    if event is None:
+        return
+    if event.kind == "command" and not event.anonymous:
+        if user is None:
+            return
+        event = dataclasses.replace(event, admin=await is_admin(context.bot, chat.id, user.id))
+    service: Service = context.application.bot_data["service"]
+    person = Person(user.id, user.first_name or "") if user else Person(0)
+    outcome = await service.handle_group(person, event, update_id=update.update_id)
+    rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
+    rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
+    await deliver(context.bot, service, rows)
+
+
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every private-chat update goes to the engine; its answer is committed before we reply."""
     user, chat = update.effective_user, update.effective_chat
+    if chat is not None and chat.type in GROUP_CHATS:
+        await on_group(update, context)
+        return
     if user is None or chat is None or chat.type != "private":
         return
     inp = to_input(update)
@@ -133,7 +200,11 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     service: Service = context.application.bot_data["service"]
     service.bot_username = context.bot.username  # for invite links; known once getMe has run
-    person = Person(user.id, user.first_name or "", user.language_code)
+    person = Person(user.id, user.first_name or "", user.language_code, user.username or "")
+    if needs_checks(inp):  # team learning: is the supervisor still an administrator there?
+        checks = await service.team_checks(user.id, inp)
+        admin = {c for c, u in checks if await is_admin(context.bot, c, u)}
+        inp = dataclasses.replace(inp, admin_in=frozenset(admin))
     outcome = await service.handle(person, inp, update_id=update.update_id, outbox_chat=chat.id)
     query = update.callback_query
     if query is not None:
@@ -172,6 +243,7 @@ async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]
     again after the restart: a repeat, never a loss.
     """
     sent: list[int] = []
+    later: list[tuple[int, int]] = []
     try:
         for outbox_id, chat_id, reply in rows:
             try:
@@ -179,10 +251,18 @@ async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]
             except (Forbidden, BadRequest) as exc:
                 # Blocked, or a chat that no longer exists: retrying can never succeed.
                 log.warning("dropped a reply Telegram refused: %s", type(exc).__name__)
+                if reply.team_post_id is not None and chat_id < 0:
+                    # A team post that can't go (the bot is no longer in the group, say):
+                    # recorded as not posted, and both people are told.
+                    later += [(reply.team_post_id, chat_id)]
             sent.append(outbox_id)
     finally:
         service.store.mark_sent(sent)
         service.store.sending_done(outbox_id for outbox_id, _, _ in rows)
+    for post_id, chat_id in later:
+        outcome = await service.team_not_posted(post_id, chat_id)
+        others = zip(outcome.others_ids, outcome.others, strict=True)
+        await deliver(bot, service, [(i, to, r) for i, (to, r) in others])
 
 
 async def deliver_side_by_side(
@@ -227,6 +307,10 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
         return
     if reply.nudge_id is not None and not await service.nudge_still_useful(reply.nudge_id):
         return  # waited in the outbox (the bot was down) until it was no longer useful
+    if reply.team_post_id is not None and not await service.store.team_post_live(
+        reply.team_post_id, chat_id, reply.html
+    ):
+        return
     message = await bot.send_message(
         chat_id=chat_id,
         text=reply.html,
@@ -237,6 +321,10 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
     )
     if reply.share_id is not None and not await service.store.record_share_message(
         reply.share_id, chat_id, message.message_id, service.clock()
+    ):
+        await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
+    if reply.team_post_id is not None and not await service.store.record_team_message(
+        reply.team_post_id, chat_id, message.message_id, service.clock()
     ):
         await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
 

@@ -16,6 +16,7 @@ class Person:
     id: int
     first_name: str = ""
     language_code: str | None = None
+    username: str = ""  # never stored as such: an anonymous team post must not contain it
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,9 @@ class Input:
     data: str = ""
     what: str = ""  # for "unsupported": photo, sticker, voice note…
     message_id: int | None = None  # the message typed text came from, so an edit can follow it
+    # Team groups (chat ids) where the supervisor this input concerns is an administrator, as
+    # Telegram (getChatMember) said just before: the bot layer asks, flows/ never does.
+    admin_in: frozenset[int] = frozenset()
 
     @staticmethod
     def from_text(text: str, message_id: int | None = None) -> Input:
@@ -59,6 +63,7 @@ class Reply:
     buttons: list[list[Button]] = field(default_factory=list)
     protect: bool = False  # protect_content: Telegram stops forwarding and saving (summaries)
     share_id: int | None = None  # a shared summary: its message id is kept so it can be withdrawn
+    team_post_id: int | None = None  # a consented team post: checked again, its id kept
     delete_message: int | None = None
     nudge_id: int | None = None  # a nudge: checked once more just before it is sent
 
@@ -99,6 +104,8 @@ def reply_to_json(reply: Reply) -> bytes:
         data["delete"] = reply.delete_message
     if reply.nudge_id is not None:
         data["nudge"] = reply.nudge_id
+    if reply.team_post_id is not None:
+        data["team"] = reply.team_post_id
     return json.dumps(data).encode("utf-8")
 
 
@@ -111,4 +118,5 @@ def reply_from_json(raw: bytes) -> Reply:
         share_id=data.get("share"),
         delete_message=data.get("delete"),
         nudge_id=data.get("nudge"),
+        team_post_id=data.get("team"),
     )

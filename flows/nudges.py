@@ -309,19 +309,19 @@ class Nudges:
             )
             if shared:
                 return Reply(html)
-            row = [Button(self.say("button_prepare_now"), f"t:{nudge.id}:prep")]
+            row = [Button(self.say("button_prepare_now"), f"N:{nudge.id}:prep")]
             if session.starts_at - now > SNOOZE:
-                row.append(Button(self.say("button_snooze"), f"t:{nudge.id}:snooze"))
+                row.append(Button(self.say("button_snooze"), f"N:{nudge.id}:snooze"))
             return Reply(
-                html, [row, [Button(self.say("button_not_this_time"), f"t:{nudge.id}:skip")]]
+                html, [row, [Button(self.say("button_not_this_time"), f"N:{nudge.id}:skip")]]
             )
         if nudge.kind == "reflect":
             return Reply(
                 self.say("nudge_reflect"),
                 [
                     [
-                        Button(self.say("button_reflect_now"), f"t:{nudge.id}:reflect"),
-                        Button(self.say("button_not_now"), f"t:{nudge.id}:skip"),
+                        Button(self.say("button_reflect_now"), f"N:{nudge.id}:reflect"),
+                        Button(self.say("button_not_now"), f"N:{nudge.id}:skip"),
                     ]
                 ],
             )
@@ -329,10 +329,10 @@ class Nudges:
             self.say("nudge_weekly"),
             [
                 [
-                    Button(self.say("button_reflect_now"), f"t:{nudge.id}:reflect"),
-                    Button(self.say("button_write_journal"), f"t:{nudge.id}:journal"),
+                    Button(self.say("button_reflect_now"), f"N:{nudge.id}:reflect"),
+                    Button(self.say("button_write_journal"), f"N:{nudge.id}:journal"),
                 ],
-                [Button(self.say("button_not_this_week"), f"t:{nudge.id}:skip")],
+                [Button(self.say("button_not_this_week"), f"N:{nudge.id}:skip")],
             ],
         )
 
@@ -415,11 +415,11 @@ class Nudges:
                 self.session_button(t, int(head), tail)
             else:
                 self.svc.sup.not_found(t)
-        elif kind == "t" and head.isdigit():
+        elif kind == "N" and head.isdigit():
             self.nudge_button(t, int(head), tail)
         elif kind == "M":
             self.settings_button(t, rest)
-        elif kind in {"u", "t"}:
+        elif kind in {"u", "N"}:
             self.svc.sup.not_found(t)
         else:
             return False

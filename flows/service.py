@@ -21,6 +21,8 @@ from flows.model import Button, Document, Input, Outcome, Person, Reply, reply_t
 from flows.nudges import NUDGE_COMMANDS, NUDGE_MESSAGES, Nudges
 from flows.store import EntryRow, Store, Tx
 from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Supervision
+from flows.team import PENDING_KINDS as TEAM_PENDING
+from flows.team import TEAM_COMMANDS, TEAM_MESSAGES, GroupEvent, Team
 from flows.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ BUILTIN_COMMANDS = (
     "support",
     *SUPERVISION_COMMANDS,
     *NUDGE_COMMANDS,
+    *TEAM_COMMANDS,
 )
 JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
 IN_THE_MOMENT = "in_the_moment"  # a check before sharing: later, one invitation to reflect
@@ -148,6 +151,7 @@ REQUIRED_MESSAGES = frozenset(
         "episode_part",
         *SUPERVISION_MESSAGES,
         *NUDGE_MESSAGES,
+        *TEAM_MESSAGES,
     }
 )
 
@@ -170,6 +174,7 @@ class Service:
         self.bot_username: str | None = None  # from getMe; makes invite codes into links
         self.sup = Supervision(self)
         self.nudges = Nudges(self)
+        self.team = Team(self)
 
     def clock(self) -> datetime:
         """Now, by the store's clock (tests move it on to reach expiries and time limits)."""
@@ -209,6 +214,7 @@ class Service:
             tx.set_name(row.cipher, person.id, person.first_name)
         conv = tx.conversation(person.id)
         turn = Turn(tx, person, row, conv, Outcome(), self.clock(), inp.message_id)
+        turn.admin_in = inp.admin_in
         if not row.welcomed:
             self._welcome(turn)
         if row.welcomed or inp.kind != "command" or inp.command != "start" or inp.args:
@@ -254,6 +260,39 @@ class Service:
 
         return await self.store.run(work)
 
+    async def team_checks(self, person_id: int, inp: Input) -> list[tuple[int, int]]:
+        """Which (group, user) administrator statuses the bot layer must ask Telegram for."""
+        return await self.store.run(lambda tx: self.team.checks(tx, person_id, inp))
+
+    async def team_not_posted(self, post_id: int, chat_id: int) -> Outcome:
+        """Telegram refused a team post outright: recorded as not posted; both are told."""
+
+        def work(tx: Tx) -> Outcome:
+            out = Outcome()
+            self.team.not_posted(tx, out, post_id, chat_id, self.clock())
+            self._queue(tx, out, None)
+            return out
+
+        return await self.store.run(work)
+
+    async def handle_group(
+        self, person: Person, event: GroupEvent, update_id: int | None = None
+    ) -> Outcome:
+        """Something in a group chat: /teamgroup, the bot removed, a supergroup migration.
+        Replies go to that group chat (in the same transaction as everything else)."""
+
+        def work(tx: Tx) -> Outcome:
+            out = self.team.group(tx, person, event, self.clock())
+            if update_id is not None:
+                tx.inbox_mark_handled(update_id)
+            self._queue(tx, out, event.chat_id)
+            return out
+
+        outcome = await self.store.run(work)
+        if update_id is not None:
+            self.store.marked.add(update_id)
+        return outcome
+
     # ---- dispatch ------------------------------------------------------------------------
 
     def _dispatch(self, t: Turn, inp: Input) -> None:
@@ -272,6 +311,9 @@ class Service:
             return
         if inp.kind == "text" and waiting_for in NUDGE_TYPED:
             self.nudges.typed(t, inp.text)
+            return
+        if inp.kind == "text" and waiting_for in TEAM_PENDING:
+            self.team.typed(t, inp.text)
             return
         if waiting_for == "identifying" and not (inp.kind == "command" and inp.command == "cancel"):
             # Moving on without answering the gentle check keeps what they wrote, as written.
@@ -299,6 +341,8 @@ class Service:
             self.sup.command(t, command, args)
         elif command in NUDGE_COMMANDS:
             self.nudges.command(t, command)
+        elif command in TEAM_COMMANDS:
+            self.team.command(t, command)
         elif command == "start":
             t.say(self.cat.say("welcome_back", name=t.person.first_name))
             self._ask_again(t)
@@ -423,6 +467,9 @@ class Service:
         if kind == "e":
             page, _, query = rest.partition(":")
             self._entries(t, query, int(page) if page.isdigit() else 0)
+            return
+        if kind == "t":
+            self.team.button(t, rest)
             return
         if self.sup.button(t, kind, rest) or self.nudges.button(t, kind, rest):
             return

@@ -171,7 +171,8 @@ class Supervision:
         elif command == "share":
             self.share_menu(t)
         elif command == "shared":
-            self.shared(t, 0)
+            self.shared(t, 0, team=self.svc.team.has_posts(t))
+            self.svc.team.shared(t)
         elif command == "supervisees":
             self.supervisees(t)
         else:
@@ -199,6 +200,7 @@ class Supervision:
             self.summaries(t, number or 0)
         elif kind == "m" and number is not None:
             self.open_summary(t, number)
+            self.svc.team.offer(t, number)
         elif kind == "q" and number is not None:
             self.coreflect_on(t, number)
         elif kind == "r" and number is not None:
@@ -433,6 +435,7 @@ class Supervision:
                 [Button(self.say("button_share_entry"), "h:le:0")],
                 [Button(self.say("button_share_episode"), "h:lp:0")],
                 [Button(self.say("button_share_pack", count=len(pack)), "h:k")],
+                *self.svc.team.share_menu_rows(t, link),
             ],
         )
 
@@ -713,11 +716,12 @@ class Supervision:
 
     # ---- after sharing: the worker's list, withdrawal, expiry ----------------------------
 
-    def shared(self, t: Turn, page: int) -> None:
+    def shared(self, t: Turn, page: int, team: bool = False) -> None:
         rows = t.tx.shares_by_worker(t.person.id, LIST_PAGE + 1, page * LIST_PAGE)
         more, rows = len(rows) > LIST_PAGE, rows[:LIST_PAGE]
         if not rows:
-            t.say(self.say("shared_empty"))
+            if not team:  # team posts (listed already) are something shared too
+                t.say(self.say("shared_empty"))
             return
         items = []
         buttons: list[list[Button]] = []
@@ -1026,5 +1030,6 @@ class Supervision:
         for share in t.tx.shares_by_worker(t.person.id, 10_000, 0):
             if share.live(t.now):
                 self.end_share(t.tx, t.out, share, "withdrawn", t.now)
+        self.svc.team.before_forget(t)
         for link in self.links_of(t):
             self.end_link(t.tx, t.out, link, t.person.id, t.now, "forgotten_notice")

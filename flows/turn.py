@@ -22,6 +22,8 @@ class Turn:
     now: datetime
     message_id: int | None = None
     support_entry: int | None = None  # free text was saved here that sounded distressed
+    # Team groups where Telegram (asked by the bot layer just before) says the supervisor is admin.
+    admin_in: frozenset[int] = frozenset()
 
     def say(self, html: str, buttons: list[list[Button]] | None = None) -> None:
         """Queue a message; one too long for Telegram is split, its buttons on the last part."""

@@ -17,7 +17,7 @@ from bot.app import open_service
 from bot.config import Config
 from bot.telegram_bot import build_application
 from flows.service import Service
-from tests.offline import Call, Person, RecordingRequest
+from tests.offline import BOT_USER, Call, Person, RecordingRequest, update_ids
 
 TOKEN = "123456:TEST-token"
 _TAG = re.compile(r"<[^>]*>")
@@ -122,6 +122,79 @@ class Chat:
             for c in self.bot.request.calls
             if c.method == "answerCallbackQuery"
         ]
+
+
+@dataclass
+class Group:
+    """A Telegram group with the bot in it: people send commands, the bot may be removed, the
+    group may become a supergroup; read what the bot posted and deleted there."""
+
+    bot: Harness
+    chat_id: int = -4001
+    title: str = "Peer workers forum"
+    kind: str = "group"
+
+    def chat(self) -> dict[str, Any]:
+        return {"id": self.chat_id, "type": self.kind, "title": self.title}
+
+    def admin(self, person: Person, status: str = "administrator") -> None:
+        """What getChatMember says about this person here from now on."""
+        self.bot.request.responder.members[(self.chat_id, person.user_id)] = status
+
+    async def send(self, person: Person, text: str) -> list[str]:
+        before = len(self.sent())
+        await self.bot.feed(person.in_group(self.chat(), text))
+        return [plain(str(c.params["text"])) for c in self.sent()[before:]]
+
+    async def bot_removed(self, by: Person, status: str = "kicked") -> None:
+        """Someone removes the bot (my_chat_member: the bot is now kicked, or left)."""
+        bot_user = {k: v for k, v in BOT_USER.items() if k in {"id", "is_bot", "first_name"}}
+        old = {"status": "member", "user": bot_user}
+        new = {"status": status, "user": bot_user}
+        if status == "kicked":
+            new["until_date"] = 0
+        update = {
+            "update_id": next(update_ids),
+            "my_chat_member": {
+                "chat": self.chat(),
+                "from": by.user(),
+                "date": 1,
+                "old_chat_member": old,
+                "new_chat_member": new,
+            },
+        }
+        await self.bot.feed(update)
+
+    async def migrate(self, by: Person, new_chat_id: int) -> None:
+        """The group becomes a supergroup: a service message in each chat, as Telegram sends."""
+        old = self.chat()
+        members = self.bot.request.responder.members
+        for (chat, user), status in list(members.items()):
+            if chat == self.chat_id:
+                members[(new_chat_id, user)] = status
+        await self.bot.feed(by.service(old, migrate_to_chat_id=new_chat_id))
+        self.chat_id, self.kind = new_chat_id, "supergroup"
+        await self.bot.feed(by.service(self.chat(), migrate_from_chat_id=old["id"]))
+
+    def calls(self) -> list[Call]:
+        return [
+            c for c in self.bot.request.calls if str(c.params.get("chat_id")) == str(self.chat_id)
+        ]
+
+    def sent(self) -> list[Call]:
+        return [c for c in self.calls() if c.method == "sendMessage"]
+
+    def read(self) -> list[str]:
+        return [plain(str(c.params["text"])) for c in self.sent()]
+
+    def posts(self) -> list[str]:
+        """Posts (protected) in this group, as members read them."""
+        return [
+            plain(str(c.params["text"])) for c in self.sent() if c.params.get("protect_content")
+        ]
+
+    def deleted(self) -> list[int]:
+        return [int(c.params["message_id"]) for c in self.calls() if c.method == "deleteMessage"]
 
 
 def make_config(data_dir: Path, **overrides: Any) -> Config:

@@ -56,12 +56,16 @@ class Responder:
     def __init__(self) -> None:
         self._last_id: dict[int, int] = {}
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        # getChatMember: (group chat id, user id) -> status; anyone else is a plain member.
+        self.members: dict[tuple[int, int], str] = {}
 
     def answer(self, method: str, params: Mapping[str, Any]) -> Any:
         """The "result" part of the response to one call, shaped by the spec's return type."""
         returns = botapi.spec()["methods"].get(method, {}).get("returns", [])
         if method == "getMe":
             return dict(BOT_USER)
+        if method == "getChatMember":
+            return self._member(params)
         if method == "sendMediaGroup":
             media = _json(params.get("media")) or []
             return [self._send_media(params.get("chat_id"), item) for item in media]
@@ -77,6 +81,27 @@ class Responder:
         if returns and returns[0].startswith("Array of"):
             return []  # getUpdates, getMyCommands and the like: nothing to report
         return True
+
+    def _member(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A ChatMember as Telegram shapes it for each status (administrators have rights)."""
+        user_id = int(params.get("user_id", 0))
+        status = self.members.get((_chat(params.get("chat_id"))["id"], user_id), "member")
+        member: dict[str, Any] = {
+            "status": status,
+            "user": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"},
+        }
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats")
+            rights += ("can_restrict_members", "can_promote_members", "can_change_info")
+            rights += ("can_invite_users", "can_post_stories", "can_edit_stories")
+            member |= {"can_be_edited": False, "is_anonymous": False}
+            member |= {right: right == "can_delete_messages" for right in rights}
+            member["can_delete_stories"] = False
+        elif status == "kicked":
+            member["until_date"] = 0
+        return member
 
     def _next_id(self, chat_id: int) -> int:
         self._last_id[chat_id] = self._last_id.get(chat_id, 0) + 1
@@ -218,6 +243,7 @@ class RecordingRequest(BaseRequest):
         self.too_many = 0  # the next this many sendMessage calls get a 429 with retry_after
         self.retry_after = 1
         self.refused: list[Call] = []  # the calls answered with a 429
+        self.refuse_chats: set[int] = set()  # Telegram answers 403 (the bot was removed, say)
 
     @property
     def read_timeout(self) -> float | None:
@@ -258,6 +284,11 @@ class RecordingRequest(BaseRequest):
                 }
             ).encode()
         self.calls.append(Call(api_method, params))
+        if api_method == "sendMessage" and str(params.get("chat_id")) in {
+            str(c) for c in self.refuse_chats
+        }:
+            refusal = {"ok": False, "error_code": 403, "description": "Forbidden: bot was kicked"}
+            return 403, json.dumps(refusal).encode("utf-8")
         if api_method == "getUpdates":
             await asyncio.sleep(0.01)  # so an Updater polling here cannot starve the loop
         return 200, ok(self.responder.answer(api_method, params))
@@ -271,6 +302,7 @@ class RecordingRequest(BaseRequest):
 
 # Shared by everyone so update ids stay unique and increasing across people, as in Telegram.
 _update_ids = itertools.count(1)
+update_ids = _update_ids  # for updates built outside Person (a group's my_chat_member)
 
 
 @dataclass
@@ -280,19 +312,31 @@ class Person:
     user_id: int = 1001
     first_name: str = "Alex"
     language_code: str = "en"
+    username: str | None = None
     # Well above the bot's own message ids, so the two are never confused in a test.
     _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(10_001), repr=False)
 
     def user(self) -> dict[str, Any]:
-        return {
+        user = {
             "id": self.user_id,
             "is_bot": False,
             "first_name": self.first_name,
             "language_code": self.language_code,
         }
+        if self.username:
+            user["username"] = self.username
+        return user
 
     def chat(self) -> dict[str, Any]:
         return {"id": self.user_id, "type": "private", "first_name": self.first_name}
+
+    def in_group(self, group: dict[str, Any], s: str, **extra: Any) -> dict[str, Any]:
+        """A message this person sends in a group chat (a /command gets its entity)."""
+        if s.startswith("/"):
+            length = botapi.utf16_len(s.split(maxsplit=1)[0])
+            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        message = {**self._message(text=s, **extra), "chat": group}
+        return self._update("message", message)
 
     def text(self, s: str) -> dict[str, Any]:
         """A text message; a leading /command gets the entity that CommandHandler needs."""
@@ -319,6 +363,10 @@ class Person:
             "message": message,
         }
         return self._update("callback_query", query)
+
+    def service(self, chat: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """A service message in `chat` (a supergroup migration, say), from this person."""
+        return self._update("message", {**self._message(**extra), "chat": chat})
 
     def photo(self) -> dict[str, Any]:
         sizes = [_file(f"p{self.user_id}-{n}", width=n, height=n) for n in (90, 320)]

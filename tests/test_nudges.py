@@ -486,11 +486,11 @@ async def test_forged_and_old_nudge_buttons(worker: Chat, bot: Harness, at: Cloc
     await due(bot)
     (nudge_id,) = rows(bot, "SELECT id FROM nudges WHERE state = 'sent'")[0]
     other = Chat(bot, Person(user_id=3003, first_name="Jo"))
-    await other.press_data(f"t:{nudge_id}:snooze")
+    await other.press_data(f"N:{nudge_id}:snooze")
     assert other.toasts()[-1].startswith("I couldn't find that")
     move_to(at, "2026-12-04 14:30")
     await due(bot)
-    await worker.press_data(f"t:{nudge_id}:snooze")
+    await worker.press_data(f"N:{nudge_id}:snooze")
     assert "already started" in worker.toasts()[-1]
 
 
