@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -133,3 +134,24 @@ def test_branches_follow_the_answer(tmp_path: Path) -> None:
     assert flow.advance("benefit", "no") == "timing"
     assert flow.advance("benefit", "yes") == "okay"
     assert flow.advance("timing", "yes") == engine.END
+
+
+def test_no_message_line_loses_its_line_break() -> None:
+    """With trim_blocks on, a line of words that ends in a {% tag %} runs into the next line
+    ("…put it back.Sam can see it…"). End such lines with text, {{ … }} or `+%}`."""
+    root = Path(__file__).resolve().parent.parent / "prompts"
+    messages = yaml.safe_load((root / "messages.yaml").read_text(encoding="utf-8"))["messages"]
+    only_tags = re.compile(r"(\{%.*?%\}\s*)+")
+    joined = []
+    for name, template in messages.items():
+        lines = str(template).split("\n")
+        for line, following in zip(lines, lines[1:], strict=False):
+            words = line.strip()
+            if (
+                words.endswith("%}")
+                and not words.endswith("+%}")
+                and not only_tags.fullmatch(words)
+                and following.strip()
+            ):
+                joined.append(f"{name}: {words[:60]}")
+    assert not joined, joined
