@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 from importlib import resources
@@ -145,7 +146,7 @@ def test_no_message_line_loses_its_line_break() -> None:
     joined = []
     for name, template in messages.items():
         lines = str(template).split("\n")
-        for line, following in zip(lines, lines[1:], strict=False):
+        for line, following in itertools.pairwise(lines):
             words = line.strip()
             if (
                 words.endswith("%}")
