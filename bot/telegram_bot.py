@@ -43,6 +43,7 @@ MENU_BUILTINS = (
     "supervision",
     "reminders",
     "summaries",
+    "teams",
     "support",
     "settings",
     "help",

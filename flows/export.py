@@ -166,6 +166,7 @@ def document(
     *,
     shares: Sequence[ExportShare] = (),
     schedules: Sequence[dict[str, Any]] = (),
+    team_posts: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The JSON export as plain data (key order as documented); `to_json` writes the same thing."""
     return {
@@ -221,6 +222,7 @@ def document(
             for share in _newest_shares(shares)
         ],
         "schedules": [dict(item) for item in schedules],
+        "team_posts": [dict(item) for item in team_posts],
     }
 
 
@@ -328,6 +330,7 @@ def to_json(
     *,
     shares: Sequence[ExportShare] = (),
     schedules: Sequence[dict[str, Any]] = (),
+    team_posts: Sequence[dict[str, Any]] = (),
 ) -> bytes:
     """The machine-readable export: UTF-8 JSON in the shape docs/export-format.md describes."""
     newest_first = sorted(entries, key=_order_key, reverse=True)
@@ -353,6 +356,8 @@ def to_json(
             _top_list([_share_json(share) for share in _newest_shares(shares)]),
             b',\n  "schedules": ',
             _top_list([_nested(item) for item in schedules]),
+            b',\n  "team_posts": ',
+            _top_list([_nested(item) for item in team_posts]),
             b"\n}\n",
         ]
     )
@@ -412,6 +417,7 @@ def to_markdown(
     *,
     shares: Sequence[ExportShare] = (),
     schedules: Sequence[dict[str, Any]] = (),
+    team_posts: Sequence[dict[str, Any]] = (),
 ) -> bytes:
     """The readable export: one Markdown document, entries grouped by sharing episode, then
     what the person has shared and their sessions and reminders (if any)."""
@@ -428,5 +434,9 @@ def to_markdown(
             if i["kind"] == "session" and i["state"] == "planned"
         ],
         reminders=next((i for i in schedules if i["kind"] == "reminders"), None),
+        team_posts=[
+            {**p, "at": datetime.fromisoformat(p["created_at"].replace("Z", "+00:00"))}
+            for p in team_posts
+        ],
     )
     return (rendered.strip() + "\n").encode("utf-8")

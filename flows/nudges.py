@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flows import when
+from flows.export import iso_z
 from flows.model import Button, Reply, reply_to_json
 from flows.store import NudgeRow, ReminderSettings, SessionRow, Tx, iso
 from flows.turn import Turn
@@ -842,8 +843,6 @@ class Nudges:
 
     def export(self, tx: Tx, person_id: int) -> list[dict[str, Any]]:
         """Everything held about the person's schedules, as docs/export-format.md describes."""
-        from flows.export import iso_z
-
         items: list[dict[str, Any]] = [
             {
                 "kind": "session",

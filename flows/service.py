@@ -1125,16 +1125,20 @@ class Service:
         generated = t.now
         md_name, json_name = export.filenames(generated)
         template = self.cat.export_template
+        posts = self.team.export(t.tx, t.person.id)
         markdown = export.to_markdown(
-            person, entries, generated, template, shares=shares, schedules=schedules
+            person,
+            entries,
+            generated,
+            template,
+            shares=shares,
+            schedules=schedules,
+            team_posts=posts,
         )
-        t.out.documents = [
-            Document(md_name, markdown),
-            Document(
-                json_name,
-                export.to_json(person, entries, generated, shares=shares, schedules=schedules),
-            ),
-        ]
+        data = export.to_json(
+            person, entries, generated, shares=shares, schedules=schedules, team_posts=posts
+        )
+        t.out.documents = [Document(md_name, markdown), Document(json_name, data)]
         t.say(self.cat.say("export_ready", count=len(entries)))
 
     def _forget(self, t: Turn, stage: str) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from flows import entries as content
 from flows import gate, identifying, render
 from flows.crypto import Cipher
+from flows.export import iso_z
 from flows.model import Button, Input, Outcome, Person, Reply
 from flows.store import LinkRow, TeamDraft, TeamGroupRow, TeamPostRow, Tx
 from flows.turn import Turn
@@ -918,3 +919,32 @@ class Team:
                 self.end_post(t.tx, t.out, post, t.tx.team_group(post.group_id), t.now)
         for group in t.tx.team_groups_of(t.person.id):
             t.tx.team_group_end(group.id, "unregistered", t.now)
+
+    # ---- /export -------------------------------------------------------------------------
+
+    def export(self, tx: Tx, worker_id: int) -> list[dict[str, Any]]:
+        """What the worker said yes to for a team group and how each stands: never the words."""
+        items: list[dict[str, Any]] = []
+        for post in tx.team_posts_by_worker(worker_id):
+            group = tx.team_group(post.group_id)
+            items.append(
+                {
+                    "id": post.id,
+                    "group": {
+                        "chat_id": group.chat_id if group else None,
+                        "title": group.title if group else "",
+                    },
+                    "supervisor": {
+                        "id": post.supervisor_id,
+                        "first_name": tx.name_of(post.supervisor_id),
+                    },
+                    "proposed_by": post.proposed_by,
+                    "share_id": post.share_id,
+                    "entry_id": post.entry_id,
+                    "created_at": iso_z(post.created_at),
+                    "status": post.state,
+                    "mode": post.mode,
+                    "history": tx.team_post_history(post.id),
+                }
+            )
+        return items

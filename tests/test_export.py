@@ -249,6 +249,7 @@ def test_json_top_level_shape(exported: dict[str, Any]) -> None:
         "episodes",
         "shares",
         "schedules",
+        "team_posts",
     ]
     assert exported["format"] == "coreflect-export"
     assert exported["version"] == EXPORT_VERSION == 1
@@ -259,6 +260,7 @@ def test_json_top_level_shape(exported: dict[str, Any]) -> None:
         "created_at": "2026-05-02T08:00:00.000000Z",
     }
     assert exported["shares"] == [] and exported["schedules"] == []
+    assert exported["team_posts"] == []
 
 
 def test_json_entry_shape(exported: dict[str, Any]) -> None:

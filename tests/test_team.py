@@ -4,6 +4,7 @@ withdrawn inside and outside 48 hours; the group migrates; the bot is removed.""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -299,6 +300,22 @@ async def test_withdraw_inside_48_hours_deletes_the_post(
     assert "withdrawn" in (await worker.send("/shared"))[-1]
     await worker.press_data("t:w:1:yes")
     assert worker.toasts()[-1] == "That's already withdrawn"
+
+    # /export holds the post's record (where, how, what became of it), never its words.
+    await worker.send("/export")
+    files = {
+        c.params["document"].filename: c.params["document"].content
+        for c in bot.request.calls
+        if c.method == "sendDocument"
+    }
+    data = json.loads(next(v for k, v in files.items() if k.endswith(".json")))
+    (post,) = data["team_posts"]
+    assert post["group"] == {"chat_id": -4001, "title": "Peer workers forum"}
+    assert post["mode"] == "anonymous" and post["status"] == "withdrawn"
+    assert post["history"] == ["asked", "consented", "posted", "withdrawn"]
+    md = next(v for k, v in files.items() if k.endswith(".md")).decode()
+    assert "## Shared with a team group" in md and "Anonymously, in Peer workers forum" in md
+    assert LEARNED not in json.dumps(data["team_posts"]) + md.split("## Shared with a team")[1]
 
 
 async def test_withdraw_after_48_hours_asks_the_supervisor_to_delete(
