@@ -8,6 +8,7 @@ and commits before returning, so the reply is only ever sent for an answer alrea
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -22,6 +23,8 @@ from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Superv
 from flows.turn import Turn
 
 log = logging.getLogger(__name__)
+# The catalogue (locale) of the person whose input is being handled, for the length of one unit.
+_LOCALE: ContextVar[Catalogue | None] = ContextVar("coreflect_locale", default=None)
 
 BUILTIN_COMMANDS = (
     "start",
@@ -159,10 +162,15 @@ class Service:
                 f"a question set uses a built-in command: /{', /'.join(sorted(clash))}"
             )
         self.store = store
-        self.cat = catalogue
+        self.catalogue = catalogue  # the default locale; each person's is chosen per input
         self.default_timezone = default_timezone
         self.bot_username: str | None = None  # from getMe; makes invite codes into links
         self.sup = Supervision(self)
+
+    @property
+    def cat(self) -> Catalogue:
+        """The wording of the person being answered (their Telegram language), else the default."""
+        return _LOCALE.get() or self.catalogue
 
     def clock(self) -> datetime:
         """Now, by the store's clock (tests move it on to reach expiries and time limits)."""
@@ -190,6 +198,20 @@ class Service:
         return outcome
 
     def _handle(
+        self,
+        tx: Tx,
+        person: Person,
+        inp: Input,
+        update_id: int | None,
+        outbox_chat: int | None,
+    ) -> Outcome:
+        token = _LOCALE.set(self.catalogue.for_language(person.language_code))
+        try:
+            return self._handle_in_locale(tx, person, inp, update_id, outbox_chat)
+        finally:
+            _LOCALE.reset(token)
+
+    def _handle_in_locale(
         self,
         tx: Tx,
         person: Person,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from flows import entries as content
 from flows import gate, render
-from flows.engine import PROCTOR
+from flows.engine import PROCTOR, Catalogue
 from flows.model import Button, Outcome, Reply
 from flows.store import EntryRow, LinkRow, ShareRow, Tx
 from flows.turn import Turn
@@ -156,7 +156,10 @@ class Item:
 class Supervision:
     def __init__(self, service: Service) -> None:
         self.svc = service
-        self.cat = service.cat
+
+    @property
+    def cat(self) -> Catalogue:
+        return self.svc.cat
 
     def say(self, message: str, /, **context: Any) -> str:
         return self.cat.say(message, **context)
