@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 MENU_BUILTINS = (
     "entries",
+    "progress",
     "share",
     "shared",
     "supervisor",
@@ -148,6 +149,16 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await context.bot.send_document(
             chat_id=chat.id,
             document=InputFile(io.BytesIO(document.content), filename=document.filename),
+            protect_content=True,
+        )
+    for photo in outcome.photos:
+        # A chart drawn for this request, with its one line of text and buttons underneath.
+        await context.bot.send_photo(
+            chat_id=chat.id,
+            photo=InputFile(io.BytesIO(photo.content), filename=photo.filename),
+            caption=photo.caption or None,
+            parse_mode=ParseMode.HTML if photo.caption else None,
+            reply_markup=keyboard(photo.buttons),
             protect_content=True,
         )
 

@@ -7,17 +7,19 @@ and commits before returning, so the reply is only ever sent for an answer alrea
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import functools
 import logging
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flows import engine, export, identifying, render
+from flows import engine, export, identifying, progress, render
 from flows import entries as content
 from flows.engine import END, Catalogue, Flow, PromptError, Step
-from flows.model import Button, Document, Input, Outcome, Person, reply_to_json
+from flows.model import Button, Document, Input, Outcome, Person, Photo, reply_to_json
 from flows.store import EntryRow, Store, Tx
 from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Supervision
 from flows.turn import Turn
@@ -38,6 +40,7 @@ BUILTIN_COMMANDS = (
     "export",
     "forget",
     "support",
+    "progress",
     *SUPERVISION_COMMANDS,
 )
 JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
@@ -145,6 +148,7 @@ REQUIRED_MESSAGES = frozenset(
         "forget_kept",
         "episode_part",
         *SUPERVISION_MESSAGES,
+        *progress.PROGRESS_MESSAGES,
     }
 )
 
@@ -195,6 +199,8 @@ class Service:
             self.store.marked.add(update_id)
         if outcome.forgot:
             await self.store.checkpoint()
+        if outcome.documents or outcome.photos:
+            await _make_files(outcome)
         return outcome
 
     def _handle(
@@ -308,9 +314,11 @@ class Service:
             self._settings(t)
         elif command == "cancel":
             self._cancel(t)
-        elif command in {"entries", "support", "export"}:
+        elif command in {"entries", "support", "export", "progress"}:
             if command == "entries":
                 self._entries(t, args, 0)
+            elif command == "progress":
+                self._progress(t, progress.DEFAULT_WEEKS)
             elif command == "support":
                 self._support(t)
             else:
@@ -418,6 +426,10 @@ class Service:
             return
         if kind == "x":
             self._entry_action(t, rest)
+            return
+        if kind == "pg":
+            weeks = int(rest) if rest.isdigit() else 0
+            self._progress(t, weeks if weeks in progress.WEEKS else progress.DEFAULT_WEEKS)
             return
         if kind == "e":
             page, _, query = rest.partition(":")
@@ -1012,6 +1024,62 @@ class Service:
         else:
             t.out.toast = self.cat.say("stale_toast")
 
+    # ---- progress ------------------------------------------------------------------------
+
+    def _progress(self, t: Turn, weeks: int) -> None:
+        """A picture of the Ten Top Tips self-checks over `weeks`, drawn after the transaction;
+        a kind sentence instead when there are none yet."""
+        zone = _zone(t.row.timezone)
+        start = progress.window_start(t.now, zone, weeks)
+        say = self.cat.say
+        buttons = [
+            [
+                Button(say("button_weeks", weeks=w, chosen=w == weeks), f"pg:{w}")
+                for w in progress.WEEKS
+            ]
+        ]
+        tips_flow = self.cat.flows.get(progress.TIPS)
+        rows = (
+            t.tx.entries(t.person.id, limit=-1, flows=(progress.TIPS,), since=start)
+            if tips_flow
+            else []
+        )
+        if tips_flow is None or not rows:
+            ever = bool(tips_flow) and bool(
+                t.tx.entries(t.person.id, limit=1, flows=(progress.TIPS,))
+            )
+            t.say(say("progress_none", ever=ever, weeks=weeks), buttons if ever else [])
+            return
+        checks = [t.tx.answers(t.row.cipher, entry.id) for entry in rows]
+        names = [name for name in progress.ACTIVITY if name in self.cat.flows]
+        made = t.tx.entries(t.person.id, limit=-1, flows=names, since=start) if names else []
+        activity = {
+            self._title(name): [e.created_at for e in made if e.flow == name] for name in names
+        }
+        data = progress.gather(tips_flow, checks, activity, t.now, zone, weeks)
+        most, think = data.most_done(), data.to_think_about()
+        caption = say(
+            "progress_line",
+            most=most.label if most else "",
+            think=think.label if think else "",
+            weeks=weeks,
+        )
+        words = progress.Wording(
+            title=render.to_plain(say("progress_title", weeks=weeks)),
+            tips_heading=render.to_plain(say("progress_tips_heading", checks=data.checks)),
+            activity_heading=render.to_plain(say("progress_activity_heading")),
+            none_this_time=render.to_plain(say("progress_nothing_these_weeks")),
+            week_of=render.to_plain(say("progress_date_format")),
+        )
+        t.out.photos.append(
+            Photo(
+                f"progress-{weeks}-weeks.png",
+                caption,
+                buttons,
+                make=functools.partial(progress.render_png, data, words),
+            )
+        )
+
     # ---- support, export, forget ---------------------------------------------------------
 
     def _support(self, t: Turn) -> None:
@@ -1230,6 +1298,24 @@ class Service:
         return self.cat.say("help", flows=self._flow_list())
 
 
+async def _make_files(outcome: Outcome) -> None:
+    """Charts and PDFs are drawn from data read in the transaction, but after it, in a worker
+    thread: a slow drawing never holds up the database thread everyone shares."""
+    documents: list[Document] = []
+    for document in outcome.documents:
+        if document.make is not None:
+            made = await asyncio.to_thread(document.make)
+            document = dataclasses.replace(document, content=made, make=None)
+        documents.append(document)
+    photos: list[Photo] = []
+    for photo in outcome.photos:
+        if photo.make is not None:
+            made = await asyncio.to_thread(photo.make)
+            photo = dataclasses.replace(photo, content=made, make=None)
+        photos.append(photo)
+    outcome.documents, outcome.photos = documents, photos
+
+
 def _page_data(page: int, query: str) -> str:
     """Callback data for a page of /entries: the query rides along, cut to fit 64 bytes."""
     prefix = f"e:{page}:"
@@ -1247,7 +1333,7 @@ def _choice_rows(buttons: list[Button]) -> list[list[Button]]:
     return [[b] for b in buttons]
 
 
-@lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -1255,7 +1341,7 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("Europe/London")
 
 
-@lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def _zone_names() -> dict[str, str]:
     return {name.lower(): name for name in available_timezones()}
 

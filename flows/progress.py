@@ -1,0 +1,279 @@
+"""/progress: a picture of a person's Ten Top Tips self-checks, and what they did each week.
+
+Counting and choosing are pure functions of the answers; drawing uses matplotlib's Agg canvas,
+imported only when the first picture is drawn, so start-up and the tests stay quick. No scores
+and no streaks: how often each answer was given, and how many of each question set per week.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
+
+from flows.engine import Flow
+
+if TYPE_CHECKING:  # for annotations only: matplotlib is imported when the first picture is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+PROGRESS_MESSAGES = frozenset(
+    {
+        "progress_none",
+        "progress_line",
+        "progress_title",
+        "progress_tips_heading",
+        "progress_activity_heading",
+        "progress_nothing_these_weeks",
+        "progress_date_format",
+        "button_weeks",
+    }
+)
+WEEKS = (4, 12, 52)  # the buttons under the picture
+DEFAULT_WEEKS = 12
+TIPS = "top_tips"
+ACTIVITY = ("preparation", "in_the_moment", "reflection")  # counted per week
+
+# Okabe–Ito: told apart with any colour vision, and by lightness alone (dark, mid, light).
+# Nothing is red: "Not this time" is not a failure.
+ANSWER_COLOURS = ("#0072B2", "#56B4E9", "#F0E442")
+ACTIVITY_COLOURS = ("#009E73", "#E69F00", "#CC79A7")
+INK = "#1A1A1A"
+QUIET = "#5F5F5F"
+WIDTH, HEIGHT, DPI = 1080, 1620, 120  # pixels: portrait, for a phone screen
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    id: str
+    label: str
+    counts: tuple[int, ...]  # how often each answer was given, in the question set's order
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    weeks: int
+    answers: tuple[str, ...]  # the answer labels, from the question set: Yes, Partly, …
+    tips: tuple[Tip, ...]
+    checks: int  # self-checks in these weeks
+    activity: tuple[tuple[str, tuple[int, ...]], ...]  # (question set title, count per week)
+    week_starts: tuple[date, ...]  # the Monday of each week, oldest first
+
+    def most_done(self) -> Tip | None:
+        """The tip most often answered with the first answer (Yes); the first in order on a tie."""
+        best = max(self.tips, key=lambda tip: tip.counts[0], default=None)
+        return best if best is not None and best.counts[0] > 0 else None
+
+    def to_think_about(self) -> Tip | None:
+        """The tip most often answered with the last answer (Not this time), then the one
+        before it (Partly); never the tip done most. None when every answer was the first."""
+        done = self.most_done()
+        rest = [tip for tip in self.tips if tip is not done]
+
+        def weight(tip: Tip) -> tuple[int, ...]:
+            return tuple(reversed(tip.counts[1:]))
+
+        best = max(rest, key=weight, default=None)
+        return best if best is not None and any(weight(best)) else None
+
+
+def window_start(now: datetime, zone: tzinfo, weeks: int) -> datetime:
+    """Midnight on the Monday `weeks - 1` weeks before this week's, in the person's time zone."""
+    today = now.astimezone(zone).date()
+    monday = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
+    return datetime(monday.year, monday.month, monday.day, tzinfo=zone)
+
+
+def gather(
+    tips_flow: Flow,
+    checks: Iterable[Mapping[str, str]],
+    activity: Mapping[str, Sequence[datetime]],
+    now: datetime,
+    zone: tzinfo,
+    weeks: int,
+) -> Progress:
+    """Count the answers of each tip, and each question set's entries per week.
+
+    `checks` are the stored answers (choice values) of the self-checks in the window;
+    `activity` maps a question set's title to when each of its entries was made."""
+    steps = [s for s in tips_flow.steps.values() if s.input == "choice"]
+    values = [c.value for c in steps[0].choices] if steps else []
+    labels = tuple(c.label for c in steps[0].choices) if steps else ()
+    counts = {s.id: [0] * len(values) for s in steps}
+    total = 0
+    for answers in checks:
+        total += 1
+        for step in steps:
+            value = answers.get(step.id)
+            if value in values:
+                counts[step.id][values.index(value)] += 1
+    start = window_start(now, zone, weeks)
+    starts = tuple(start.date() + timedelta(weeks=n) for n in range(weeks))
+    per_week: list[tuple[str, tuple[int, ...]]] = []
+    for title, moments in activity.items():
+        week_counts = [0] * weeks
+        for moment in moments:
+            index = (moment.astimezone(zone).date() - start.date()).days // 7
+            if 0 <= index < weeks:
+                week_counts[index] += 1
+        per_week.append((title, tuple(week_counts)))
+    return Progress(
+        weeks,
+        labels,
+        tuple(Tip(s.id, s.label, tuple(counts[s.id])) for s in steps),
+        total,
+        tuple(per_week),
+        starts,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """Every word on the picture, from prompts/messages.yaml (plain text, not HTML)."""
+
+    title: str
+    tips_heading: str
+    activity_heading: str
+    none_this_time: str  # in the weekly panel when there was nothing
+    week_of: str  # a date label format for the weekly axis, e.g. "%-d %b"
+
+
+_DRAWING = threading.Lock()  # matplotlib is not thread-safe: one picture at a time
+
+
+def render_png(progress: Progress, words: Wording) -> bytes:
+    """The picture as PNG bytes, WIDTH × HEIGHT pixels."""
+    with _DRAWING:
+        return _draw(progress, words)
+
+
+def _draw(progress: Progress, words: Wording) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    fig.text(0.05, 0.975, words.title, fontsize=24, weight="bold", color=INK, va="top")
+    _draw_tips(fig, fig.add_axes((0.05, 0.36, 0.9, 0.52)), progress, words)
+    _draw_weeks(fig, fig.add_axes((0.1, 0.06, 0.85, 0.19)), progress, words)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
+    return buffer.getvalue()
+
+
+def _draw_tips(fig: Figure, ax: Axes, progress: Progress, words: Wording) -> None:
+    """Each tip's label on its own line, above a bar split by how often each answer was given."""
+    from matplotlib.patches import Patch
+
+    fig.text(0.05, 0.935, words.tips_heading, fontsize=17, color=QUIET, va="top")
+    fig.legend(
+        handles=[
+            Patch(facecolor=colour, edgecolor=QUIET, linewidth=0.6, label=label)
+            for label, colour in zip(progress.answers, ANSWER_COLOURS, strict=False)
+        ],
+        loc="upper left",
+        bbox_to_anchor=(0.04, 0.91),
+        ncols=3,
+        fontsize=17,
+        frameon=False,
+        handlelength=1.0,
+        columnspacing=1.2,
+    )
+    rows = len(progress.tips)
+    bars: list[list[tuple[float, float, float, float]]] = [[] for _ in ANSWER_COLOURS]
+    empty: list[tuple[float, float, float, float]] = []
+    for row, tip in enumerate(progress.tips):
+        y = rows - 1 - row
+        total = sum(tip.counts)
+        ax.text(0, y + 0.28, tip.label, fontsize=18, color=INK, va="bottom")
+        if not total:
+            empty.append((0.0, y - 0.21, 1.0, 0.42))
+            continue
+        left = 0.0
+        for index, count in enumerate(tip.counts[: len(ANSWER_COLOURS)]):
+            width = count / total
+            if not width:
+                continue
+            bars[index].append((left, y - 0.21, width, 0.42))
+            if width >= 0.08:  # how often, written in the bar when there is room
+                ink = "white" if index == 0 else INK
+                ax.text(
+                    left + width / 2,
+                    y,
+                    str(count),
+                    fontsize=15,
+                    color=ink,
+                    ha="center",
+                    va="center",
+                )
+            left += width
+    for rects, colour in zip(bars, ANSWER_COLOURS, strict=True):
+        _rectangles(ax, rects, colour)
+    _rectangles(ax, empty, "#EDEDED")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.5, rows - 0.1)
+    ax.set_axis_off()
+
+
+def _draw_weeks(fig: Figure, ax: Axes, progress: Progress, words: Wording) -> None:
+    """How many of each question set, per week: stacked bars, one per week."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig.text(0.05, 0.325, words.activity_heading, fontsize=17, color=QUIET, va="top")
+    from matplotlib.patches import Patch
+
+    bottom = [0] * progress.weeks
+    handles = []
+    for (title, counts), colour in zip(progress.activity, ACTIVITY_COLOURS, strict=False):
+        rects = [
+            (w - 0.4, b, 0.8, c) for w, (b, c) in enumerate(zip(bottom, counts, strict=True)) if c
+        ]
+        _rectangles(ax, rects, colour)
+        handles.append(Patch(facecolor=colour, label=title))
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    if not any(bottom):
+        ax.text(
+            0.5,
+            0.5,
+            words.none_this_time,
+            transform=ax.transAxes,
+            fontsize=16,
+            color=QUIET,
+            ha="center",
+            va="center",
+        )
+    ax.set_ylim(0, max(max(bottom, default=0), 1) * 1.15)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    step = max(1, progress.weeks // 4)
+    ticks = list(range(0, progress.weeks, step))
+    ax.set_xticks(ticks, [progress.week_starts[i].strftime(words.week_of) for i in ticks])
+    ax.set_xlim(-0.6, progress.weeks - 0.4)
+    ax.tick_params(labelsize=15, colors=INK)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(-0.07, 1.0),
+        ncols=3,
+        fontsize=15,
+        frameon=False,
+        handlelength=1.0,
+        columnspacing=1.0,
+    )
+
+
+def _rectangles(ax: Axes, rects: Sequence[tuple[float, float, float, float]], colour: str) -> None:
+    """Many rectangles (x, y, width, height) as one collection: far quicker to draw than bars."""
+    from matplotlib.collections import PolyCollection
+
+    if not rects:
+        return
+    shapes = [[(x, y), (x + w, y), (x + w, y + h), (x, y + h)] for x, y, w, h in rects]
+    ax.add_collection(
+        PolyCollection(shapes, facecolors=colour, edgecolors="white", linewidths=1.0),
+        autolim=False,
+    )
