@@ -134,7 +134,8 @@ async def test_a_year_of_weekly_checks_over_4_12_and_52_weeks(bot: Harness, cloc
     await chat.press("4 weeks")
     twelve, year, month = photos(chat)
     assert plain(year.params["caption"]) == (
-        "The tip you've done most: Keeping hope alive. One to think about: Resources beyond services."
+        "The tip you've done most: Keeping hope alive. "
+        "One to think about: Resources beyond services."
     )
     assert plain(month.params["caption"]) == (
         "The tip you've done most: Respect and equal partnership. "
