@@ -1282,6 +1282,9 @@ class Service:
         text = content.search_text(self._title(flow_name), flow, raw)
         t.tx.set_search_text(t.row.cipher, entry_id, text)
 
+    def _zone_of(self, t: Turn) -> ZoneInfo:
+        return _zone(t.row.timezone)
+
     def _when(self, t: Turn, moment: datetime) -> str:
         local = moment.astimezone(_zone(t.row.timezone))
         return local.strftime("%a %-d %b, %H:%M")

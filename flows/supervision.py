@@ -8,6 +8,7 @@ every button that names a link, invite, share or round is checked against the pe
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flows import entries as content
-from flows import gate, render
+from flows import gate, pack_pdf, render
 from flows.engine import PROCTOR, Catalogue
-from flows.model import Button, Outcome, Reply
+from flows.model import Button, Document, Outcome, Reply
 from flows.store import EntryRow, LinkRow, ShareRow, Tx
 from flows.turn import Turn
 
@@ -122,6 +123,7 @@ SUPERVISION_MESSAGES = frozenset(
         "round_closed",
         "forgotten_notice",
         "someone",
+        *pack_pdf.PACK_PDF_MESSAGES,
     }
 )
 
@@ -614,6 +616,8 @@ class Supervision:
         days = int(pending.get("expiry", 0))
         rows.append([Button(self.say("button_expiry", days=days), f"p:{turn}:x")])
         rows.append([Button(self.say("button_share_with", name=name), f"p:{turn}:send")])
+        if pending.get("what") == "pack":
+            rows.append([Button(self.say("button_pack_pdf"), f"p:{turn}:pdf")])
         rows.append([Button(self.say("button_keep_private"), f"p:{turn}:keep")])
         left = [{"number": n + 1, "label": items[n].label} for n in sorted(left_out)]
         text = self.say(
@@ -671,6 +675,9 @@ class Supervision:
         elif value == "send":
             self.send_share(t, link, items, left_out)
             return
+        elif value == "pdf" and pending.get("what") == "pack":
+            self.pack_pdf(t, items, left_out)
+            return
         t.conv.pending = pending
         text, rows = self.controls(t, items, link)
         t.out.replace = Reply(text, rows)
@@ -713,6 +720,60 @@ class Supervision:
         )
         t.conv.pending = None
         t.out.replace = Reply(self.say("share_sent", name=name, days=days))
+
+    def pack_pdf(self, t: Turn, items: list[Item], left_out: set[int]) -> None:
+        """The pack as previewed, less what was left out, as a PDF for the worker alone: made in
+        memory after this transaction and never stored. The preview stays open."""
+        pending = t.conv.pending or {}
+        kept = [(n, i) for n, i in enumerate(items) if n not in left_out]
+        if not kept:
+            t.out.toast = self.say("share_none_left")
+            return
+        if self.digest(t, "pack", items, left_out) != pending.get("digest"):
+            t.out.clear_buttons = True
+            t.say(self.say("share_changed"))
+            self.preview(t, "pack", None, self.preview_entries(t) or [])
+            return
+        entries = list({i.entry.id: i.entry for _, i in kept}.values())
+        sections = tuple(
+            pack_pdf.Section(
+                render.to_plain(self.say(f"proctor_{s}")),
+                tuple(
+                    pack_pdf.Entry(
+                        self.svc._title(entry.flow),
+                        self.svc._when(t, entry.created_at),
+                        tuple(
+                            pack_pdf.Answer(i.label, i.text) for _, i in kept if i.entry is entry
+                        ),
+                    )
+                    for entry in entries
+                    if self.section(entry) == s
+                ),
+            )
+            for s in PROCTOR
+        )
+        zone = self.svc._zone_of(t)
+        days = sorted(e.created_at.astimezone(zone) for e in entries)
+        pack = pack_pdf.Pack(
+            title=render.to_plain(self.say("pack_pdf_title")),
+            subtitle=render.to_plain(
+                self.say(
+                    "pack_pdf_subtitle",
+                    name=t.row.name,
+                    first=days[0].strftime("%-d %B %Y"),
+                    last=days[-1].strftime("%-d %B %Y"),
+                )
+            ),
+            made=render.to_plain(self.say("pack_pdf_made", when=self.svc._when(t, t.now))),
+            nothing=render.to_plain(self.say("pack_pdf_nothing")),
+            sections=sections,
+        )
+        day = t.now.astimezone(zone).strftime("%Y-%m-%d")
+        t.out.documents.append(
+            Document(f"supervision-pack-{day}.pdf", make=functools.partial(pack_pdf.render, pack))
+        )
+        t.out.toast = self.say("pack_pdf_ready")
+        t.out.clear_buttons = False  # the preview stays open: share, or keep it private
 
     # ---- after sharing: the worker's list, withdrawal, expiry ----------------------------
 
