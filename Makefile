@@ -34,6 +34,7 @@ lint: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/journal.py
+	$(BIN)/python bench/progress.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
