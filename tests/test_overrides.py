@@ -291,3 +291,18 @@ def test_a_broken_locale_names_its_file(tmp_path: Path) -> None:
     with pytest.raises(engine.PromptError) as caught:
         engine.load(REQUIRED_MESSAGES, overlay=org)
     assert str(caught.value).startswith(str(folder / "messages.yaml") + ": not valid YAML")
+
+
+def test_the_real_command_reads_coreflect_prompts_dir_and_refuses_a_broken_one(
+    tmp_path: Path,
+) -> None:
+    from tests.test_console import run_bot
+
+    org = tmp_path / "org"
+    path = write(org, "top_tips.yaml", changed("top_tips.yaml", lambda d: d.pop("steps")))
+    result = run_bot(["console"], "/quit\n", tmp_path / "data", COREFLECT_PROMPTS_DIR=str(org))
+    assert result.returncode == 1
+    assert (
+        f"CoReflect cannot start: A question set is broken: {path}: 'steps' must be a non-empty"
+        in result.stderr
+    )

@@ -203,3 +203,21 @@ def test_uploaded_photos_are_checked_against_telegrams_rules() -> None:
     assert violations("sendPhoto", {"chat_id": 1, "photo": text}) == [
         "sendPhoto.photo: not a PNG or JPEG image"
     ]
+
+
+def test_the_console_saves_the_picture_and_shows_its_line_and_buttons(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    from bot.console import show
+    from flows.model import Button, Outcome, Photo
+
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    keyboard = [[Button("4 weeks", "pg:4")]]
+    outcome = Outcome(
+        photos=[Photo("progress-4-weeks.png", "Most: <b>Tip</b>", keyboard, b"\x89PNG")]
+    )
+    buttons = show(outcome, out)
+    assert (tmp_path / "progress-4-weeks.png").read_bytes() == b"\x89PNG"
+    assert "Most: Tip\n  [1] 4 weeks" in out.getvalue()
+    assert buttons == [Button("4 weeks", "pg:4")]
