@@ -270,6 +270,8 @@ def _load_layers(
         for path in sorted(layer.iterdir(), key=lambda p: p.name):
             if not path.is_file():
                 continue
+            if prefix and path.name.endswith(".yml"):
+                raise PromptError(f"{prefix}{path.name}: question sets are read from .yaml files")
             files[path.name] = (path, prefix + path.name)
             if path.name == MESSAGES_FILE:
                 message_files.append(files[path.name])

@@ -21,6 +21,11 @@ PACK_PDF_MESSAGES = frozenset(
         "pack_pdf_subtitle",
         "pack_pdf_made",
         "pack_pdf_nothing",
+        "button_pack_pdf_only",
+        "pack_pdf_preview",
+        "pack_pdf_controls",
+        "button_pack_pdf_close",
+        "pack_pdf_closed",
     }
 )
 FONT = "DejaVu"

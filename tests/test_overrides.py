@@ -306,3 +306,11 @@ def test_the_real_command_reads_coreflect_prompts_dir_and_refuses_a_broken_one(
         f"CoReflect cannot start: A question set is broken: {path}: 'steps' must be a non-empty"
         in result.stderr
     )
+
+
+def test_a_yml_file_is_refused_rather_than_silently_ignored(tmp_path: Path) -> None:
+    org = tmp_path / "org"
+    org.mkdir()
+    (org / "team_check_in.yml").write_text(CHECK_IN, encoding="utf-8")
+    with pytest.raises(engine.PromptError, match=r"team_check_in\.yml: question sets are read"):
+        engine.load(REQUIRED_MESSAGES, overlay=org)

@@ -160,3 +160,35 @@ def test_a_pack_with_an_empty_section_renders_and_reads_back() -> None:
     assert len(reader.pages) >= 2  # a long answer runs on to the next page
     text = " ".join("\n".join(p.extract_text() for p in reader.pages).split())
     assert "Quality and boundaries Nothing here this time." in text
+
+
+async def test_without_a_linked_supervisor_the_pack_can_still_be_printed(bot: Harness) -> None:
+    worker = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    await worker.send("/start")
+    assert (await worker.send("/share"))[-1].endswith("/supervisor makes an invite for them.")
+    assert worker.sent()[-1].params.get("reply_markup") is None  # nothing flagged: no PDF
+    await worker.send("Something to bring: the rota <again> & 🌱")
+    await worker.send("Keep this one private")
+    for number in ("2", "1"):
+        await worker.send("/entries")
+        await worker.press(number)
+        await worker.press("Bring to supervision")
+    replies = await worker.send("/share")
+    assert "bring your supervision pack to the meeting as a PDF" in replies[-1]
+    replies = await worker.press("📄 My pack as a PDF")
+    assert replies[0].startswith("Your supervision pack, as it would print.")
+    assert worker.buttons() == ["✓ 1", "✓ 2", "📄 A PDF to print", "Close"]
+    assert "Keep this one private" in "\n".join(replies)
+    await worker.press("✓ 2")  # the newer note, second in the pack
+    await worker.press("📄 A PDF to print")
+    [call] = [c for c in bot.request.calls if c.method == "sendDocument"]
+    text = pdf_text(call)
+    assert "Something to bring: the rota <again> & [seedling]" in text
+    assert "Keep this one private" not in text
+    # A forged press of Share under this preview shares nothing with anyone.
+    turn = worker.keyboard()[1][0][1].split(":")[1]
+    await worker.press_data(f"p:{turn}:send", message_id=worker.keyboard()[0])
+    assert worker.toasts()[-1].startswith("I couldn't find that")
+    assert [c.method for c in bot.request.calls if c.method == "sendDocument"] == ["sendDocument"]
+    await worker.press("Close")
+    assert worker.edits()[-1] == "Closed. Your entries are still in your journal."
