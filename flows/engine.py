@@ -29,6 +29,11 @@ _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 BUTTON_LABEL_LIMIT = 24
 
 
+# libyaml's safe loader when PyYAML has it (about ten times quicker: every start-up, and every
+# test's, reads all of prompts/), else the pure-Python one. Both construct only plain data.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class PromptError(Exception):
     """A question set or message template is broken; the text names the file and the step."""
 
@@ -143,7 +148,7 @@ def _support(path: Traversable, where: str, override: Path | None) -> Support:
     data = _read_yaml(path, where)
     if override is not None:
         try:
-            extra = yaml.safe_load(override.read_text(encoding="utf-8"))
+            extra = yaml.load(override.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
         except (OSError, yaml.YAMLError) as exc:
             raise PromptError(f"{override}: cannot be read as YAML: {exc}") from exc
         if not isinstance(extra, dict):
@@ -409,7 +414,7 @@ def _share_template(env: Environment, path: Traversable) -> Template:
 def _read_yaml(path: Traversable, where: str | None = None) -> dict[str, Any]:
     where = where or path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise PromptError(f"{where}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -417,11 +422,26 @@ def _read_yaml(path: Traversable, where: str | None = None) -> dict[str, Any]:
     return data
 
 
+# Compiled template code, by source and the settings that shape compiled code: a template
+# compiled once (at start-up, or in an earlier test) is not compiled again.
+_COMPILED: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+
 def _compile(env: Environment, where: str, source: Any) -> Template:
     if not isinstance(source, str) or not source.strip():
         raise PromptError(f"{where}: template is missing or empty")
     try:
-        return env.from_string(source)
+        settings = (
+            env.autoescape,
+            env.trim_blocks,
+            env.lstrip_blocks,
+            env.keep_trailing_newline,
+            env.undefined,
+        )
+        code = _COMPILED.get((source, settings))
+        if code is None:
+            code = _COMPILED[source, settings] = env.compile(source)
+        return env.template_class.from_code(env, code, env.make_globals(None), None)
     except TemplateSyntaxError as exc:
         raise PromptError(
             f"{where}: template does not compile: {exc.message} (line {exc.lineno})"
