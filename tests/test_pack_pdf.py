@@ -30,9 +30,7 @@ async def flag_one_of_everything(bot: Harness, person_id: int) -> dict[str, int]
 
     def fill(tx: Tx) -> None:
         row = tx.person(person_id, "Europe/London")
-        for flow in service.cat.flows.values():
-            if flow.together:
-                continue
+        for flow in service.cat.flows.values():  # co-reflection answers are entries too
             entry_id = tx.create_entry(person_id, flow.name, None)
             for step in flow.steps.values():
                 key = f"{step.id}.1" if step.input == "free" else step.id
