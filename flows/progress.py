@@ -7,6 +7,7 @@ and no streaks: how often each answer was given, and how many of each question s
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import threading
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from flows.engine import Flow
+from flows import render
+from flows.engine import Catalogue, Flow
+from flows.model import Button, Photo
+from flows.turn import Turn
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when the first picture is drawn
     from matplotlib.axes import Axes
@@ -140,6 +144,40 @@ class Wording:
     activity_heading: str
     none_this_time: str  # in the weekly panel when there was nothing
     week_of: str  # a date label format for the weekly axis, e.g. "%-d %b"
+
+
+def respond(t: Turn, cat: Catalogue, zone: tzinfo, weeks: int) -> None:
+    """A picture of the Ten Top Tips self-checks over `weeks`, drawn after the transaction
+    (the data is read here, in it); a kind sentence instead when there are none yet."""
+    start = window_start(t.now, zone, weeks)
+    say = cat.say
+    buttons = [[Button(say("button_weeks", weeks=w, chosen=w == weeks), f"pg:{w}") for w in WEEKS]]
+    tips_flow = cat.flows.get(TIPS)
+    rows = t.tx.entries(t.person.id, limit=-1, flows=(TIPS,), since=start) if tips_flow else []
+    if tips_flow is None or not rows:
+        ever = bool(tips_flow) and bool(t.tx.entries(t.person.id, limit=1, flows=(TIPS,)))
+        t.say(say("progress_none", ever=ever, weeks=weeks), buttons if ever else [])
+        return
+    checks = [t.tx.answers(t.row.cipher, entry.id) for entry in rows]
+    names = [name for name in ACTIVITY if name in cat.flows]
+    made = t.tx.entries(t.person.id, limit=-1, flows=names, since=start) if names else []
+    activity = {
+        cat.flows[name].title: [e.created_at for e in made if e.flow == name] for name in names
+    }
+    data = gather(tips_flow, checks, activity, t.now, zone, weeks)
+    most, think = data.most_done(), data.to_think_about()
+    caption = say(
+        "progress_line", most=most.label if most else "", think=think.label if think else ""
+    )
+    words = Wording(
+        title=render.to_plain(say("progress_title", weeks=weeks)),
+        tips_heading=render.to_plain(say("progress_tips_heading", checks=data.checks)),
+        activity_heading=render.to_plain(say("progress_activity_heading")),
+        none_this_time=render.to_plain(say("progress_nothing_these_weeks")),
+        week_of=render.to_plain(say("progress_date_format")),
+    )
+    picture = functools.partial(render_png, data, words)
+    t.out.photos.append(Photo(f"progress-{weeks}-weeks.png", caption, buttons, make=picture))
 
 
 _DRAWING = threading.Lock()  # matplotlib is not thread-safe: one picture at a time

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -1027,58 +1027,7 @@ class Service:
     # ---- progress ------------------------------------------------------------------------
 
     def _progress(self, t: Turn, weeks: int) -> None:
-        """A picture of the Ten Top Tips self-checks over `weeks`, drawn after the transaction;
-        a kind sentence instead when there are none yet."""
-        zone = _zone(t.row.timezone)
-        start = progress.window_start(t.now, zone, weeks)
-        say = self.cat.say
-        buttons = [
-            [
-                Button(say("button_weeks", weeks=w, chosen=w == weeks), f"pg:{w}")
-                for w in progress.WEEKS
-            ]
-        ]
-        tips_flow = self.cat.flows.get(progress.TIPS)
-        rows = (
-            t.tx.entries(t.person.id, limit=-1, flows=(progress.TIPS,), since=start)
-            if tips_flow
-            else []
-        )
-        if tips_flow is None or not rows:
-            ever = bool(tips_flow) and bool(
-                t.tx.entries(t.person.id, limit=1, flows=(progress.TIPS,))
-            )
-            t.say(say("progress_none", ever=ever, weeks=weeks), buttons if ever else [])
-            return
-        checks = [t.tx.answers(t.row.cipher, entry.id) for entry in rows]
-        names = [name for name in progress.ACTIVITY if name in self.cat.flows]
-        made = t.tx.entries(t.person.id, limit=-1, flows=names, since=start) if names else []
-        activity = {
-            self._title(name): [e.created_at for e in made if e.flow == name] for name in names
-        }
-        data = progress.gather(tips_flow, checks, activity, t.now, zone, weeks)
-        most, think = data.most_done(), data.to_think_about()
-        caption = say(
-            "progress_line",
-            most=most.label if most else "",
-            think=think.label if think else "",
-            weeks=weeks,
-        )
-        words = progress.Wording(
-            title=render.to_plain(say("progress_title", weeks=weeks)),
-            tips_heading=render.to_plain(say("progress_tips_heading", checks=data.checks)),
-            activity_heading=render.to_plain(say("progress_activity_heading")),
-            none_this_time=render.to_plain(say("progress_nothing_these_weeks")),
-            week_of=render.to_plain(say("progress_date_format")),
-        )
-        t.out.photos.append(
-            Photo(
-                f"progress-{weeks}-weeks.png",
-                caption,
-                buttons,
-                make=functools.partial(progress.render_png, data, words),
-            )
-        )
+        progress.respond(t, self.cat, _zone(t.row.timezone), weeks)
 
     # ---- support, export, forget ---------------------------------------------------------
 
@@ -1336,7 +1285,7 @@ def _choice_rows(buttons: list[Button]) -> list[list[Button]]:
     return [[b] for b in buttons]
 
 
-@functools.lru_cache(maxsize=64)
+@lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -1344,7 +1293,7 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("Europe/London")
 
 
-@functools.lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
 def _zone_names() -> dict[str, str]:
     return {name.lower(): name for name in available_timezones()}
 
