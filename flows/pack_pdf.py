@@ -12,6 +12,15 @@ import functools
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flows import render as html
+from flows.engine import PROCTOR
+from flows.model import Document
+from flows.turn import Turn
+
+if TYPE_CHECKING:
+    from flows.supervision import Item, Supervision
 
 PACK_PDF_MESSAGES = frozenset(
     {
@@ -63,6 +72,46 @@ class Pack:
     made: str
     nothing: str  # under a section with no entries
     sections: tuple[Section, ...]
+
+
+def document(t: Turn, sup: Supervision, kept: list[Item]) -> Document:
+    """The PDF of these answers (the ones kept in the preview), under Proctor's three functions,
+    as a Document whose bytes are made after the transaction."""
+    say = sup.say
+    entries = list({i.entry.id: i.entry for i in kept}.values())
+    sections = tuple(
+        Section(
+            html.to_plain(say(f"proctor_{section}")),
+            tuple(
+                Entry(
+                    sup.svc._title(entry.flow),
+                    sup.svc._when(t, entry.created_at),
+                    tuple(Answer(i.label, i.text) for i in kept if i.entry is entry),
+                )
+                for entry in entries
+                if sup.section(entry) == section
+            ),
+        )
+        for section in PROCTOR
+    )
+    zone = sup.svc._zone_of(t)
+    days = sorted(e.created_at.astimezone(zone) for e in entries)
+    pack = Pack(
+        title=html.to_plain(say("pack_pdf_title")),
+        subtitle=html.to_plain(
+            say(
+                "pack_pdf_subtitle",
+                name=t.row.name,
+                first=days[0].strftime("%-d %B %Y"),
+                last=days[-1].strftime("%-d %B %Y"),
+            )
+        ),
+        made=html.to_plain(say("pack_pdf_made", when=sup.svc._when(t, t.now))),
+        nothing=html.to_plain(say("pack_pdf_nothing")),
+        sections=sections,
+    )
+    day = t.now.astimezone(zone).strftime("%Y-%m-%d")
+    return Document(f"supervision-pack-{day}.pdf", make=functools.partial(render, pack))
 
 
 @functools.cache

@@ -8,7 +8,6 @@ every button that names a link, invite, share or round is checked against the pe
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from flows import entries as content
 from flows import gate, pack_pdf, render
 from flows.engine import PROCTOR, Catalogue
-from flows.model import Button, Document, Outcome, Reply
+from flows.model import Button, Outcome, Reply
 from flows.store import EntryRow, LinkRow, ShareRow, Tx
 from flows.turn import Turn
 
@@ -769,44 +768,7 @@ class Supervision:
             pdf_only = bool(pending.get("pdf_only"))
             self.preview(t, "pack", None, self.preview_entries(t) or [], pdf_only=pdf_only)
             return
-        entries = list({i.entry.id: i.entry for _, i in kept}.values())
-        sections = tuple(
-            pack_pdf.Section(
-                render.to_plain(self.say(f"proctor_{s}")),
-                tuple(
-                    pack_pdf.Entry(
-                        self.svc._title(entry.flow),
-                        self.svc._when(t, entry.created_at),
-                        tuple(
-                            pack_pdf.Answer(i.label, i.text) for _, i in kept if i.entry is entry
-                        ),
-                    )
-                    for entry in entries
-                    if self.section(entry) == s
-                ),
-            )
-            for s in PROCTOR
-        )
-        zone = self.svc._zone_of(t)
-        days = sorted(e.created_at.astimezone(zone) for e in entries)
-        pack = pack_pdf.Pack(
-            title=render.to_plain(self.say("pack_pdf_title")),
-            subtitle=render.to_plain(
-                self.say(
-                    "pack_pdf_subtitle",
-                    name=t.row.name,
-                    first=days[0].strftime("%-d %B %Y"),
-                    last=days[-1].strftime("%-d %B %Y"),
-                )
-            ),
-            made=render.to_plain(self.say("pack_pdf_made", when=self.svc._when(t, t.now))),
-            nothing=render.to_plain(self.say("pack_pdf_nothing")),
-            sections=sections,
-        )
-        day = t.now.astimezone(zone).strftime("%Y-%m-%d")
-        t.out.documents.append(
-            Document(f"supervision-pack-{day}.pdf", make=functools.partial(pack_pdf.render, pack))
-        )
+        t.out.documents.append(pack_pdf.document(t, self, [i for _, i in kept]))
         t.out.toast = self.say("pack_pdf_ready")
         t.out.clear_buttons = False  # the preview stays open: share, or keep it private
 
