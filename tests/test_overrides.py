@@ -53,40 +53,17 @@ async def started(tmp_path: Path, prompts_dir: Path) -> AsyncIterator[Harness]:
     request.assert_valid()
 
 
-# A question set an organisation adds: the README's worked example, word for word.
-CHECK_IN = """\
-flow: team_check_in
-command: checkin
-menu: A two-minute check-in after a team meeting
-title: Team check-in
-supervision: restorative
-link_to: []
+README = Path(__file__).resolve().parent.parent / "README.md"
 
-intro: |
-  <b>Team check-in</b>
-  Two quick questions about the meeting you've just had.
 
-steps:
-  - id: heard
-    label: Feeling heard
-    ask: |
-      Did you feel your experience was heard in the meeting?
-    input: choice
-    choices:
-      - {value: "yes", label: "Yes"}
-      - {value: partly, label: "Partly"}
-      - {value: not_this_time, label: "Not this time"}
+def readme_example() -> str:
+    """The README's worked example of adding a question set, word for word."""
+    text = README.read_text(encoding="utf-8")
+    after = text[text.index("**Worked example: adding a question set.**") :]
+    return after.split("```yaml\n", 1)[1].split("```", 1)[0]
 
-  - id: take_away
-    label: What I'll take away
-    ask: |
-      What will you take away from it? Or /skip.
-    input: text
-    optional: true
 
-summary: |
-  Thanks for checking in. It's saved in your journal.
-"""
+CHECK_IN = readme_example()
 
 
 async def test_an_added_question_set_is_a_new_command(tmp_path: Path) -> None:
