@@ -190,6 +190,15 @@ def render_png(progress: Progress, words: Wording) -> bytes:
 
 
 def _draw(progress: Progress, words: Wording) -> bytes:
+    from matplotlib import rc_context
+
+    # Labels come from question sets an organisation may write: "$…$" in one must print as
+    # written, not be parsed as mathematics (which can fail and would lose the picture).
+    with rc_context({"text.parse_math": False}):
+        return _draw_figure(progress, words)
+
+
+def _draw_figure(progress: Progress, words: Wording) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -221,3 +222,17 @@ def test_the_console_saves_the_picture_and_shows_its_line_and_buttons(
     assert (tmp_path / "progress-4-weeks.png").read_bytes() == b"\x89PNG"
     assert "Most: Tip\n  [1] 4 weeks" in out.getvalue()
     assert buttons == [Button("4 weeks", "pg:4")]
+
+
+def test_dollar_signs_in_labels_print_as_written(bot: Harness) -> None:
+    """An organisation's label with "$…$" in it is text, not mathematics (which could fail)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Europe/London")
+    flow = bot.service.cat.flows["top_tips"]
+    data = progress.gather(flow, [dict.fromkeys(TIPS, "yes")], {}, datetime.now(zone), zone, 4)
+    odd = progress.Tip("x", r"Budget $\frac$ talk", (1, 0, 0))
+    data = dataclasses.replace(data, tips=(odd, *data.tips[1:]))
+    words = progress.Wording(r"Cost $\frac$", "$1$ check", "Each week", "None", "%-d %b")
+    image = Image.open(io.BytesIO(progress.render_png(data, words)))
+    assert image.size == (progress.WIDTH, progress.HEIGHT)
