@@ -322,6 +322,11 @@ def _catalogue(
             continue
         path, where = files[name]
         data = _read_yaml(path, where)
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise PromptError(f"{where}: 'enabled' must be true or false")
+        if not enabled:
+            continue  # an organisation switched this question set off (`enabled: false`)
         try:
             flow = _flow(env, name, data)
         except PromptError as exc:

@@ -160,6 +160,10 @@ class Service:
         catalogue: Catalogue,
         default_timezone: str = "Europe/London",
     ) -> None:
+        if JOURNAL not in catalogue.flows:
+            raise PromptError(
+                f"{JOURNAL}.yaml: can't be switched off: loose messages are kept in it"
+            )
         clash = set(BUILTIN_COMMANDS) & {f.command for f in catalogue.flows.values()}
         if clash:
             raise PromptError(

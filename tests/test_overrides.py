@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
@@ -291,3 +292,31 @@ def test_a_yml_file_is_refused_rather_than_silently_ignored(tmp_path: Path) -> N
     (org / "team_check_in.yml").write_text(CHECK_IN, encoding="utf-8")
     with pytest.raises(engine.PromptError, match=r"team_check_in\.yml: question sets are read"):
         engine.load(REQUIRED_MESSAGES, overlay=org)
+
+
+async def test_an_organisation_can_switch_an_optional_set_off(tmp_path: Path) -> None:
+    org = tmp_path / "org"
+    write(org, "coproduction.yaml", {"enabled": False})
+    async with started(tmp_path, org) as bot:
+        chat = Chat(bot)
+        await chat.send("/start")
+        assert not any("/coproduction" in t for t in await chat.send("/help"))
+        assert "coproduction" in (await chat.send("/coproduction"))[-1]  # "I don't know /…"
+        assert "coproduction" not in bot.service.cat.flows
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("journal.yaml", {"enabled": False}, "journal.yaml: can't be switched off: loose"),
+        ("preparation.yaml", {"enabled": False}, "link_to names 'preparation'"),
+        ("coproduction.yaml", {"enabled": "no"}, "'enabled' must be true or false"),
+    ],
+)
+async def test_switching_off_what_others_need_stops_start_up(
+    tmp_path: Path, name: str, data: dict[str, Any], expected: str
+) -> None:
+    org = tmp_path / "org"
+    write(org, name, data)
+    with pytest.raises(StartupProblem, match=re.escape(expected)):
+        await open_service(make_config(tmp_path / "data", prompts_dir=org))
