@@ -160,6 +160,7 @@ def welsh(org: Path) -> None:
 
     def translate(data: dict[str, Any]) -> None:
         data["title"] = "Deg Awgrym"
+        data["menu"] = "Deg Awgrym ar ôl sgwrs"
         data["steps"][0]["ask"] = WELSH_TIP
         data["steps"][0]["choices"][0]["label"] = "Ydw"
 
@@ -320,3 +321,21 @@ async def test_switching_off_what_others_need_stops_start_up(
     write(org, name, data)
     with pytest.raises(StartupProblem, match=re.escape(expected)):
         await open_service(make_config(tmp_path / "data", prompts_dir=org))
+
+
+async def test_each_locale_gets_its_own_telegram_menu(tmp_path: Path) -> None:
+    from bot.telegram_bot import menus
+
+    org = tmp_path / "org"
+    org.mkdir()
+    welsh(org)
+    (org / "locales" / "haw").mkdir()  # a three-letter code: Telegram's menus can't name it
+    async with started(tmp_path, org) as bot:
+        found = {
+            language: {c.command: c.description for c in cmds}
+            for language, cmds in menus(bot.service)
+        }
+        assert set(found) == {None, "cy"}
+        assert found[None]["tips"] == "Ten Top Tips check after an interaction"
+        assert found["cy"]["tips"] == "Deg Awgrym ar ôl sgwrs"
+        assert found["cy"]["progress"] == found[None]["progress"]  # not translated: the default's
