@@ -172,7 +172,7 @@ def render(pack: Pack) -> bytes:
     def write(text: str, size: float, style: str = "", colour: tuple[int, int, int] = INK) -> None:
         pdf.set_font(FONT, style, size)
         pdf.set_text_color(*colour)
-        pdf.multi_cell(0, size * 0.5, printable(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, size * 0.5, printable(text), align="L", new_x="LMARGIN", new_y="NEXT")
 
     write(pack.title, 20, "B")
     pdf.ln(2)
