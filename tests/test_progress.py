@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from flows import progress
@@ -236,3 +238,32 @@ def test_dollar_signs_in_labels_print_as_written(bot: Harness) -> None:
     words = progress.Wording(r"Cost $\frac$", "$1$ check", "Each week", "None", "%-d %b")
     image = Image.open(io.BytesIO(progress.render_png(data, words)))
     assert image.size == (progress.WIDTH, progress.HEIGHT)
+
+
+@pytest.mark.slow
+def test_the_picture_travels_over_real_http(tmp_path: Any) -> None:
+    """The real bot, polling a fake Bot API: /progress uploads a PNG with its line and buttons."""
+    import signal
+
+    from tests.fakeapi import FakeBotAPI
+    from tests.offline import Person
+    from tests.test_polling import TOKEN, start_bot
+
+    person = Person(user_id=6262)
+    with FakeBotAPI(TOKEN) as fake:
+        bot = start_bot(fake, tmp_path / "data")
+        try:
+            for text in ["/start", "/tips", *["yes"] * 9, "not this time", "/skip", "/progress"]:
+                fake.push(person.text(text))
+            assert fake.wait_for(lambda calls: any(c.method == "sendPhoto" for c in calls), 30)
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(10)
+        fake.assert_valid()
+        [call] = [c for c in fake.calls if c.method == "sendPhoto"]
+    image = Image.open(io.BytesIO(call.params["photo"].content))
+    assert image.format == "PNG" and image.size == (progress.WIDTH, progress.HEIGHT)
+    assert plain(call.params["caption"]) == (
+        "The tip you've done most: Listening actively. One to think about: Keeping hope alive."
+    )
+    assert "52 weeks" in json.dumps(call.params["reply_markup"])
