@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flows import render
 from flows.engine import Catalogue, Flow
@@ -22,6 +22,7 @@ from flows.model import Button, Photo
 from flows.turn import Turn
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when the first picture is drawn
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -198,25 +199,63 @@ def _draw(progress: Progress, words: Wording) -> bytes:
         return _draw_figure(progress, words)
 
 
-def _draw_figure(progress: Progress, words: Wording) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+@dataclass(slots=True)
+class _Layer:
+    """A figure with the parts that are the same for everyone already drawn (title, labels,
+    legends), and those pixels kept: each picture starts from them and draws only its data."""
 
-    fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, facecolor="white")
-    FigureCanvasAgg(fig)
-    fig.text(0.05, 0.975, words.title, fontsize=24, weight="bold", color=INK, va="top")
-    _draw_tips(fig, fig.add_axes((0.05, 0.36, 0.9, 0.52)), progress, words)
-    _draw_weeks(fig, fig.add_axes((0.1, 0.06, 0.85, 0.19)), progress, words)
+    figure: Figure
+    canvas: Any  # a FigureCanvasAgg, whose methods matplotlib leaves untyped
+    tips: Axes
+    weeks: Axes
+    background: Any
+
+
+_LAYERS: dict[tuple[object, ...], _Layer] = {}
+_LAYERS_KEPT = 3  # one per length of time, for the locale last used (about 14 MB each)
+
+
+def _draw_figure(progress: Progress, words: Wording) -> bytes:
+    from PIL import Image
+
+    layer = _layer(progress, words)
+    layer.canvas.restore_region(layer.background)
+    artists = [*_tips_data(layer, progress, words), *_weeks_data(layer, progress, words)]
+    renderer = layer.canvas.get_renderer()
+    for artist in artists:
+        artist.draw(renderer)
+    width, height = layer.canvas.get_width_height()
+    image = Image.frombuffer(
+        "RGBA", (width, height), layer.canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+    )
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
+    image.save(buffer, format="png", compress_level=1)
+    for artist in artists:
+        artist.remove()
     return buffer.getvalue()
 
 
-def _draw_tips(fig: Figure, ax: Axes, progress: Progress, words: Wording) -> None:
-    """Each tip's label on its own line, above a bar split by how often each answer was given."""
+def _layer(progress: Progress, words: Wording) -> _Layer:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    fig.text(0.05, 0.935, words.tips_heading, fontsize=17, color=QUIET, va="top")
+    key = (
+        (WIDTH, HEIGHT, DPI),
+        progress.weeks,
+        progress.answers,
+        tuple(tip.label for tip in progress.tips),
+        tuple(title for title, _ in progress.activity),
+        words.title,
+        words.activity_heading,
+    )
+    found = _LAYERS.pop(key, None)
+    if found is not None:
+        _LAYERS[key] = found  # the most recently used goes last
+        return found
+    fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, facecolor="white")
+    canvas: Any = FigureCanvasAgg(fig)
+    fig.text(0.05, 0.975, words.title, fontsize=24, weight="bold", color=INK, va="top")
     fig.legend(
         handles=[
             Patch(facecolor=colour, edgecolor=QUIET, linewidth=0.6, label=label)
@@ -230,13 +269,51 @@ def _draw_tips(fig: Figure, ax: Axes, progress: Progress, words: Wording) -> Non
         handlelength=1.0,
         columnspacing=1.2,
     )
+    tips = fig.add_axes((0.05, 0.36, 0.9, 0.52))
+    rows = len(progress.tips)
+    for row, tip in enumerate(progress.tips):
+        tips.text(0, rows - 1 - row + 0.28, tip.label, fontsize=18, color=INK, va="bottom")
+    tips.set_xlim(0, 1)
+    tips.set_ylim(-0.5, rows - 0.1)
+    tips.set_axis_off()
+    fig.text(0.05, 0.325, words.activity_heading, fontsize=17, color=QUIET, va="top")
+    weeks = fig.add_axes((0.1, 0.06, 0.85, 0.19))
+    weeks.set_xlim(-0.6, progress.weeks - 0.4)
+    weeks.set_axis_off()
+    weeks.legend(
+        handles=[
+            Patch(facecolor=colour, label=title)
+            for (title, _), colour in zip(progress.activity, ACTIVITY_COLOURS, strict=False)
+        ],
+        loc="lower left",
+        bbox_to_anchor=(-0.07, 1.0),
+        ncols=3,
+        fontsize=15,
+        frameon=False,
+        handlelength=1.0,
+        columnspacing=1.0,
+    )
+    canvas.draw()
+    layer = _Layer(fig, canvas, tips, weeks, canvas.copy_from_bbox(fig.bbox))
+    _LAYERS[key] = layer
+    while len(_LAYERS) > _LAYERS_KEPT:
+        del _LAYERS[next(iter(_LAYERS))]
+    return layer
+
+
+def _tips_data(layer: _Layer, progress: Progress, words: Wording) -> list[Artist]:
+    """How many checks, and each tip's bar split by how often each answer was given."""
+    ax = layer.tips
+    artists: list[Artist] = [
+        layer.figure.text(0.05, 0.935, words.tips_heading, fontsize=17, color=QUIET, va="top")
+    ]
     rows = len(progress.tips)
     bars: list[list[tuple[float, float, float, float]]] = [[] for _ in ANSWER_COLOURS]
     empty: list[tuple[float, float, float, float]] = []
+    labels: list[Artist] = []
     for row, tip in enumerate(progress.tips):
         y = rows - 1 - row
         total = sum(tip.counts)
-        ax.text(0, y + 0.28, tip.label, fontsize=18, color=INK, va="bottom")
         if not total:
             empty.append((0.0, y - 0.21, 1.0, 0.42))
             continue
@@ -248,88 +325,76 @@ def _draw_tips(fig: Figure, ax: Axes, progress: Progress, words: Wording) -> Non
             bars[index].append((left, y - 0.21, width, 0.42))
             if width >= 0.08:  # how often, written in the bar when there is room
                 ink = "white" if index == 0 else INK
-                ax.text(
-                    left + width / 2,
-                    y,
-                    str(count),
-                    fontsize=15,
-                    color=ink,
-                    ha="center",
-                    va="center",
+                middle = left + width / 2
+                labels.append(
+                    ax.text(middle, y, str(count), fontsize=15, color=ink, ha="center", va="center")
                 )
             left += width
     for rects, colour in zip(bars, ANSWER_COLOURS, strict=True):
-        _rectangles(ax, rects, colour)
-    _rectangles(ax, empty, "#EDEDED")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.5, rows - 0.1)
-    ax.set_axis_off()
+        artists += _rectangles(ax, rects, colour)
+    artists += _rectangles(ax, empty, "#EDEDED")
+    return artists + labels
 
 
-def _draw_weeks(fig: Figure, ax: Axes, progress: Progress, words: Wording) -> None:
+def _weeks_data(layer: _Layer, progress: Progress, words: Wording) -> list[Artist]:
     """How many of each question set, per week: stacked bars, one per week. The scale and the
     dates are plain text and one set of lines, not matplotlib's tick machinery (far quicker)."""
     from matplotlib.collections import LineCollection
-    from matplotlib.patches import Patch
 
-    fig.text(0.05, 0.325, words.activity_heading, fontsize=17, color=QUIET, va="top")
+    ax = layer.weeks
     bottom = [0] * progress.weeks
-    handles = []
-    for (title, counts), colour in zip(progress.activity, ACTIVITY_COLOURS, strict=False):
+    bars: list[Artist] = []
+    for (_, counts), colour in zip(progress.activity, ACTIVITY_COLOURS, strict=False):
         rects = [
             (w - 0.4, b, 0.8, c) for w, (b, c) in enumerate(zip(bottom, counts, strict=True)) if c
         ]
-        _rectangles(ax, rects, colour)
-        handles.append(Patch(facecolor=colour, label=title))
+        bars += _rectangles(ax, rects, colour)
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     top = max(max(bottom, default=0), 1)
+    ax.set_ylim(0, top * 1.15)
+    artists: list[Artist] = []
     if not any(bottom):
-        ax.text(
-            0.5,
-            0.5,
-            words.none_this_time,
-            transform=ax.transAxes,
-            fontsize=16,
-            color=QUIET,
-            ha="center",
-            va="center",
+        artists.append(
+            ax.text(
+                0.5,
+                0.5,
+                words.none_this_time,
+                transform=ax.transAxes,
+                fontsize=16,
+                color=QUIET,
+                ha="center",
+                va="center",
+            )
         )
     left, right = -0.6, progress.weeks - 0.4
     step = max(1, math.ceil(top / 3))
     levels = list(range(0, top + 1, step)) if any(bottom) else [0]
     lines = [[(left, level), (right, level)] for level in levels]
-    ax.add_collection(LineCollection(lines, colors="#D0D0D0", linewidths=0.8, zorder=0))
-    ax.plot([left, right], [0, 0], color=INK, linewidth=1.2)
+    artists.append(ax.add_collection(LineCollection(lines, colors="#D0D0D0", linewidths=0.8)))
+    artists += bars
+    artists += ax.plot([left, right], [0, 0], color=INK, linewidth=1.2)
     for level in levels:
         x = left - 0.01 * progress.weeks
-        ax.text(x, level, str(level), fontsize=15, color=INK, ha="right", va="center")
+        artists.append(
+            ax.text(x, level, str(level), fontsize=15, color=INK, ha="right", va="center")
+        )
     every = max(1, progress.weeks // 4)
     for index in range(0, progress.weeks, every):
         label = progress.week_starts[index].strftime(words.week_of)
-        ax.text(index, -0.06 * top, label, fontsize=15, color=INK, ha="center", va="top")
-    ax.set_xlim(left, right)
-    ax.set_ylim(0, top * 1.15)
-    ax.set_axis_off()
-    ax.legend(
-        handles=handles,
-        loc="lower left",
-        bbox_to_anchor=(-0.07, 1.0),
-        ncols=3,
-        fontsize=15,
-        frameon=False,
-        handlelength=1.0,
-        columnspacing=1.0,
-    )
+        artists.append(
+            ax.text(index, -0.06 * top, label, fontsize=15, color=INK, ha="center", va="top")
+        )
+    return artists
 
 
-def _rectangles(ax: Axes, rects: Sequence[tuple[float, float, float, float]], colour: str) -> None:
+def _rectangles(
+    ax: Axes, rects: Sequence[tuple[float, float, float, float]], colour: str
+) -> list[Artist]:
     """Many rectangles (x, y, width, height) as one collection: far quicker to draw than bars."""
     from matplotlib.collections import PolyCollection
 
     if not rects:
-        return
+        return []
     shapes = [[(x, y), (x + w, y), (x + w, y + h), (x, y + h)] for x, y, w, h in rects]
-    ax.add_collection(
-        PolyCollection(shapes, facecolors=colour, edgecolors="white", linewidths=1.0),
-        autolim=False,
-    )
+    collection = PolyCollection(shapes, facecolors=colour, edgecolors="white", linewidths=1.0)
+    return [ax.add_collection(collection, autolim=False)]

@@ -267,3 +267,25 @@ def test_the_picture_travels_over_real_http(tmp_path: Any) -> None:
         "The tip you've done most: Listening actively. One to think about: Keeping hope alive."
     )
     assert "52 weeks" in json.dumps(call.params["reply_markup"])
+
+
+def test_a_kept_layer_leaves_nothing_of_the_last_picture(bot: Harness) -> None:
+    """Pictures start from the same drawn labels and legends; one person's bars must never show
+    through in the next person's picture: drawn after another, it is exactly as drawn afresh."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Europe/London")
+    now = datetime.now(zone)
+    flow = bot.service.cat.flows["top_tips"]
+    words = progress.Wording("Title", "Heading", "Each week", "None in these weeks", "%-d %b")
+    busy = progress.gather(
+        flow, [dict.fromkeys(TIPS, "yes")] * 9, {"Preparation": [now] * 9}, now, zone, 4
+    )
+    quiet = progress.gather(
+        flow, [dict.fromkeys(TIPS, "partly")], {"Preparation": []}, now, zone, 4
+    )
+    progress._LAYERS.clear()
+    afresh = progress.render_png(quiet, words)
+    progress.render_png(busy, words)
+    assert progress.render_png(quiet, words) == afresh
+    assert progress.render_png(busy, words) != afresh
