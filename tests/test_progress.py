@@ -289,3 +289,7 @@ def test_a_kept_layer_leaves_nothing_of_the_last_picture(bot: Harness) -> None:
     progress.render_png(busy, words)
     assert progress.render_png(quiet, words) == afresh
     assert progress.render_png(busy, words) != afresh
+    # Each picture's own artists are taken off again, so a kept layer never grows.
+    [layer] = progress._LAYERS.values()
+    assert len(layer.tips.texts) == len(TIPS) and not layer.tips.collections
+    assert not layer.weeks.texts and not layer.weeks.collections and not layer.weeks.lines
