@@ -35,6 +35,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/journal.py
 	$(BIN)/python bench/nudges.py
+	$(BIN)/python bench/progress.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

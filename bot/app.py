@@ -20,7 +20,9 @@ async def open_service(config: Config) -> Service:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise StartupProblem(f"COREFLECT_TIMEZONE {config.timezone!r} is not a time zone.") from exc
     try:
-        catalogue = engine.load(REQUIRED_MESSAGES, support_override=config.support_file)
+        catalogue = engine.load(
+            REQUIRED_MESSAGES, support_override=config.support_file, overlay=config.prompts_dir
+        )
     except engine.PromptError as exc:
         raise StartupProblem(f"A question set is broken: {exc}") from exc
     store = await Store.open(config.data_dir, config.key, config.synchronous)

@@ -19,6 +19,7 @@ class Config:
     synchronous: str
     log_level: str = "INFO"
     support_file: Path | None = None
+    prompts_dir: Path | None = None  # an organisation's own question sets and wording
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Config:
@@ -33,6 +34,9 @@ class Config:
             log_level=(source.get("COREFLECT_LOG_LEVEL") or "INFO").strip().upper(),
             support_file=Path(source["COREFLECT_SUPPORT_FILE"])
             if source.get("COREFLECT_SUPPORT_FILE")
+            else None,
+            prompts_dir=Path(source["COREFLECT_PROMPTS_DIR"])
+            if source.get("COREFLECT_PROMPTS_DIR")
             else None,
         )
 

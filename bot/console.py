@@ -41,6 +41,17 @@ def show(outcome: Outcome, out: TextIO) -> list[Button]:
         path = Path.cwd() / document.filename
         path.write_bytes(document.content)
         out.write(f"  (saved {path})\n")
+    for photo in outcome.photos:
+        path = Path.cwd() / photo.filename
+        path.write_bytes(photo.content)
+        out.write(f"\n  (picture saved as {path})\n")
+        if photo.caption:
+            out.write(render.to_plain(photo.caption) + "\n")
+        flat = [b for row in photo.buttons for b in row]
+        if flat:
+            buttons = flat
+            for number, button in enumerate(flat, start=1):
+                out.write(f"  [{number}] {button.label}\n")
     out.flush()
     return buttons
 
@@ -70,5 +81,5 @@ async def run_console(
             return
         outcome = await service.handle(CONSOLE_PERSON, to_input(line, buttons))
         shown = show(outcome, stdout)
-        if shown or outcome.replies:
+        if shown or outcome.replies or outcome.photos:
             buttons = shown

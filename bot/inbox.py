@@ -19,7 +19,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
-from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, flush_outbox, menu, sweep
+from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, flush_outbox, menus, sweep
 from flows.service import Service
 from flows.store import StartupProblem, Store
 
@@ -61,7 +61,8 @@ class InboxRunner:
         await self._initialize()
         if self._stop.is_set():
             return
-        await self.app.bot.set_my_commands(menu(self.service))
+        for language, commands in menus(self.service):
+            await self.app.bot.set_my_commands(commands, language_code=language)
         await self.store.inbox_prune()
         await self.app.start()
         if self.app.job_queue is not None:

@@ -27,6 +27,7 @@ from telegram.request import BaseRequest
 
 from bot.config import Config
 from bot.nudges import Nudger
+from flows.engine import Catalogue
 from flows.model import Button, Input, Person, Reply, reply_from_json
 from flows.service import Service
 from flows.team import GROUP_COMMAND, GroupEvent, needs_checks
@@ -37,6 +38,7 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 GROUP_CHATS = {"group", "supergroup"}
 MENU_BUILTINS = (
     "entries",
+    "progress",
     "share",
     "shared",
     "supervisor",
@@ -234,6 +236,16 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             document=InputFile(io.BytesIO(document.content), filename=document.filename),
             protect_content=True,
         )
+    for photo in outcome.photos:
+        # A chart drawn for this request, with its one line of text and buttons underneath.
+        await context.bot.send_photo(
+            chat_id=chat.id,
+            photo=InputFile(io.BytesIO(photo.content), filename=photo.filename),
+            caption=photo.caption or None,
+            parse_mode=ParseMode.HTML if photo.caption else None,
+            reply_markup=keyboard(photo.buttons),
+            protect_content=True,
+        )
 
 
 async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]) -> None:
@@ -368,11 +380,23 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.warning("could not send the apology either")
 
 
-def menu(service: Service) -> list[BotCommand]:
-    commands = [BotCommand(f.command, f.menu) for f in service.cat.flows.values()]
+def menu(service: Service, cat: Catalogue | None = None) -> list[BotCommand]:
+    cat = cat or service.cat
+    commands = [BotCommand(f.command, f.menu) for f in cat.flows.values()]
     commands += [
-        BotCommand(name, service.cat.commands[name])
-        for name in MENU_BUILTINS
-        if name in service.cat.commands
+        BotCommand(name, cat.commands[name]) for name in MENU_BUILTINS if name in cat.commands
     ]
     return commands
+
+
+def menus(service: Service) -> list[tuple[str | None, list[BotCommand]]]:
+    """The command menu for everyone, then one per locale Telegram can name: its menus are
+    per two-letter language, so `cy` (or else the first `pt-…`) stands for its language."""
+    found: list[tuple[str | None, list[BotCommand]]] = [(None, menu(service))]
+    chosen: dict[str, Catalogue] = {}
+    for code, cat in sorted(service.catalogue.locales.items()):
+        language = code.split("-", 1)[0]
+        if len(language) == 2 and (language not in chosen or code == language):
+            chosen[language] = cat
+    found += [(language, menu(service, cat)) for language, cat in sorted(chosen.items())]
+    return found

@@ -29,6 +29,11 @@ _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 BUTTON_LABEL_LIMIT = 24
 
 
+# libyaml's safe loader when PyYAML has it (about ten times quicker: every start-up, and every
+# test's, reads all of prompts/), else the pure-Python one. Both construct only plain data.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class PromptError(Exception):
     """A question set or message template is broken; the text names the file and the step."""
 
@@ -139,11 +144,11 @@ class Support:
         return bool(self.distress and self.distress.search(" ".join(text.lower().split())))
 
 
-def _support(root: Traversable, override: Path | None) -> Support:
-    data = _read_yaml(root.joinpath(SUPPORT_FILE))
+def _support(path: Traversable, where: str, override: Path | None) -> Support:
+    data = _read_yaml(path, where)
     if override is not None:
         try:
-            extra = yaml.safe_load(override.read_text(encoding="utf-8"))
+            extra = yaml.load(override.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
         except (OSError, yaml.YAMLError) as exc:
             raise PromptError(f"{override}: cannot be read as YAML: {exc}") from exc
         if not isinstance(extra, dict):
@@ -153,10 +158,10 @@ def _support(root: Traversable, override: Path | None) -> Support:
     for key in ("lines", "organisation", "distress_phrases"):
         value = data.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise PromptError(f"{SUPPORT_FILE}: '{key}' must be a list of text lines")
+            raise PromptError(f"{where}: '{key}' must be a list of text lines")
         lists[key] = tuple(v.strip() for v in value if v.strip())
     if not lists["lines"]:
-        raise PromptError(f"{SUPPORT_FILE}: 'lines' must name at least one place to find support")
+        raise PromptError(f"{where}: 'lines' must name at least one place to find support")
     phrases = sorted({" ".join(p.lower().split()) for p in lists["distress_phrases"]}, key=len)
     pattern = (
         re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in reversed(phrases)) + r")(?!\w)")
@@ -177,6 +182,16 @@ class Catalogue:
     support: Support
     export_template: Template  # Markdown (not HTML): rendered without autoescaping
     share_template: Template  # the consented summary: macros heading, section and entry
+    code: str = "en-GB"  # the locale: the shipped prompts/ folder is en-GB
+    locales: dict[str, Catalogue] = field(default_factory=dict)  # the default's, by lower code
+
+    def for_language(self, language_code: str | None) -> Catalogue:
+        """The best locale for a Telegram language_code: exact, then its language, else this."""
+        wanted = (language_code or "").strip().lower().replace("_", "-")
+        if not wanted or not self.locales:
+            return self
+        found = self.locales.get(wanted) or self.locales.get(wanted.split("-", 1)[0])
+        return found or self
 
     def by_command(self, command: str) -> Flow | None:
         return next((f for f in self.flows.values() if f.command == command), None)
@@ -185,41 +200,142 @@ class Catalogue:
         return render.tidy(self.messages[message].render(**context))
 
 
+LOCALES = "locales"  # prompts/locales/<code>/: a language, overlaying the default
+DEFAULT_LOCALE = "en-GB"  # the shipped prompts/ folder itself
+_LOCALE_CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$", re.IGNORECASE)
+MESSAGES_FILE = "messages.yaml"
+
+
 def load(
     required_messages: frozenset[str],
     folder: Traversable | None = None,
     support_override: Path | None = None,
+    overlay: Path | None = None,
 ) -> Catalogue:
-    """Load and validate everything under `prompts/` (the installed package's by default).
+    """Load and validate everything under `prompts/` (the installed package's by default), and
+    every locale, once.
 
+    `overlay` is an organisation's own folder (COREFLECT_PROMPTS_DIR): a file with a shipped
+    file's name replaces it, a new name adds to it (`messages.yaml` alone is merged message by
+    message). A locale is a folder `locales/<code>/`, in either place, overlaying the default
+    the same way; its question sets must keep the default's shape (names, commands, step ids,
+    choice values), so an entry written in one language reads in another.
     `support_override` is an organisation's own support file (COREFLECT_SUPPORT_FILE): the keys
     it has replace the shipped ones.
     """
     root = folder if folder is not None else resources.files("prompts")
-    support = _support(root, support_override)
+    layers: list[tuple[Traversable, str]] = [(root, "")]
+    if overlay is not None:
+        if not overlay.is_dir():
+            raise PromptError(f"{overlay}: COREFLECT_PROMPTS_DIR is not a folder")
+        layers.append((overlay, f"{overlay}/"))
+    default = _load_layers(required_messages, layers, support_override, DEFAULT_LOCALE)
+    for code, extra in _locale_layers(layers).items():
+        translated = _load_layers(required_messages, layers + extra, support_override, code)
+        _check_same_shape(default, translated, code)
+        default.locales[code.lower()] = translated
+    return default
+
+
+def _locale_layers(
+    layers: list[tuple[Traversable, str]],
+) -> dict[str, list[tuple[Traversable, str]]]:
+    """Every locale folder, by code, in layer order (shipped first, the organisation's after)."""
+    found: dict[str, list[tuple[Traversable, str]]] = {}
+    names: dict[str, str] = {}
+    for layer, prefix in layers:
+        folder = layer.joinpath(LOCALES)
+        if not folder.is_dir():
+            continue
+        for sub in sorted(folder.iterdir(), key=lambda p: p.name):
+            if not sub.is_dir():
+                continue
+            where = f"{prefix}{LOCALES}/{sub.name}"
+            if not _LOCALE_CODE.match(sub.name):
+                raise PromptError(f"{where}: not a language code (like cy, en-US or pt-BR)")
+            if sub.name.lower() == DEFAULT_LOCALE.lower():
+                raise PromptError(f"{where}: {DEFAULT_LOCALE} is the prompts folder itself")
+            code = names.setdefault(sub.name.lower(), sub.name)
+            found.setdefault(code, []).append((sub, f"{where}/"))
+    return found
+
+
+def _load_layers(
+    required_messages: frozenset[str],
+    layers: list[tuple[Traversable, str]],
+    support_override: Path | None,
+    code: str,
+) -> Catalogue:
+    """One locale's catalogue from the files of every layer, a later layer's file replacing.
+
+    Errors name a shipped file by its name and an overlaid one by its path."""
+    files: dict[str, tuple[Traversable, str]] = {}
+    message_files: list[tuple[Traversable, str]] = []
+    for layer, prefix in layers:
+        for path in sorted(layer.iterdir(), key=lambda p: p.name):
+            if not path.is_file():
+                continue
+            if prefix and path.name.endswith(".yml"):
+                raise PromptError(f"{prefix}{path.name}: question sets are read from .yaml files")
+            files[path.name] = (path, prefix + path.name)
+            if path.name == MESSAGES_FILE:
+                message_files.append(files[path.name])
+    try:
+        return _catalogue(required_messages, files, message_files, support_override, code)
+    except PromptError as exc:
+        named = any(p and str(exc).startswith(p) for _, p in layers)
+        if code != DEFAULT_LOCALE and not named:
+            raise PromptError(f"{LOCALES}/{code}: {exc}") from exc
+        raise
+
+
+def _catalogue(
+    required_messages: frozenset[str],
+    files: dict[str, tuple[Traversable, str]],
+    message_files: list[tuple[Traversable, str]],
+    support_override: Path | None,
+    code: str,
+) -> Catalogue:
+    def need(name: str) -> tuple[Traversable, str]:
+        if name not in files:
+            raise PromptError(f"{name}: the file is missing")
+        return files[name]
+
+    support = _support(*need(SUPPORT_FILE), support_override)
     env = render.environment()
     flows: dict[str, Flow] = {}
     messages: dict[str, Template] = {}
     timezones: tuple[str, ...] = ()
     commands: dict[str, str] = {}
     messages_data: dict[str, Any] = {}
-    for path in sorted(root.iterdir(), key=lambda p: p.name):
-        if not path.name.endswith(".yaml"):
+    for layer_file, where in message_files:
+        # Each layer's messages are checked under its own name, then merged over the last.
+        data = _read_yaml(layer_file, where)
+        messages.update(_messages(env, where, data))
+        commands.update({str(k): str(v) for k, v in (data.get("commands") or {}).items()})
+        if data.get("timezones"):
+            timezones = tuple(str(z) for z in data["timezones"])
+        if data.get("flow_order"):
+            messages_data["flow_order"] = data["flow_order"]
+    for name in sorted(files):
+        if not name.endswith(".yaml") or name in {SUPPORT_FILE, MESSAGES_FILE}:
             continue
-        data = _read_yaml(path)
-        if path.name == SUPPORT_FILE:
-            continue
-        if path.name == "messages.yaml":
-            messages_data = data
-            messages = _messages(env, path.name, data)
-            timezones = tuple(str(z) for z in data.get("timezones", ()))
-            commands = {str(k): str(v) for k, v in (data.get("commands") or {}).items()}
-        else:
-            flow = _flow(env, path.name, data)
-            flows[flow.name] = flow
+        path, where = files[name]
+        data = _read_yaml(path, where)
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise PromptError(f"{where}: 'enabled' must be true or false")
+        if not enabled:
+            continue  # an organisation switched this question set off (`enabled: false`)
+        try:
+            flow = _flow(env, name, data)
+        except PromptError as exc:
+            raise PromptError(_renamed(exc, name, where)) from exc
+        flow.source = where
+        flows[flow.name] = flow
     missing = sorted(required_messages - messages.keys())
     if missing:
-        raise PromptError(f"messages.yaml: missing message(s): {', '.join(missing)}")
+        raise PromptError(f"{MESSAGES_FILE}: missing message(s): {', '.join(missing)}")
     _check_across(flows)
     order = [str(name) for name in messages_data.get("flow_order", [])]
     flows = dict(
@@ -228,15 +344,20 @@ def load(
     for flow in flows.values():
         _trial_render(flow)
         flow.build_machine()
-    export_source = root.joinpath(EXPORT_TEMPLATE).read_text(encoding="utf-8")
+    export_file, export_where = need(EXPORT_TEMPLATE)
+    export_source = export_file.read_text(encoding="utf-8")
     try:
         export_template = export.markdown_environment().from_string(export_source)
     except TemplateSyntaxError as exc:
-        raise PromptError(f"{EXPORT_TEMPLATE}: does not compile: {exc.message}") from exc
+        raise PromptError(f"{export_where}: does not compile: {exc.message}") from exc
     together = [f.source for f in flows.values() if f.together]
     if len(together) > 1:
         raise PromptError(f"{together[1]}: only one question set can be 'together: true'")
-    share_template = _share_template(env, root)
+    share_file, share_where = need(SHARE_TEMPLATE)
+    try:
+        share_template = _share_template(env, share_file)
+    except PromptError as exc:
+        raise PromptError(_renamed(exc, SHARE_TEMPLATE, share_where)) from exc
     return Catalogue(
         flows,
         messages,
@@ -245,12 +366,37 @@ def load(
         support,
         export_template,
         share_template,
+        code=code,
     )
 
 
-def _share_template(env: Environment, root: Traversable) -> Template:
+def _renamed(exc: PromptError, name: str, where: str) -> str:
+    text = str(exc)
+    return where + text[len(name) :] if text.startswith(name) else text
+
+
+def _check_same_shape(default: Catalogue, other: Catalogue, code: str) -> None:
+    """A locale translates the question sets; it must not change what the answers mean."""
+    where = f"{LOCALES}/{code}"
+    if set(other.flows) != set(default.flows):
+        extra = sorted(set(other.flows) ^ set(default.flows))
+        raise PromptError(f"{where}: has different question sets from the default: {extra}")
+    for name, flow in other.flows.items():
+        base = default.flows[name]
+        if flow.command != base.command:
+            raise PromptError(f"{flow.source}: the command must stay /{base.command}")
+        if list(flow.steps) != list(base.steps):
+            raise PromptError(f"{flow.source}: the steps must be the default's: {list(base.steps)}")
+        for step in flow.steps.values():
+            if [c.value for c in step.choices] != [c.value for c in base.steps[step.id].choices]:
+                raise PromptError(
+                    f"{flow.source}: step '{step.id}': the choice values must be the default's"
+                )
+
+
+def _share_template(env: Environment, path: Traversable) -> Template:
     """Load the summary template and try each of its macros once with awkward sample text."""
-    template = _compile(env, SHARE_TEMPLATE, root.joinpath(SHARE_TEMPLATE).read_text("utf-8"))
+    template = _compile(env, SHARE_TEMPLATE, path.read_text("utf-8"))
     module = template.module
     answer = {"number": 1, "label": "A question", "text": "<b>&</b> 🌱", "left_out": True}
     trials = {
@@ -270,21 +416,37 @@ def _share_template(env: Environment, root: Traversable) -> Template:
     return template
 
 
-def _read_yaml(path: Traversable) -> dict[str, Any]:
+def _read_yaml(path: Traversable, where: str | None = None) -> dict[str, Any]:
+    where = where or path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PromptError(f"{path.name}: not valid YAML: {exc}") from exc
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PromptError(f"{where}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise PromptError(f"{path.name}: expected a mapping at the top level")
+        raise PromptError(f"{where}: expected a mapping at the top level")
     return data
+
+
+# Compiled template code, by source and the settings that shape compiled code: a template
+# compiled once (at start-up, or in an earlier test) is not compiled again.
+_COMPILED: dict[tuple[str, tuple[Any, ...]], Any] = {}
 
 
 def _compile(env: Environment, where: str, source: Any) -> Template:
     if not isinstance(source, str) or not source.strip():
         raise PromptError(f"{where}: template is missing or empty")
     try:
-        return env.from_string(source)
+        settings = (
+            env.autoescape,
+            env.trim_blocks,
+            env.lstrip_blocks,
+            env.keep_trailing_newline,
+            env.undefined,
+        )
+        code = _COMPILED.get((source, settings))
+        if code is None:
+            code = _COMPILED[source, settings] = env.compile(source)
+        return env.template_class.from_code(env, code, env.make_globals(None), None)
     except TemplateSyntaxError as exc:
         raise PromptError(
             f"{where}: template does not compile: {exc.message} (line {exc.lineno})"

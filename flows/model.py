@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -70,10 +71,26 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A file to send (an export): made in memory, never stored."""
+    """A file to send (an export, a supervision pack PDF): made in memory, never stored.
+
+    With `make`, the bytes are made after the transaction, off the database's thread.
+    """
 
     filename: str
-    content: bytes
+    content: bytes = b""
+    make: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A picture to send (the /progress chart), sent after the replies: made in memory, never
+    stored. `caption` is Telegram HTML (at most 1024 characters); the buttons go under it."""
+
+    filename: str
+    caption: str = ""
+    buttons: list[list[Button]] = field(default_factory=list)
+    content: bytes = b""
+    make: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -85,6 +102,7 @@ class Outcome:
     clear_buttons: bool = False  # remove the keyboard of the pressed message
     outbox_ids: list[int] = field(default_factory=list)  # where the replies wait until sent
     documents: list[Document] = field(default_factory=list)  # sent after the replies
+    photos: list[Photo] = field(default_factory=list)  # sent after the documents
     forgot: bool = False  # the person was erased: the store folds its WAL away afterwards
     # Messages to other people's chats (chat id, reply). Only flows.gate adds to this list.
     others: list[tuple[int, Reply]] = field(default_factory=list)

@@ -21,6 +21,7 @@ from flows.store import NudgeRow, ReminderSettings, SessionRow, Tx, iso
 from flows.turn import Turn
 
 if TYPE_CHECKING:
+    from flows.engine import Catalogue
     from flows.service import Service
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,11 @@ def _key_start(nudge: NudgeRow) -> str:
 class Nudges:
     def __init__(self, service: Service) -> None:
         self.svc = service
-        self.cat = service.cat
+
+    @property
+    def cat(self) -> Catalogue:
+        """The wording of the person being answered (see Service.cat)."""
+        return self.svc.cat
 
     def say(self, message: str, /, **context: Any) -> str:
         return self.cat.say(message, **context)

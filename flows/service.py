@@ -7,17 +7,19 @@ and commits before returning, so the reply is only ever sent for an answer alrea
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flows import engine, export, identifying, render
+from flows import engine, export, identifying, progress, render
 from flows import entries as content
 from flows.engine import END, Catalogue, Flow, PromptError, Step
-from flows.model import Button, Document, Input, Outcome, Person, Reply, reply_to_json
+from flows.model import Button, Document, Input, Outcome, Person, Photo, Reply, reply_to_json
 from flows.nudges import NUDGE_COMMANDS, NUDGE_MESSAGES, Nudges
 from flows.store import EntryRow, Store, Tx
 from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Supervision
@@ -26,6 +28,8 @@ from flows.team import TEAM_COMMANDS, TEAM_MESSAGES, GroupEvent, Team
 from flows.turn import Turn
 
 log = logging.getLogger(__name__)
+# The catalogue (locale) of the person whose input is being handled, for the length of one unit.
+_LOCALE: ContextVar[Catalogue | None] = ContextVar("coreflect_locale", default=None)
 
 BUILTIN_COMMANDS = (
     "start",
@@ -39,6 +43,7 @@ BUILTIN_COMMANDS = (
     "export",
     "forget",
     "support",
+    "progress",
     *SUPERVISION_COMMANDS,
     *NUDGE_COMMANDS,
     *TEAM_COMMANDS,
@@ -152,6 +157,7 @@ REQUIRED_MESSAGES = frozenset(
         *SUPERVISION_MESSAGES,
         *NUDGE_MESSAGES,
         *TEAM_MESSAGES,
+        *progress.PROGRESS_MESSAGES,
     }
 )
 
@@ -163,18 +169,27 @@ class Service:
         catalogue: Catalogue,
         default_timezone: str = "Europe/London",
     ) -> None:
+        if JOURNAL not in catalogue.flows:
+            raise PromptError(
+                f"{JOURNAL}.yaml: can't be switched off: loose messages are kept in it"
+            )
         clash = set(BUILTIN_COMMANDS) & {f.command for f in catalogue.flows.values()}
         if clash:
             raise PromptError(
                 f"a question set uses a built-in command: /{', /'.join(sorted(clash))}"
             )
         self.store = store
-        self.cat = catalogue
+        self.catalogue = catalogue  # the default locale; each person's is chosen per input
         self.default_timezone = default_timezone
         self.bot_username: str | None = None  # from getMe; makes invite codes into links
         self.sup = Supervision(self)
         self.nudges = Nudges(self)
         self.team = Team(self)
+
+    @property
+    def cat(self) -> Catalogue:
+        """The wording of the person being answered (their Telegram language), else the default."""
+        return _LOCALE.get() or self.catalogue
 
     def clock(self) -> datetime:
         """Now, by the store's clock (tests move it on to reach expiries and time limits)."""
@@ -199,9 +214,25 @@ class Service:
             self.store.marked.add(update_id)
         if outcome.forgot:
             await self.store.checkpoint()
+        if outcome.documents or outcome.photos:
+            await _make_files(outcome)
         return outcome
 
     def _handle(
+        self,
+        tx: Tx,
+        person: Person,
+        inp: Input,
+        update_id: int | None,
+        outbox_chat: int | None,
+    ) -> Outcome:
+        token = _LOCALE.set(self.catalogue.for_language(person.language_code))
+        try:
+            return self._handle_in_locale(tx, person, inp, update_id, outbox_chat)
+        finally:
+            _LOCALE.reset(token)
+
+    def _handle_in_locale(
         self,
         tx: Tx,
         person: Person,
@@ -353,9 +384,11 @@ class Service:
             self._settings(t)
         elif command == "cancel":
             self._cancel(t)
-        elif command in {"entries", "support", "export"}:
+        elif command in {"entries", "support", "export", "progress"}:
             if command == "entries":
                 self._entries(t, args, 0)
+            elif command == "progress":
+                self._progress(t, progress.DEFAULT_WEEKS)
             elif command == "support":
                 self._support(t)
             else:
@@ -463,6 +496,10 @@ class Service:
             return
         if kind == "x":
             self._entry_action(t, rest)
+            return
+        if kind == "pg":
+            weeks = int(rest) if rest.isdigit() else 0
+            self._progress(t, weeks if weeks in progress.WEEKS else progress.DEFAULT_WEEKS)
             return
         if kind == "e":
             page, _, query = rest.partition(":")
@@ -1065,6 +1102,11 @@ class Service:
         else:
             t.out.toast = self.cat.say("stale_toast")
 
+    # ---- progress ------------------------------------------------------------------------
+
+    def _progress(self, t: Turn, weeks: int) -> None:
+        progress.respond(t, self.cat, _zone(t.row.timezone), weeks)
+
     # ---- support, export, forget ---------------------------------------------------------
 
     def _support(self, t: Turn) -> None:
@@ -1278,6 +1320,9 @@ class Service:
         text = content.search_text(self._title(flow_name), flow, raw)
         t.tx.set_search_text(t.row.cipher, entry_id, text)
 
+    def _zone_of(self, t: Turn) -> ZoneInfo:
+        return _zone(t.row.timezone)
+
     def _when(self, t: Turn, moment: datetime) -> str:
         local = moment.astimezone(_zone(t.row.timezone))
         return local.strftime("%a %-d %b, %H:%M")
@@ -1292,6 +1337,24 @@ class Service:
 
     def _help(self) -> str:
         return self.cat.say("help", flows=self._flow_list())
+
+
+async def _make_files(outcome: Outcome) -> None:
+    """Charts and PDFs are drawn from data read in the transaction, but after it, in a worker
+    thread: a slow drawing never holds up the database thread everyone shares."""
+    documents: list[Document] = []
+    for document in outcome.documents:
+        if document.make is not None:
+            made = await asyncio.to_thread(document.make)
+            document = dataclasses.replace(document, content=made, make=None)
+        documents.append(document)
+    photos: list[Photo] = []
+    for photo in outcome.photos:
+        if photo.make is not None:
+            made = await asyncio.to_thread(photo.make)
+            photo = dataclasses.replace(photo, content=made, make=None)
+        photos.append(photo)
+    outcome.documents, outcome.photos = documents, photos
 
 
 def _page_data(page: int, query: str) -> str:

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flows import entries as content
-from flows import gate, render
-from flows.engine import PROCTOR
+from flows import gate, pack_pdf, render
+from flows.engine import PROCTOR, Catalogue
 from flows.model import Button, Outcome, Reply
 from flows.store import EntryRow, LinkRow, ShareRow, Tx
 from flows.turn import Turn
@@ -122,6 +122,7 @@ SUPERVISION_MESSAGES = frozenset(
         "round_closed",
         "forgotten_notice",
         "someone",
+        *pack_pdf.PACK_PDF_MESSAGES,
     }
 )
 
@@ -156,7 +157,10 @@ class Item:
 class Supervision:
     def __init__(self, service: Service) -> None:
         self.svc = service
-        self.cat = service.cat
+
+    @property
+    def cat(self) -> Catalogue:
+        return self.svc.cat
 
     def say(self, message: str, /, **context: Any) -> str:
         return self.cat.say(message, **context)
@@ -425,10 +429,12 @@ class Supervision:
 
     def share_menu(self, t: Turn) -> None:
         link = t.tx.supervisor_link(t.person.id)
-        if link is None:
-            t.say(self.say("share_no_supervisor"))
-            return
         pack = self.pack_entries(t)
+        if link is None:
+            # A supervisor who isn't on CoReflect can still be brought the pack, printed.
+            rows = [[Button(self.say("button_pack_pdf_only"), "h:kp")]] if pack else []
+            t.say(self.say("share_no_supervisor", pack=len(pack)), rows)
+            return
         t.say(
             self.say("share_what", name=self.name(t.tx, link.supervisor_id)),
             [
@@ -463,6 +469,12 @@ class Supervision:
                 t.say(self.say("pack_empty"))
                 return
             self.preview(t, "pack", None, pack)
+        elif what == "kp":
+            pack = self.pack_entries(t)
+            if not pack:
+                t.say(self.say("pack_empty"))
+                return
+            self.preview(t, "pack", None, pack, pdf_only=True)
         else:
             self.not_found(t)
 
@@ -576,10 +588,19 @@ class Supervision:
                 )
         return blocks
 
-    def preview(self, t: Turn, kind: str, subject: int | None, entries: list[EntryRow]) -> None:
-        link = t.tx.supervisor_link(t.person.id)
-        if link is None:
-            t.say(self.say("share_no_supervisor"))
+    def preview(
+        self,
+        t: Turn,
+        kind: str,
+        subject: int | None,
+        entries: list[EntryRow],
+        pdf_only: bool = False,
+    ) -> None:
+        """The preview, with a button per answer. `pdf_only`: the pack, to be printed rather
+        than shared (no supervisor is linked), so it offers only the PDF."""
+        link = None if pdf_only else t.tx.supervisor_link(t.person.id)
+        if link is None and not pdf_only:
+            t.say(self.say("share_no_supervisor", pack=0))
             return
         items = self.items(t, entries)
         if not items:
@@ -589,16 +610,23 @@ class Supervision:
             "kind": "share_preview",
             "what": kind,
             "subject": subject,
-            "link": link.id,  # consent is to this supervisor: another link needs a new preview
+            # consent is to this supervisor: another link needs a new preview
+            "link": link.id if link else None,
             "entries": [e.id for e in entries],
             "out": [],
             "expiry": 0,
+            "pdf_only": pdf_only,
         }
-        for chunk in render.pack(self.summary_blocks(t, kind, items, set(), True, t.row.name)):
+        blocks = self.summary_blocks(t, kind, items, set(), True, t.row.name)
+        if pdf_only:
+            blocks[0] = self.say("pack_pdf_preview")
+        for chunk in render.pack(blocks):
             t.say(chunk)
         t.say(*self.controls(t, items, link))
 
-    def controls(self, t: Turn, items: list[Item], link: LinkRow) -> tuple[str, list[list[Button]]]:
+    def controls(
+        self, t: Turn, items: list[Item], link: LinkRow | None
+    ) -> tuple[str, list[list[Button]]]:
         pending = t.conv.pending or {}
         left_out = set(pending.get("out", []))
         t.conv.turn += 1
@@ -610,12 +638,18 @@ class Supervision:
                 mark = "—" if n in left_out else "✓"
                 toggles.append(Button(f"{mark} {n + 1}", f"p:{turn}:t{n}"))
         rows = [toggles[i : i + TOGGLES_PER_ROW] for i in range(0, len(toggles), TOGGLES_PER_ROW)]
+        left = [{"number": n + 1, "label": items[n].label} for n in sorted(left_out)]
+        if link is None:
+            rows.append([Button(self.say("button_pack_pdf"), f"p:{turn}:pdf")])
+            rows.append([Button(self.say("button_pack_pdf_close"), f"p:{turn}:keep")])
+            return self.say("pack_pdf_controls", left_out=left, toggles=bool(toggles)), rows
         name = self.name(t.tx, link.supervisor_id)
         days = int(pending.get("expiry", 0))
         rows.append([Button(self.say("button_expiry", days=days), f"p:{turn}:x")])
         rows.append([Button(self.say("button_share_with", name=name), f"p:{turn}:send")])
+        if pending.get("what") == "pack":
+            rows.append([Button(self.say("button_pack_pdf"), f"p:{turn}:pdf")])
         rows.append([Button(self.say("button_keep_private"), f"p:{turn}:keep")])
-        left = [{"number": n + 1, "label": items[n].label} for n in sorted(left_out)]
         text = self.say(
             "share_controls",
             name=name,
@@ -641,20 +675,29 @@ class Supervision:
 
     def preview_button(self, t: Turn, value: str) -> None:
         pending = t.conv.pending or {}
-        link = t.tx.supervisor_link(t.person.id)
+        pdf_only = bool(pending.get("pdf_only"))
+        link = None if pdf_only else t.tx.supervisor_link(t.person.id)
         entries = self.preview_entries(t)
-        if link is None or entries is None:
+        if (link is None and not pdf_only) or entries is None:
             t.conv.pending = None
             t.out.clear_buttons = True
-            t.say(self.say("share_changed" if link else "share_no_supervisor"))
+            t.say(self.say("share_changed" if link or pdf_only else "share_no_supervisor", pack=0))
             return
         items = self.items(t, entries)
         left_out = {int(n) for n in pending.get("out", [])}
         if value == "keep":
             t.conv.pending = None
-            t.out.replace = Reply(self.say("share_kept_private"))
+            t.out.replace = Reply(self.say("pack_pdf_closed" if pdf_only else "share_kept_private"))
             return
-        if link.id != pending.get("link"):
+        if value == "pdf" and pending.get("what") == "pack":
+            self.pack_pdf(t, items, left_out)
+            return
+        if link is None:
+            if not (value.startswith("t") and value[1:].isdigit()):
+                self.not_found(t)  # a preview for printing has only its toggles and the PDF
+                t.out.clear_buttons = False
+                return
+        elif link.id != pending.get("link"):
             # The preview named someone else (unlinked and linked again since): start afresh.
             t.out.clear_buttons = True
             t.say(self.say("share_changed"))
@@ -668,7 +711,7 @@ class Supervision:
         elif value == "x":
             days = int(pending.get("expiry", 0))
             pending["expiry"] = EXPIRY_DAYS[(EXPIRY_DAYS.index(days) + 1) % len(EXPIRY_DAYS)]
-        elif value == "send":
+        elif value == "send" and link is not None:
             self.send_share(t, link, items, left_out)
             return
         t.conv.pending = pending
@@ -713,6 +756,24 @@ class Supervision:
         )
         t.conv.pending = None
         t.out.replace = Reply(self.say("share_sent", name=name, days=days))
+
+    def pack_pdf(self, t: Turn, items: list[Item], left_out: set[int]) -> None:
+        """The pack as previewed, less what was left out, as a PDF for the worker alone: made in
+        memory after this transaction and never stored. The preview stays open."""
+        pending = t.conv.pending or {}
+        kept = [(n, i) for n, i in enumerate(items) if n not in left_out]
+        if not kept:
+            t.out.toast = self.say("share_none_left")
+            return
+        if self.digest(t, "pack", items, left_out) != pending.get("digest"):
+            t.out.clear_buttons = True
+            t.say(self.say("share_changed"))
+            pdf_only = bool(pending.get("pdf_only"))
+            self.preview(t, "pack", None, self.preview_entries(t) or [], pdf_only=pdf_only)
+            return
+        t.out.documents.append(pack_pdf.document(t, self, [i for _, i in kept]))
+        t.out.toast = self.say("pack_pdf_ready")
+        t.out.clear_buttons = False  # the preview stays open: share, or keep it private
 
     # ---- after sharing: the worker's list, withdrawal, expiry ----------------------------
 

@@ -28,6 +28,7 @@ from flows.store import LinkRow, TeamDraft, TeamGroupRow, TeamPostRow, Tx
 from flows.turn import Turn
 
 if TYPE_CHECKING:
+    from flows.engine import Catalogue
     from flows.service import Service
 
 TEAM_COMMANDS = ("teams", "teamgroup")
@@ -129,7 +130,11 @@ class GroupEvent:
 class Team:
     def __init__(self, service: Service) -> None:
         self.svc = service
-        self.cat = service.cat
+
+    @property
+    def cat(self) -> Catalogue:
+        """The wording of the person being answered (see Service.cat)."""
+        return self.svc.cat
 
     def say(self, message: str, /, **context: Any) -> str:
         return self.cat.say(message, **context)

@@ -63,7 +63,39 @@ def violations(method: str, params: Mapping[str, Any]) -> list[str]:
     known = {f["name"] for f in fields}
     extras = PTB_DEFAULT_EXTRAS - known
     own = {k: v for k, v in params.items() if k not in extras}
-    return _check_object(own, fields, method, method)
+    return _check_object(own, fields, method, method) + _upload_problems(method, own)
+
+
+_PHOTO_BYTES = 10 * 1024 * 1024
+_SIZE_RULE = re.compile(r"width and height must not exceed (\d+) in total", re.IGNORECASE)
+_RATIO_RULE = re.compile(r"ratio must be at most (\d+)", re.IGNORECASE)
+
+
+def _upload_problems(method: str, params: Mapping[str, Any]) -> list[str]:
+    """An uploaded photo must be an image Telegram accepts: the size and shape rules in the
+    photo field's description (at most 10 MB, width + height, ratio), and a real PNG or JPEG."""
+    photo = params.get("photo")
+    if method != "sendPhoto" or not isinstance(photo, Upload):
+        return []
+    where = f"{method}.photo"
+    description = next(f["description"] for f in _method_fields(method) if f["name"] == "photo")
+    problems = []
+    if photo.size > _PHOTO_BYTES:
+        problems.append(f"{where}: {photo.size} bytes, at most 10 MB allowed")
+    body = photo.content
+    if body[:8] == b"\x89PNG\r\n\x1a\n" and body[12:16] == b"IHDR":
+        width, height = int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big")
+    elif body[:3] == b"\xff\xd8\xff":
+        return problems  # JPEG: its size is deep in the file; not sent by us
+    else:
+        return [*problems, f"{where}: not a PNG or JPEG image"]
+    total = _SIZE_RULE.search(description)
+    if total and width + height > int(total.group(1)):
+        problems.append(f"{where}: {width}x{height}, width + height over {total.group(1)}")
+    ratio = _RATIO_RULE.search(description)
+    if ratio and max(width, height) > int(ratio.group(1)) * max(1, min(width, height)):
+        problems.append(f"{where}: {width}x{height}, ratio over {ratio.group(1)}")
+    return problems
 
 
 def utf16_len(s: str) -> int:

@@ -25,6 +25,8 @@ COMMANDS = [
     "/moment",
     "/reflect",
     "/tips",
+    "/coproduction",
+    "/progress",
     "/journal",
     "/support",
     "/export",

@@ -40,6 +40,7 @@ def test_shipped_prompts_load() -> None:
         "top_tips",
         "journal",
         "coreflection",
+        "coproduction",
     ]
     assert len(cat.flows["top_tips"].steps) == 11  # ten tips and a note
     assert len([s for s in cat.flows["reflection"].steps]) == 5

@@ -1,0 +1,196 @@
+"""The supervision pack as a printable PDF: made in memory from what the worker kept, never stored.
+
+fpdf2 with DejaVu Sans (the copy matplotlib ships), so accents, curly quotes and most symbols
+print as written. A character the font lacks (most emoji) is never dropped silently and never
+stops the PDF: it prints as its Unicode name in brackets, so "🌱" reads "[seedling]", and the
+rest of the person's words are untouched. Invisible joiners and skin-tone modifiers go.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flows import render as html
+from flows.engine import PROCTOR
+from flows.model import Document
+from flows.turn import Turn
+
+if TYPE_CHECKING:
+    from flows.supervision import Item, Supervision
+
+PACK_PDF_MESSAGES = frozenset(
+    {
+        "button_pack_pdf",
+        "pack_pdf_ready",
+        "pack_pdf_title",
+        "pack_pdf_subtitle",
+        "pack_pdf_made",
+        "pack_pdf_nothing",
+        "button_pack_pdf_only",
+        "pack_pdf_preview",
+        "pack_pdf_controls",
+        "button_pack_pdf_close",
+        "pack_pdf_closed",
+    }
+)
+FONT = "DejaVu"
+_STYLES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf"}
+INK = (26, 26, 26)
+QUIET = (95, 95, 95)
+ACCENT = (0, 114, 178)  # Okabe–Ito blue, as on the /progress picture
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    label: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    title: str
+    when: str
+    answers: tuple[Answer, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str  # one of Proctor's three functions of supervision
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """Everything printed, as plain text (wording from prompts/, answers as written)."""
+
+    title: str
+    subtitle: str
+    made: str
+    nothing: str  # under a section with no entries
+    sections: tuple[Section, ...]
+
+
+def document(t: Turn, sup: Supervision, kept: list[Item]) -> Document:
+    """The PDF of these answers (the ones kept in the preview), under Proctor's three functions,
+    as a Document whose bytes are made after the transaction."""
+    say = sup.say
+    entries = list({i.entry.id: i.entry for i in kept}.values())
+    sections = tuple(
+        Section(
+            html.to_plain(say(f"proctor_{section}")),
+            tuple(
+                Entry(
+                    sup.svc._title(entry.flow),
+                    sup.svc._when(t, entry.created_at),
+                    tuple(Answer(i.label, i.text) for i in kept if i.entry is entry),
+                )
+                for entry in entries
+                if sup.section(entry) == section
+            ),
+        )
+        for section in PROCTOR
+    )
+    zone = sup.svc._zone_of(t)
+    days = sorted(e.created_at.astimezone(zone) for e in entries)
+    pack = Pack(
+        title=html.to_plain(say("pack_pdf_title")),
+        subtitle=html.to_plain(
+            say(
+                "pack_pdf_subtitle",
+                name=t.row.name,
+                first=days[0].strftime("%-d %B %Y"),
+                last=days[-1].strftime("%-d %B %Y"),
+            )
+        ),
+        made=html.to_plain(say("pack_pdf_made", when=sup.svc._when(t, t.now))),
+        nothing=html.to_plain(say("pack_pdf_nothing")),
+        sections=sections,
+    )
+    day = t.now.astimezone(zone).strftime("%Y-%m-%d")
+    return Document(f"supervision-pack-{day}.pdf", make=functools.partial(render, pack))
+
+
+@functools.cache
+def _font_folder() -> Path:
+    import matplotlib  # only for the path of the fonts it ships
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+@functools.cache
+def _covered() -> frozenset[int]:
+    """Every character every style of the font can draw."""
+    from fontTools.ttLib import TTFont
+
+    sets = []
+    for name in _STYLES.values():
+        with TTFont(_font_folder() / name, lazy=True) as font:
+            sets.append(set(font.getBestCmap()))
+    return frozenset(set.intersection(*sets))
+
+
+_INVISIBLE = {0x200D, 0x20E3}  # zero-width joiner, combining keycap
+_INVISIBLE_RANGES = ((0xFE00, 0xFE0F), (0x1F3FB, 0x1F3FF), (0xE0020, 0xE007F))
+
+
+def printable(text: str) -> str:
+    """The text with every character the font lacks named instead, in brackets."""
+    covered = _covered()
+    out: list[str] = []
+    for char in text.replace("\r\n", "\n").replace("\t", "    "):
+        code = ord(char)
+        if code in covered or char == "\n":
+            out.append(char)
+        elif code in _INVISIBLE or any(low <= code <= high for low, high in _INVISIBLE_RANGES):
+            continue
+        elif unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"}:
+            continue  # control and format characters print as nothing anyway
+        else:
+            name = unicodedata.name(char, "")
+            out.append(f"[{name.lower()}]" if name else "?")
+    return "".join(out)
+
+
+def render(pack: Pack) -> bytes:
+    """The PDF's bytes: A4, large enough to read, one entry after another under each section."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_margins(20, 20, 20)
+    pdf.set_auto_page_break(True, margin=20)
+    folder = _font_folder()
+    for style, name in _STYLES.items():
+        pdf.add_font(FONT, style, str(folder / name))
+    pdf.set_title(printable(pack.title))
+    pdf.set_creator("CoReflect")
+    pdf.add_page()
+
+    def write(text: str, size: float, style: str = "", colour: tuple[int, int, int] = INK) -> None:
+        pdf.set_font(FONT, style, size)
+        pdf.set_text_color(*colour)
+        pdf.multi_cell(0, size * 0.5, printable(text), align="L", new_x="LMARGIN", new_y="NEXT")
+
+    write(pack.title, 20, "B")
+    pdf.ln(2)
+    write(pack.subtitle, 12)
+    write(pack.made, 10, "I", QUIET)
+    for section in pack.sections:
+        pdf.ln(6)
+        write(section.title, 15, "B", ACCENT)
+        pdf.set_draw_color(*ACCENT)
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+        pdf.ln(2)
+        if not section.entries:
+            write(pack.nothing, 11, "I", QUIET)
+        for entry in section.entries:
+            pdf.ln(3)
+            write(f"{entry.title} · {entry.when}", 12, "B")
+            for answer in entry.answers:
+                pdf.ln(1)
+                write(answer.label, 10.5, "I", QUIET)
+                write(answer.text, 11.5)
+    return bytes(pdf.output())
