@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     config = Config.from_env()
-    logs.configure(config.log_level)
+    logs.configure(config.log_level, secrets=(config.token, config.key))
     mode = args.mode or ("telegram" if config.token else "console")
     if mode == "telegram" and not config.token:
         print(

@@ -19,6 +19,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from bot import logs
 from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, flush_outbox, menu, sweep
 from flows.service import Service
 from flows.store import StartupProblem, Store
@@ -184,7 +185,21 @@ class InboxRunner:
         try:
             await self.app.process_update(Update.de_json(data, self.app.bot))
         except Exception as exc:  # unreadable even to PTB: log its kind, never its content
-            log.error("update %d could not be processed: %s", update_id, type(exc).__name__)
+            log.error(
+                "update could not be processed: %s",
+                type(exc).__name__,
+                extra=logs.fields(update=update_id, person=logs.person(_chat_key(data) or None)),
+            )
+        else:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "update handled",
+                    extra=logs.fields(
+                        update=update_id,
+                        kind=_kind(data),
+                        person=logs.person(_chat_key(data) or None),
+                    ),
+                )
         if update_id in self.store.marked:
             self.store.marked.discard(update_id)
         else:
@@ -202,6 +217,10 @@ def _chat_key(data: dict[str, Any]) -> int:
     except (KeyError, TypeError, ValueError):
         pass
     return 0
+
+
+def _kind(data: dict[str, Any]) -> str:
+    return next((k for k in data if k != "update_id"), "empty")
 
 
 def _seconds(value: object) -> float:

@@ -22,6 +22,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
+from bot import logs
 from bot.config import Config
 from flows.model import Button, Input, Person, Reply, reply_from_json
 from flows.service import Service
@@ -222,7 +223,16 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(error, Forbidden):
         log.info("a person has blocked the bot; nothing sent")
         return
-    log.error("handling an update failed: %s", type(error).__name__, exc_info=error)
+    who = update.effective_user.id if isinstance(update, Update) and update.effective_user else None
+    log.error(
+        "handling an update failed: %s",
+        type(error).__name__,
+        exc_info=error,
+        extra=logs.fields(
+            update=update.update_id if isinstance(update, Update) else "-",
+            person=logs.person(who),
+        ),
+    )
     if (
         isinstance(update, Update)
         and update.effective_chat
