@@ -10,7 +10,7 @@ import sys
 
 from bot import logs
 from bot.app import open_service
-from bot.config import Config
+from bot.config import Config, ConfigProblem
 from flows.store import StartupProblem
 
 log = logging.getLogger("coreflect")
@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         help="default: telegram if TELEGRAM_BOT_TOKEN is set, else console",
     )
     args = parser.parse_args(argv)
-    config = Config.from_env()
+    try:
+        config = Config.from_env()
+    except ConfigProblem as exc:
+        print(f"CoReflect cannot start: {exc}", file=sys.stderr)
+        return 1
     logs.configure(config.log_level, secrets=(config.token, config.key))
     mode = args.mode or ("telegram" if config.token else "console")
     if mode == "telegram" and not config.token:
@@ -59,14 +63,20 @@ async def _console(config: Config) -> int:
 
 async def _telegram(config: Config) -> int:
     from bot.inbox import InboxRunner
-    from bot.telegram_bot import build_application
+    from bot.telegram_bot import ALLOWED_UPDATES, build_application
+    from bot.webhook import WebhookReceiver
 
     service = await open_service(config)
     runner = InboxRunner(build_application(config, service), service)
+    how = "long polling"
+    if config.webhook_url:
+        receiver = WebhookReceiver(service.store, config, runner.wake)
+        runner.receive = lambda: receiver.serve(runner.app.bot, ALLOWED_UPDATES)
+        how = f"webhook, listening on {config.webhook_listen}:{config.webhook_port}"
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
-    log.info("CoReflect is running (long polling); Ctrl+C or SIGTERM stops it")
+    log.info("CoReflect is running (%s); Ctrl+C or SIGTERM stops it", how)
     try:
         await runner.run()
     finally:

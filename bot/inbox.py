@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
@@ -35,8 +36,12 @@ class InboxRunner:
         app: Application[Any, Any, Any, Any, Any, Any],
         service: Service,
         poll_timeout: int = 30,
+        receive: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`receive`, if given, brings updates into the inbox instead of long polling (webhook
+        mode: bot/webhook.py); it runs until cancelled and calls `wake()` after each store."""
         self.app = app
+        self.receive = receive
         self.service = service
         self.store: Store = service.store
         self.poll_timeout = poll_timeout
@@ -55,24 +60,40 @@ class InboxRunner:
         self._stop.set()
         self._wake.set()
 
+    def wake(self) -> None:
+        """New rows are in the inbox: the consumer looks at once."""
+        self._wake.set()
+
     async def run(self) -> None:
         """Start, poll and consume until `stop()`; then finish the update in hand and shut down."""
         await self._initialize()
         if self._stop.is_set():
             return
         await self.app.bot.set_my_commands(menu(self.service))
+        if self.receive is None:
+            await self.app.bot.delete_webhook()  # getUpdates is refused while a webhook is set
         await self.store.inbox_prune()
         await self.app.start()
         if self.app.job_queue is not None:
             self.app.job_queue.run_repeating(self._sweep, interval=SWEEP_EVERY, first=5)
         consumer = asyncio.create_task(self._consume(), name="inbox-consumer")
-        poller = asyncio.create_task(self._poll(), name="inbox-poller")
+        poller = asyncio.create_task(
+            self.receive() if self.receive is not None else self._poll(), name="inbox-receiver"
+        )
+        stopping = asyncio.create_task(self._stop.wait())
+        failure: BaseException | None = None
         try:
-            await self._stop.wait()
+            await asyncio.wait({stopping, poller}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            stopping.cancel()
             poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await poller
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # the receiver could not run (a port in use, say)
+                failure = exc
+                self._stop.set()
             self._wake.set()
             try:
                 # Whatever is cut short here is safe: a unit of work either committed (its
@@ -83,6 +104,8 @@ class InboxRunner:
                 log.warning("stopped mid-batch; the rest is kept for the next start")
             await self.app.stop()
             await self.app.shutdown()
+        if failure is not None:
+            raise StartupProblem(f"Updates cannot be received: {failure}") from failure
 
     async def _initialize(self) -> None:
         """Reach Telegram (getMe); keep trying while the network is down, fail on a bad token."""
