@@ -126,13 +126,26 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     service: Service = context.application.bot_data["service"]
     service.bot_username = context.bot.username  # for invite links; known once getMe has run
     person = Person(user.id, user.first_name or "", user.language_code)
-    outcome = await service.handle(person, inp, update_id=update.update_id, outbox_chat=chat.id)
     query = update.callback_query
+    pressed = (
+        query.message.message_id
+        if query is not None and isinstance(query.message, Message)
+        else None
+    )
+    outcome = await service.handle(
+        person, inp, update_id=update.update_id, outbox_chat=chat.id, pressed=pressed
+    )
+    rows: list[tuple[int, int, Reply]] = []
     if query is not None:
         await query.answer(text=outcome.toast)
+        if outcome.replace is not None and outcome.replace_id is not None:
+            # Saved with the press, so a crash now cannot lose it ("Shared with Sam").
+            rows.append((outcome.replace_id, chat.id, outcome.replace))
         # Already without buttons, or too old to edit: nothing to tidy.
         with contextlib.suppress(BadRequest):
-            if outcome.replace is not None and isinstance(query.message, Message):
+            if outcome.replace_id is not None:
+                pass  # the edit goes with the replies below
+            elif outcome.replace is not None and isinstance(query.message, Message):
                 await query.edit_message_text(
                     text=outcome.replace.html,
                     parse_mode=ParseMode.HTML,
@@ -141,7 +154,7 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 )
             elif outcome.clear_buttons and isinstance(query.message, Message):
                 await query.edit_message_reply_markup(reply_markup=None)
-    rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
+    rows += [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
     rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
     await deliver(context.bot, service, rows)
     for document in outcome.documents:
@@ -182,6 +195,18 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
     """
     if reply.delete_message is not None:
         await bot.delete_message(chat_id=chat_id, message_id=reply.delete_message)
+        return
+    if reply.edit_message is not None:
+        # Sent again after a crash, Telegram answers "message is not modified" (BadRequest):
+        # deliver() counts that as done.
+        await bot.edit_message_text(
+            chat_id=chat_id,
+            message_id=reply.edit_message,
+            text=reply.html,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard(reply.buttons),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
         return
     if reply.share_id is not None and not await service.store.share_live(
         reply.share_id, service.clock()

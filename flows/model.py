@@ -52,7 +52,9 @@ class Reply:
     """One message to send. `html` is Telegram HTML; user text in it is already escaped.
 
     With `delete_message` it is not a message at all but the removal of an earlier one of ours
-    (a withdrawn summary): it travels through the same outbox so a crash cannot lose it.
+    (a withdrawn summary): it travels through the same outbox so a crash cannot lose it. With
+    `edit_message` it is the new text of the message whose button was pressed ("Shared with
+    Sam"), saved with the press for the same reason.
     """
 
     html: str
@@ -60,6 +62,7 @@ class Reply:
     protect: bool = False  # protect_content: Telegram stops forwarding and saving (summaries)
     share_id: int | None = None  # a shared summary: its message id is kept so it can be withdrawn
     delete_message: int | None = None
+    edit_message: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class Outcome:
     others: list[tuple[int, Reply]] = field(default_factory=list)
     others_ids: list[int] = field(default_factory=list)  # their outbox rows, in order
     replace: Reply | None = None  # new text and buttons for the message whose button was pressed
+    replace_id: int | None = None  # its outbox row, when the pressed message is known
 
 
 def reply_to_json(reply: Reply) -> bytes:
@@ -95,6 +99,8 @@ def reply_to_json(reply: Reply) -> bytes:
         data["share"] = reply.share_id
     if reply.delete_message is not None:
         data["delete"] = reply.delete_message
+    if reply.edit_message is not None:
+        data["edit"] = reply.edit_message
     return json.dumps(data).encode("utf-8")
 
 
@@ -106,4 +112,5 @@ def reply_from_json(raw: bytes) -> Reply:
         protect=bool(data.get("protect", False)),
         share_id=data.get("share"),
         delete_message=data.get("delete"),
+        edit_message=data.get("edit"),
     )
