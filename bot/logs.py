@@ -28,6 +28,7 @@ _HELD = {
     "telegram": logging.INFO,
     "aiosqlite": logging.INFO,
     "apscheduler": logging.INFO,
+    "transitions": logging.WARNING,  # two lines per question otherwise (state names only)
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
 }

@@ -230,7 +230,7 @@ def journal(agent: Agent) -> Iterator[Step]:
 def note(agent: Agent) -> Iterator[Step]:
     said = words(agent)
     yield Step(agent.text(said), "Kept as a note")
-    agent.entries.append(Entry("note", {said.split()[0]: "note"}))  # flows.entries.NOTE
+    agent.entries.append(Entry("note", {said.split()[0]: "writing"}))  # a one-message journal
 
 
 def share(agent: Agent) -> Iterator[Step]:
@@ -434,8 +434,22 @@ def check_entries(sim: Simulation, report: dict[str, Any]) -> None:
         lost += sum((expected - found).values())
         doubled += sum((found - expected).values())
         assert found == expected, (agent.person.first_name, expected - found, found - expected)
-    report.update(answers=answers, entries_lost=lost, entries_doubled=doubled)
-    assert set(report["statuses"]) <= {"saved"}, report["statuses"]
+    written = {w for a in sim.agents for e in a.entries for w in e.answers}
+    kept = {
+        w
+        for person in held.values()
+        for values in person.values()
+        for t in values.values()
+        for w in CANARY.findall(t)
+    }
+    report.update(
+        answers=answers,
+        answers_lost=len(written - kept),
+        entries_lost=lost,
+        entries_doubled=doubled,
+    )
+    statuses = report.pop("statuses")
+    assert set(statuses) <= {"saved"}, statuses  # nothing left half-way
 
 
 def check_questions(sim: Simulation, report: dict[str, Any]) -> None:
