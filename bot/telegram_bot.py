@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from typing import Any
 
 from telegram import (
@@ -44,6 +45,7 @@ MENU_BUILTINS = (
     "forget",
 )
 SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
+CONNECTIONS = int(os.environ.get("COREFLECT_HTTP_CONNECTIONS", "16"))  # bench/load.py varies it
 _KINDS = (
     ("photo", "photo"),
     ("sticker", "sticker"),
@@ -84,6 +86,11 @@ def build_application(
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
+    else:
+        # httpcore looks over every pooled connection (a poll() each) whenever a request starts
+        # or ends: PTB's default of 256 makes that the bot's biggest cost under load. Telegram
+        # takes 30 messages a second, which 16 connections carry many times over.
+        builder = builder.connection_pool_size(CONNECTIONS).pool_timeout(5.0)
     app = builder.build()
     app.bot_data["service"] = service
     app.add_handler(TypeHandler(Update, on_update))
