@@ -292,7 +292,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         url = urlsplit(self.path)
         m = _PATH.match(url.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            return  # the client died mid-request (SIGKILL): Telegram would not act on it either
         if m is None:
             self._reply(404, _error(404, "Not Found"))
             return

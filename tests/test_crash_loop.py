@@ -492,17 +492,30 @@ def check_shares(sim: Simulation, report: dict[str, Any]) -> None:
         for supervisor, words in agent.shares
     )
     assert found == expected, (found - expected, expected - found)
-    seen = 0
+    received: Counter[tuple[int, frozenset[str]]] = Counter()
     for agent in sim.agents:
         if agent.person.first_name not in SUPERVISORS:
             continue
         for sent in sim.fake.sent_to(agent.chat):
-            carried = set(CANARY.findall(str(sent.params.get("text", ""))))
-            if carried:
-                seen += 1
+            carried = frozenset(CANARY.findall(str(sent.params.get("text", ""))))
+            if carried and sent.method == "sendMessage":
+                received[(agent.chat, carried)] += 1
                 assert sent.params.get("protect_content") is True
                 assert carried <= consented.get(agent.chat, set()), carried
-    report.update(shares=sum(found.values()), shares_doubled=0, summaries_received=seen)
+    # Every share reached its supervisor. A kill between Telegram taking a summary and its
+    # outbox row going sends it once more (the documented window): never more than that.
+    shared: Counter[tuple[int, frozenset[str]]] = Counter(
+        (supervisor, words) for (_, supervisor, words), n in found.items() for _ in range(n)
+    )
+    shared = Counter({k: v for k, v in shared.items() if k[1]})
+    assert all(received[k] >= n for k, n in shared.items()), shared - received
+    assert all(n <= 2 * shared[k] for k, n in received.items())
+    report.update(
+        shares=sum(found.values()),
+        shares_doubled=0,
+        summaries_received=sum(received.values()),
+        summaries_sent_twice=sum((received - shared).values()),
+    )
 
 
 CHECKS: list[Callable[[Simulation, dict[str, Any]], None]] = [
