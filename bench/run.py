@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("flows", "bench/flows.py", []),
     ("journal", "bench/journal.py", []),
     ("load", "bench/load.py", []),
+    ("backup", "bench/backup.py", []),
 ]
 
 
@@ -86,7 +87,8 @@ def print_table(figures: list[Figure], quick: bool) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     judged = [f for f in figures if f.met is not None]
     missed = [f for f in judged if not f.met]
-    print(f"targets: {len(judged) - len(missed)} of {len(judged)} met")
+    if judged:
+        print(f"targets: {len(judged) - len(missed)} of {len(judged)} met")
 
 
 if __name__ == "__main__":
