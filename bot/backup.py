@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Config
-from flows.crypto import KeyProblem, Keyring, load_or_create_master_key
+from flows.crypto import KEY_BYTES, KeyProblem, Keyring, load_or_create_master_key
 
 DB_NAME = "coreflect.db"
 LOCK_NAME = "coreflect.lock"
@@ -151,6 +151,8 @@ def _key(config: Config, key_file: Path | None) -> bytes:
                 key = base64.b64decode(raw, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise BackupProblem(f"The key file {key_file} is not valid base64.") from exc
+            if len(key) != KEY_BYTES:
+                raise BackupProblem(f"The key file {key_file} must hold {KEY_BYTES} bytes.")
             return key
         return load_or_create_master_key(config.data_dir, config.key, may_create=False)
     except KeyProblem as exc:

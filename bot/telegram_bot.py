@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 from typing import Any
 
 from telegram import (
@@ -45,7 +44,7 @@ MENU_BUILTINS = (
     "forget",
 )
 SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
-CONNECTIONS = int(os.environ.get("COREFLECT_HTTP_CONNECTIONS", "16"))  # bench/load.py varies it
+CONNECTIONS = 16  # HTTP connections to the Bot API (see build_application)
 _KINDS = (
     ("photo", "photo"),
     ("sticker", "sticker"),
