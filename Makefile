@@ -32,10 +32,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 bench: $(VENV)/.dev-installed
-	$(BIN)/python bench/flows.py
-	$(BIN)/python bench/journal.py
-	$(BIN)/python bench/nudges.py
-	$(BIN)/python bench/progress.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -70,6 +70,8 @@ from telegram.ext import (  # noqa: E402
 from telegram.request import BaseRequest, RequestData  # noqa: E402
 from telegram.warnings import PTBUserWarning  # noqa: E402
 
+from bench import figures  # noqa: E402
+from bench.figures import Figure  # noqa: E402
 from bot import telegram_bot  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.config import DEFAULT_API_BASE, Config  # noqa: E402
@@ -860,6 +862,19 @@ def print_table(args: argparse.Namespace, results: dict[str, Any], fs: str) -> N
         (f">= 20x durable ({to_durable:.1f}x)", to_durable >= 20),
         (f">= 0.3x default ({to_default:.2f}x)", to_default >= 0.3),
     ]
+    figures.report(
+        [
+            Figure("flows", "steps/s, ours (FULL)", f"{ours:,.0f}", "≥ 1,000", ours >= 1_000),
+            Figure("flows", "p99 per step, ours (FULL)", f"{p99:.2f} ms", "≤ 5 ms", p99 <= 5.0),
+            Figure("flows", "steps/s, ours (NORMAL)", f"{normal:,.0f}"),
+            Figure("flows", "steps/s, PTB pickle every update", f"{durable:,.0f}"),
+            Figure("flows", "steps/s, PTB pickle as shipped", f"{default:,.0f}"),
+            Figure("flows", "ours / PTB durable", f"{to_durable:.1f}x", "≥ 20x", to_durable >= 20),
+            Figure(
+                "flows", "ours / PTB default", f"{to_default:.2f}x", "≥ 0.3x", to_default >= 0.3
+            ),
+        ]
+    )
     verdict = "met" if all(ok for _, ok in targets) else "NOT met"
     print(
         "targets (ours, FULL): "

@@ -51,6 +51,8 @@ from telegram import Update  # noqa: E402
 from telegram.request import BaseRequest, RequestData  # noqa: E402
 
 import flows.export  # noqa: E402
+from bench import figures  # noqa: E402
+from bench.figures import Figure  # noqa: E402
 from bench.flows import (  # noqa: E402
     BOT_FROM,
     ErrorCount,
@@ -756,6 +758,30 @@ def print_report(
                 worst <= EXPORT_TARGET_S,
             )
         )
+    found: list[Figure] = []
+    if entries_result is not None:
+        for kind, r in entries_result["ops"].items():
+            found.append(
+                Figure(
+                    "journal",
+                    f"{kind} p99",
+                    f"{r['p99_ms']:.1f} ms",
+                    f"≤ {PAGE_TARGET_MS:.0f} ms",
+                    r["p99_ms"] <= PAGE_TARGET_MS,
+                )
+            )
+    if export_result is not None:
+        worst = max(r["total_s"] for r in export_result["runs"])
+        found.append(
+            Figure(
+                "journal",
+                f"/export of {export_result['expected']:,} entries",
+                f"{worst:.2f} s",
+                f"≤ {EXPORT_TARGET_S:.0f} s",
+                worst <= EXPORT_TARGET_S,
+            )
+        )
+    figures.report(found)
     print()
     print(
         f"targets (p99 <= {PAGE_TARGET_MS:.0f} ms for page and search; export <="

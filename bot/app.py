@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot import logs
 from bot.config import Config
 from flows import engine
 from flows.service import REQUIRED_MESSAGES, Service
@@ -26,6 +27,7 @@ async def open_service(config: Config) -> Service:
     except engine.PromptError as exc:
         raise StartupProblem(f"A question set is broken: {exc}") from exc
     store = await Store.open(config.data_dir, config.key, config.synchronous)
+    logs.set_person_key(store.keys.log_key)
     try:
         return Service(store, catalogue, config.timezone)
     except engine.PromptError as exc:

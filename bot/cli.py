@@ -7,10 +7,12 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from bot import logs
 from bot.app import open_service
-from bot.config import Config
+from bot.backup import BackupProblem, backup, restore, running_lock
+from bot.config import Config, ConfigProblem
 from flows.store import StartupProblem
 
 log = logging.getLogger("coreflect")
@@ -21,12 +23,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "mode",
         nargs="?",
-        choices=["telegram", "console"],
+        choices=["telegram", "console", "backup", "restore"],
         help="default: telegram if TELEGRAM_BOT_TOKEN is set, else console",
     )
+    parser.add_argument("path", nargs="?", type=Path, help="backup/restore: the backup file")
+    parser.add_argument(
+        "--key-file", type=Path, help="restore: the master key file the backup was made with"
+    )
     args = parser.parse_args(argv)
-    config = Config.from_env()
-    logs.configure(config.log_level)
+    try:
+        config = Config.from_env()
+    except ConfigProblem as exc:
+        print(f"CoReflect cannot start: {exc}", file=sys.stderr)
+        return 1
+    logs.configure(config.log_level, secrets=(config.token, config.key))
+    if args.mode in ("backup", "restore"):
+        return _backup_or_restore(config, args.mode, args.path, args.key_file)
     mode = args.mode or ("telegram" if config.token else "console")
     if mode == "telegram" and not config.token:
         print(
@@ -37,12 +49,26 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "console" and args.mode is None:
         print("No TELEGRAM_BOT_TOKEN set, so starting the local console chat.", file=sys.stderr)
     try:
-        return asyncio.run(_console(config) if mode == "console" else _telegram(config))
-    except StartupProblem as exc:
+        with running_lock(config.data_dir):
+            return asyncio.run(_console(config) if mode == "console" else _telegram(config))
+    except (StartupProblem, BackupProblem) as exc:
         print(f"CoReflect cannot start: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _backup_or_restore(config: Config, mode: str, path: Path | None, key: Path | None) -> int:
+    if path is None:
+        print(f"usage: coreflect {mode} PATH", file=sys.stderr)
+        return 2
+    try:
+        report = backup(config, path) if mode == "backup" else restore(config, path, key)
+    except BackupProblem as exc:
+        print(f"CoReflect {mode} refused: {exc}", file=sys.stderr)
+        return 1
+    print(report)
+    return 0
 
 
 async def _console(config: Config) -> int:
@@ -59,14 +85,20 @@ async def _console(config: Config) -> int:
 
 async def _telegram(config: Config) -> int:
     from bot.inbox import InboxRunner
-    from bot.telegram_bot import build_application
+    from bot.telegram_bot import ALLOWED_UPDATES, build_application
+    from bot.webhook import WebhookReceiver
 
     service = await open_service(config)
     runner = InboxRunner(build_application(config, service), service)
+    how = "long polling"
+    if config.webhook_url:
+        receiver = WebhookReceiver(service.store, config, runner.wake)
+        runner.receive = lambda: receiver.serve(runner.app.bot, ALLOWED_UPDATES)
+        how = f"webhook, listening on {config.webhook_listen}:{config.webhook_port}"
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
-    log.info("CoReflect is running (long polling); Ctrl+C or SIGTERM stops it")
+    log.info("CoReflect is running (%s); Ctrl+C or SIGTERM stops it", how)
     try:
         await runner.run()
     finally:

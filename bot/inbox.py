@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from bot import logs
 from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, flush_outbox, menus, sweep
 from flows.service import Service
 from flows.store import StartupProblem, Store
@@ -34,8 +36,12 @@ class InboxRunner:
         app: Application[Any, Any, Any, Any, Any, Any],
         service: Service,
         poll_timeout: int = 30,
+        receive: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`receive`, if given, brings updates into the inbox instead of long polling (webhook
+        mode: bot/webhook.py); it runs until cancelled and calls `wake()` after each store."""
         self.app = app
+        self.receive = receive
         self.service = service
         self.store: Store = service.store
         self.poll_timeout = poll_timeout
@@ -56,6 +62,10 @@ class InboxRunner:
         self._stop.set()
         self._wake.set()
 
+    def wake(self) -> None:
+        """New rows are in the inbox: the consumer looks at once."""
+        self._wake.set()
+
     async def run(self) -> None:
         """Start, poll and consume until `stop()`; then finish the update in hand and shut down."""
         await self._initialize()
@@ -63,6 +73,8 @@ class InboxRunner:
             return
         for language, commands in menus(self.service):
             await self.app.bot.set_my_commands(commands, language_code=language)
+        if self.receive is None:
+            await self.app.bot.delete_webhook()  # getUpdates is refused while a webhook is set
         await self.store.inbox_prune()
         await self.app.start()
         if self.app.job_queue is not None:
@@ -71,13 +83,23 @@ class InboxRunner:
         # dropped with a log line); then the alarm is set for the next one.
         catch_up = asyncio.create_task(self.app.bot_data["nudger"].run_due(), name="nudges")
         consumer = asyncio.create_task(self._consume(), name="inbox-consumer")
-        poller = asyncio.create_task(self._poll(), name="inbox-poller")
+        poller = asyncio.create_task(
+            self.receive() if self.receive is not None else self._poll(), name="inbox-receiver"
+        )
+        stopping = asyncio.create_task(self._stop.wait())
+        failure: BaseException | None = None
         try:
-            await self._stop.wait()
+            await asyncio.wait({stopping, poller}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            stopping.cancel()
             poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await poller
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # the receiver could not run (a port in use, say)
+                failure = exc
+                self._stop.set()
             self._wake.set()
             try:
                 # Whatever is cut short here is safe: a unit of work either committed (its
@@ -91,6 +113,8 @@ class InboxRunner:
                 await catch_up
             await self.app.stop()
             await self.app.shutdown()
+        if failure is not None:
+            raise StartupProblem(f"Updates cannot be received: {failure}") from failure
 
     async def _initialize(self) -> None:
         """Reach Telegram (getMe); keep trying while the network is down, fail on a bad token."""
@@ -193,7 +217,21 @@ class InboxRunner:
         try:
             await self.app.process_update(Update.de_json(data, self.app.bot))
         except Exception as exc:  # unreadable even to PTB: log its kind, never its content
-            log.error("update %d could not be processed: %s", update_id, type(exc).__name__)
+            log.error(
+                "update could not be processed: %s",
+                type(exc).__name__,
+                extra=logs.fields(update=update_id, person=logs.person(_chat_key(data) or None)),
+            )
+        else:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "update handled",
+                    extra=logs.fields(
+                        update=update_id,
+                        kind=_kind(data),
+                        person=logs.person(_chat_key(data) or None),
+                    ),
+                )
         if update_id in self.store.marked:
             self.store.marked.discard(update_id)
         else:
@@ -211,6 +249,10 @@ def _chat_key(data: dict[str, Any]) -> int:
     except (KeyError, TypeError, ValueError):
         pass
     return 0
+
+
+def _kind(data: dict[str, Any]) -> str:
+    return next((k for k in data if k != "update_id"), "empty")
 
 
 def _seconds(value: object) -> float:

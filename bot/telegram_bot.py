@@ -25,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
+from bot import logs
 from bot.config import Config
 from bot.nudges import Nudger
 from flows.engine import Catalogue
@@ -58,6 +59,7 @@ SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
 # 429 (two clocks never agree exactly), while 29 draws none and still uses 97% of it
 # (bench/nudges.py measures both).
 OVERALL_RATE = 29
+CONNECTIONS = 16  # HTTP connections to the Bot API (see build_application)
 _KINDS = (
     ("photo", "photo"),
     ("sticker", "sticker"),
@@ -98,6 +100,11 @@ def build_application(
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=OVERALL_RATE, max_retries=3))
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
+    else:
+        # httpcore looks over every pooled connection (a poll() each) whenever a request starts
+        # or ends: PTB's default of 256 makes that the bot's biggest cost under load. Telegram
+        # takes 30 messages a second, which 16 connections carry many times over.
+        builder = builder.connection_pool_size(CONNECTIONS).pool_timeout(5.0)
     app = builder.build()
     app.bot_data["service"] = service
     app.bot_data["nudger"] = Nudger(app.bot, service, app.job_queue)
@@ -208,13 +215,26 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         checks = await service.team_checks(user.id, inp)
         admin = {c for c, u in checks if await is_admin(context.bot, c, u)}
         inp = dataclasses.replace(inp, admin_in=frozenset(admin))
-    outcome = await service.handle(person, inp, update_id=update.update_id, outbox_chat=chat.id)
     query = update.callback_query
+    pressed = (
+        query.message.message_id
+        if query is not None and isinstance(query.message, Message)
+        else None
+    )
+    outcome = await service.handle(
+        person, inp, update_id=update.update_id, outbox_chat=chat.id, pressed=pressed
+    )
+    rows: list[tuple[int, int, Reply]] = []
     if query is not None:
         await query.answer(text=outcome.toast)
+        if outcome.replace is not None and outcome.replace_id is not None:
+            # Saved with the press, so a crash now cannot lose it ("Shared with Sam").
+            rows.append((outcome.replace_id, chat.id, outcome.replace))
         # Already without buttons, or too old to edit: nothing to tidy.
         with contextlib.suppress(BadRequest):
-            if outcome.replace is not None and isinstance(query.message, Message):
+            if outcome.replace_id is not None:
+                pass  # the edit goes with the replies below
+            elif outcome.replace is not None and isinstance(query.message, Message):
                 await query.edit_message_text(
                     text=outcome.replace.html,
                     parse_mode=ParseMode.HTML,
@@ -223,7 +243,7 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 )
             elif outcome.clear_buttons and isinstance(query.message, Message):
                 await query.edit_message_reply_markup(reply_markup=None)
-    rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
+    rows += [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
     rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
     if outcome.rearm:
         # Sessions or reminders changed: set the alarm for whatever is now next.
@@ -314,6 +334,18 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
     if reply.delete_message is not None:
         await bot.delete_message(chat_id=chat_id, message_id=reply.delete_message)
         return
+    if reply.edit_message is not None:
+        # Sent again after a crash, Telegram answers "message is not modified" (BadRequest):
+        # deliver() counts that as done.
+        await bot.edit_message_text(
+            chat_id=chat_id,
+            message_id=reply.edit_message,
+            text=reply.html,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard(reply.buttons),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        return
     if reply.share_id is not None and not await service.store.share_live(
         reply.share_id, service.clock()
     ):
@@ -364,7 +396,16 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(error, Forbidden):
         log.info("a person has blocked the bot; nothing sent")
         return
-    log.error("handling an update failed: %s", type(error).__name__, exc_info=error)
+    who = update.effective_user.id if isinstance(update, Update) and update.effective_user else None
+    log.error(
+        "handling an update failed: %s",
+        type(error).__name__,
+        exc_info=error,
+        extra=logs.fields(
+            update=update.update_id if isinstance(update, Update) else "-",
+            person=logs.person(who),
+        ),
+    )
     if (
         isinstance(update, Update)
         and update.effective_chat

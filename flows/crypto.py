@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
+import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -36,6 +39,7 @@ def load_or_create_master_key(data_dir: Path, env_value: str | None, may_create:
         return key
     path = data_dir / "master.key"
     if path.exists():
+        check_key_file_mode(path)
         raw = path.read_bytes().strip()
         try:
             key = base64.b64decode(raw, validate=True)
@@ -58,6 +62,16 @@ def load_or_create_master_key(data_dir: Path, env_value: str | None, may_create:
         handle.flush()
         os.fsync(handle.fileno())
     return key
+
+
+def check_key_file_mode(path: Path) -> None:
+    """Refuse a key file other users could read (or change): it opens everyone's journal."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise KeyProblem(
+            f"The key file {path} can be read or changed by other users (mode {mode:04o}). "
+            f"Make it private to the user CoReflect runs as: chmod 600 {path}"
+        )
 
 
 class Cipher:
@@ -85,6 +99,8 @@ class Keyring:
     def __init__(self, master_key: bytes) -> None:
         self.master = Cipher(master_key)
         self._people: dict[int, Cipher] = {}
+        # For keyed hashes of ids in the logs: stable across restarts, useless without the key.
+        self.log_key = hmac.new(master_key, b"coreflect log ids v1", hashlib.sha256).digest()
 
     def key_check(self) -> bytes:
         return self.master.seal(_CHECK_PLAINTEXT, b"key-check")

@@ -57,7 +57,9 @@ class Reply:
     """One message to send. `html` is Telegram HTML; user text in it is already escaped.
 
     With `delete_message` it is not a message at all but the removal of an earlier one of ours
-    (a withdrawn summary): it travels through the same outbox so a crash cannot lose it.
+    (a withdrawn summary): it travels through the same outbox so a crash cannot lose it. With
+    `edit_message` it is the new text of the message whose button was pressed ("Shared with
+    Sam"), saved with the press for the same reason.
     """
 
     html: str
@@ -67,6 +69,7 @@ class Reply:
     team_post_id: int | None = None  # a consented team post: checked again, its id kept
     delete_message: int | None = None
     nudge_id: int | None = None  # a nudge: checked once more just before it is sent
+    edit_message: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ class Outcome:
     others_ids: list[int] = field(default_factory=list)  # their outbox rows, in order
     replace: Reply | None = None  # new text and buttons for the message whose button was pressed
     rearm: bool = False  # sessions or nudges changed: the scheduler looks again at what is next
+    replace_id: int | None = None  # its outbox row, when the pressed message is known
 
 
 def reply_to_json(reply: Reply) -> bytes:
@@ -124,6 +128,8 @@ def reply_to_json(reply: Reply) -> bytes:
         data["nudge"] = reply.nudge_id
     if reply.team_post_id is not None:
         data["team"] = reply.team_post_id
+    if reply.edit_message is not None:
+        data["edit"] = reply.edit_message
     return json.dumps(data).encode("utf-8")
 
 
@@ -137,4 +143,5 @@ def reply_from_json(raw: bytes) -> Reply:
         delete_message=data.get("delete"),
         nudge_id=data.get("nudge"),
         team_post_id=data.get("team"),
+        edit_message=data.get("edit"),
     )

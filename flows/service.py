@@ -201,14 +201,16 @@ class Service:
         inp: Input,
         update_id: int | None = None,
         outbox_chat: int | None = None,
+        pressed: int | None = None,
     ) -> Outcome:
         """Handle one input; everything it changes is committed before this returns.
 
         With `outbox_chat`, the replies are saved in the same transaction too, so a crash before
-        they are sent cannot leave the person waiting for a question that never comes.
+        they are sent cannot leave the person waiting for a question that never comes; with
+        `pressed` (the message whose button this was), so is the new text for that message.
         """
         outcome = await self.store.run(
-            lambda tx: self._handle(tx, person, inp, update_id, outbox_chat)
+            lambda tx: self._handle(tx, person, inp, update_id, outbox_chat, pressed)
         )
         if update_id is not None:
             self.store.marked.add(update_id)
@@ -225,10 +227,11 @@ class Service:
         inp: Input,
         update_id: int | None,
         outbox_chat: int | None,
+        pressed: int | None = None,
     ) -> Outcome:
         token = _LOCALE.set(self.catalogue.for_language(person.language_code))
         try:
-            return self._handle_in_locale(tx, person, inp, update_id, outbox_chat)
+            return self._handle_in_locale(tx, person, inp, update_id, outbox_chat, pressed)
         finally:
             _LOCALE.reset(token)
 
@@ -239,6 +242,7 @@ class Service:
         inp: Input,
         update_id: int | None,
         outbox_chat: int | None,
+        pressed: int | None,
     ) -> Outcome:
         row = tx.person(person.id, self.default_timezone)
         if person.first_name and person.first_name != row.name:
@@ -257,6 +261,10 @@ class Service:
         if update_id is not None:
             tx.inbox_mark_handled(update_id)
         if outbox_chat is not None:
+            if pressed is not None and turn.out.replace is not None:
+                edit = dataclasses.replace(turn.out.replace, edit_message=pressed)
+                (turn.out.replace_id,) = tx.outbox_add(outbox_chat, [reply_to_json(edit)])
+                turn.out.replace = edit
             self._queue(tx, turn.out, outbox_chat)
         return turn.out
 

@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -44,12 +45,24 @@ class FakeBotAPI:
         duplicate_rate: float = 0.0,
         seed: int = 0,
         reject_invalid: bool = False,
+        redeliver_rate: float = 0.0,
+        shuffle_rate: float = 0.0,
     ) -> None:
         """token=None accepts any token; duplicate_rate is the chance that a
         confirmation is lost, so an update is delivered again (at-least-once);
-        reject_invalid answers invalid calls with 400, as Telegram would."""
+        reject_invalid answers invalid calls with 400, as Telegram would.
+        redeliver_rate: each confirmed update's chance of being delivered once more, at a
+        random place in a later batch; shuffle_rate: a batch's chance of coming out of order."""
         self.token = token
         self.duplicate_rate = duplicate_rate
+        self.redeliver_rate = redeliver_rate
+        self.shuffle_rate = shuffle_rate
+        self.redelivered = 0
+        self.get_updates_calls = 0
+        self.shuffled = 0
+        self.delivered_at: dict[int, float] = {}  # update_id -> when getUpdates first returned it
+        self._redelivered_ids: set[int] = set()
+        self._by_chat: dict[str, list[Sent]] = {}
         self.reject_invalid = reject_invalid
         self.confirmed_below = 0
         self.violations: list[str] = []
@@ -169,6 +182,7 @@ class FakeBotAPI:
         with self._cond:
             problems = botapi.violations(method, params)
             self._calls.append(Call(method, params))
+            self.get_updates_calls += method == "getUpdates"
             self.violations += problems
             self._cond.notify_all()
             if self.token is not None and token != self.token:
@@ -178,8 +192,17 @@ class FakeBotAPI:
             if method == "deleteWebhook" and params.get("drop_pending_updates"):
                 self._pending.clear()
             if method != "getUpdates":
-                return 200, ok(self.responder.answer(method, params))
+                result = self.responder.answer(method, params)
+                if "chat_id" in params:
+                    sent = Sent(time.monotonic(), method, params, result)
+                    self._by_chat.setdefault(str(params["chat_id"]), []).append(sent)
+                return 200, ok(result)
         return 200, ok(self._get_updates(params))
+
+    def sent_to(self, chat_id: int | str) -> list[Sent]:
+        """Every call addressed to chat_id, with when it came and what it was answered."""
+        with self._cond:
+            return list(self._by_chat.get(str(chat_id), []))
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """getUpdates as Telegram does it: confirm below offset, then long-poll."""
@@ -193,7 +216,14 @@ class FakeBotAPI:
                 if remaining <= 0:
                     break
                 self._cond.wait(min(remaining, _POLL_SLICE))
-            return [dict(u) for u in self._pending[:limit]]
+            batch = [dict(u) for u in self._pending[:limit]]
+            now = time.monotonic()
+            for u in batch:
+                self.delivered_at.setdefault(u["update_id"], now)
+            if len(batch) > 1 and self._random.random() < self.shuffle_rate:
+                self._random.shuffle(batch)
+                self.shuffled += 1
+            return batch
 
     def _confirm(self, offset: int) -> None:
         if offset < 0:  # the last -offset updates stay; earlier ones are forgotten
@@ -202,8 +232,43 @@ class FakeBotAPI:
         confirmed = [u for u in self._pending if u["update_id"] < offset]
         if confirmed and self._random.random() < self.duplicate_rate:
             kept.insert(0, self._random.choice(confirmed))  # this confirmation got lost
+        for u in confirmed:
+            if (
+                self.redeliver_rate
+                and u["update_id"] not in self._redelivered_ids
+                and self._random.random() < self.redeliver_rate
+            ):
+                self._redelivered_ids.add(u["update_id"])
+                self.redelivered += 1
+                kept.insert(self._random.randint(0, len(kept)), u)  # delivered twice
         self._pending = kept
         self.confirmed_below = max(self.confirmed_below, offset)
+
+
+@dataclass
+class Sent:
+    """One call to a chat as the fake saw it: when, what, and the result it answered."""
+
+    at: float
+    method: str
+    params: dict[str, Any]
+    result: Any
+
+    @property
+    def message_id(self) -> int | None:
+        if isinstance(self.result, dict) and "message_id" in self.result:
+            return int(self.result["message_id"])
+        return None
+
+    @property
+    def buttons(self) -> list[tuple[str, str]]:
+        markup = self.params.get("reply_markup")
+        if isinstance(markup, str) and markup.startswith("{"):
+            markup = json.loads(markup)
+        if not isinstance(markup, dict):
+            return []
+        rows = markup.get("inline_keyboard") or []
+        return [(b.get("text", ""), b.get("callback_data", "")) for row in rows for b in row]
 
 
 def _error(code: int, description: str) -> bytes:
@@ -227,7 +292,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         url = urlsplit(self.path)
         m = _PATH.match(url.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            return  # the client died mid-request (SIGKILL): Telegram would not act on it either
         if m is None:
             self._reply(404, _error(404, "Not Found"))
             return

@@ -3,14 +3,29 @@ never crashes, never sends an invalid Bot API call, and never shows one person a
 
 from __future__ import annotations
 
+import asyncio
+import io
+import itertools
 import logging
+import os
+import random
+import string
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Chat, Harness
-from tests.offline import Person
+from bot import logs
+from bot.telegram_bot import build_application
+from flows.service import Service
+from flows.store import Store
+from tests.conftest import Chat, Harness, make_config, plain
+from tests.offline import Person, RecordingRequest
 
 COMMANDS = [
     "/start",
@@ -97,3 +112,220 @@ async def test_generated_conversations(bot: Harness, script: list, caplog) -> No
         for words in written[1 - who]:
             if len(words.strip()) >= 12 and words.strip() not in "".join(written[who]):
                 assert words.strip() not in seen
+
+
+# ---- ten thousand updates ------------------------------------------------------------------
+# Batches of 190-250 generated updates per example, several people interleaved, each example in
+# a fresh database and Application built without PTB's rate limiter (it would hold the run to
+# 30 calls a second). Every kind of update a person can send: texts of any length up to 4,096
+# with HTML-like characters, emoji and right-to-left text; photos, stickers, voice notes,
+# documents, locations, contacts; edits of earlier messages; button presses with the current,
+# a stale or a random callback; commands with and without arguments, in and out of flows.
+# Properties, after every update: nothing raised or logged an error; a message got a reply (one
+# or more calls to that chat); a button press got exactly one answerCallbackQuery; and at the
+# end of each batch: every Bot API call valid, and no person's words in another person's chat.
+
+FUZZ_PEOPLE = 4
+FUZZ_EXAMPLES = int(os.environ.get("COREFLECT_FUZZ_EXAMPLES", "55"))
+_POOL = (
+    string.ascii_letters
+    + string.digits
+    + "      \n<>&\"'/;:#@*_~`[]()!?.,-"
+    + "🌱👩🏽‍⚕️💬🙂❤️‍🩹🏳️‍🌈"
+    + "שלום עולם مرحبا بالعالم"
+    + "\u200f\u200e\u202e\u2066\u2069"  # direction marks and isolates
+    + "éßøñ中文日本語"
+    + "<b></b><i><a href='x'>&amp;&lt;&#9;"
+)
+
+
+def _text(length: int, seed: int) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice(_POOL) for _ in range(length))
+
+
+lengths = st.one_of(
+    st.integers(1, 40), st.integers(41, 600), st.integers(3_900, 4_096), st.just(4_096)
+)
+fuzz_texts = st.one_of(
+    st.builds(_text, lengths, st.integers(0, 2**32)),
+    st.sampled_from(["<b>", "a & b", "&amp;", "</i>", "🌱", "שלום", "yes", "#tag words", " "]),
+)
+fuzz_commands = st.tuples(
+    st.sampled_from([*COMMANDS, "/share", "/shared", "/supervisor", "/summaries", "/link"]),
+    st.one_of(st.just(""), st.builds(_text, st.integers(1, 80), st.integers(0, 2**32))),
+)
+fuzz_action = st.tuples(
+    st.integers(0, FUZZ_PEOPLE - 1),
+    st.one_of(
+        st.tuples(st.just("text"), fuzz_texts),
+        st.tuples(st.just("command"), fuzz_commands),
+        st.tuples(st.just("press"), st.integers(0, 99)),  # the latest keyboard's buttons
+        st.tuples(st.just("stale"), st.integers(0, 99)),  # a button from an older keyboard
+        st.tuples(st.just("random"), st.binary(min_size=1, max_size=64)),
+        st.tuples(
+            st.sampled_from(["photo", "sticker", "voice", "document", "location", "contact"]),
+            st.none(),
+        ),
+        st.tuples(st.just("edit"), fuzz_texts),
+    ),
+)
+fuzz_batches = st.lists(fuzz_action, min_size=190, max_size=250)  # 55 x 190 > 10,000
+_fuzz_runs = itertools.count(1)
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _location(person: Person) -> dict[str, Any]:
+    return person._update(
+        "message", person._message(location={"latitude": 51.5, "longitude": -0.12})
+    )
+
+
+def _contact(person: Person) -> dict[str, Any]:
+    contact = {"phone_number": "+440000000000", "first_name": "Someone", "user_id": 1}
+    return person._update("message", person._message(contact=contact))
+
+
+async def _fuzz_batch(script: list[Any], counts: Counter[str], log: io.StringIO) -> None:
+    from tests.test_supervision_property import catalogue  # loaded once for every example
+
+    run = next(_fuzz_runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = make_config(Path(tmp) / "data")
+        store = await Store.open(config.data_dir, config.key, config.synchronous)
+        service = Service(store, catalogue(), config.timezone)
+        request = RecordingRequest()
+        app = build_application(config, service, request=request, rate_limited=False)
+        await app.initialize()
+        bot = Harness(app, request, service, config)
+        base = 500_000 + run * 10
+        chats = [Chat(bot, Person(base + n, f"P{n}")) for n in range(FUZZ_PEOPLE)]
+        sent_ids: dict[int, list[int]] = {n: [] for n in range(FUZZ_PEOPLE)}
+        written: dict[int, list[str]] = {n: [] for n in range(FUZZ_PEOPLE)}
+        keyboards: dict[int, list[tuple[int, list[tuple[str, str]]]]] = {
+            n: [] for n in range(FUZZ_PEOPLE)
+        }
+        try:
+            for who, (kind, value) in script:
+                chat, person = chats[who], chats[who].person
+                if kind == "text":
+                    update = person.text(value)
+                    written[who].append(value)
+                elif kind == "command":
+                    command, args = value
+                    update = person.text(f"{command} {args}".strip())
+                elif kind in ("press", "stale"):
+                    history = keyboards[who]
+                    if not history:  # no button yet: press a command instead
+                        history = [(1, [("start", "x")])]
+                    message_id, buttons = (
+                        history[-1] if kind == "press" else history[value % len(history)]
+                    )
+                    update = person.press(buttons[value % len(buttons)][1], message_id)
+                elif kind == "random":
+                    data = value.decode("utf-8", "replace").encode("utf-8")[:64]
+                    update = person.press(data.decode("utf-8", "ignore") or "x", value[0] + 1)
+                elif kind == "edit":
+                    if not sent_ids[who]:
+                        sent_ids[who].append(10_001)  # an edit of a message never seen
+                    update = person.edited(sent_ids[who][-1 - value.count("a") % 3 :][0], value)
+                    written[who].append(value)
+                elif kind == "location":
+                    update = _location(person)
+                elif kind == "contact":
+                    update = _contact(person)
+                else:
+                    update = getattr(person, kind)()
+                if "message" in update:
+                    sent_ids[who].append(update["message"]["message_id"])
+                before = len(request.calls)
+                await bot.feed(update)
+                counts["updates"] += 1
+                counts[kind] += 1
+                mine = [
+                    c
+                    for c in request.calls[before:]
+                    if str(c.params.get("chat_id")) == str(chat.chat_id)
+                ]
+                if "callback_query" in update:
+                    answers = [
+                        c for c in request.calls[before:] if c.method == "answerCallbackQuery"
+                    ]
+                    assert len(answers) == 1, (kind, len(answers))
+                else:
+                    assert mine, f"{kind} got no reply"
+                message_id, buttons = chat.keyboard()
+                if buttons and (not keyboards[who] or keyboards[who][-1] != (message_id, buttons)):
+                    keyboards[who].append((message_id, buttons))
+        finally:
+            await app.shutdown()
+            await store.close()
+        request.assert_valid()
+        # No one's words in anyone else's chat (long enough to be distinctive).
+        for who, chat in enumerate(chats):
+            seen = "\n".join(plain(t) for t in chat.sent_texts())
+            own = "\n".join(written[who])
+            for other in range(FUZZ_PEOPLE):
+                if other == who:
+                    continue
+                for words in written[other]:
+                    probe = words.strip()
+                    if len(probe) >= 16 and probe not in own:
+                        assert probe[:200] not in seen
+    # Nor in the log output (everything our loggers and the libraries' said, at INFO and up).
+    said = log.getvalue()
+    for words in itertools.chain.from_iterable(written.values()):
+        probe = words.strip()
+        if len(probe) >= 16:
+            assert probe[:200] not in said
+    counts["log lines"] += said.count("\n")
+    log.seek(0)
+    log.truncate()
+    counts["examples"] += 1
+
+
+@pytest.mark.slow
+def test_ten_thousand_generated_updates(capsys: pytest.CaptureFixture[str]) -> None:
+    counts: Counter[str] = Counter()
+    log = io.StringIO()
+    errors = _Errors()
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logs.KeyValueFormatter())
+    root = logging.getLogger()
+    root.addHandler(errors)
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    logs.hold_library_loggers()
+    started = time.monotonic()
+
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    @given(script=fuzz_batches)
+    def batches(script: list[Any]) -> None:
+        asyncio.run(_fuzz_batch(script, counts, log))
+        assert not errors.records, [r.getMessage() for r in errors.records]
+
+    try:
+        batches()
+    finally:
+        root.removeHandler(errors)
+        root.removeHandler(handler)
+        root.setLevel(level)
+    took = time.monotonic() - started
+    assert counts["updates"] >= 10_000 or FUZZ_EXAMPLES < 55, counts  # every action is one
+    with capsys.disabled():
+        kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+        print(f"\nfuzz: {counts['updates']:,} updates in {took:.1f} s ({kinds})")
