@@ -6,6 +6,7 @@ its outbox row)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import signal
 import time
@@ -83,7 +84,7 @@ def test_nudges_arrive_through_sigkills(tmp_path: Path) -> None:
         for person_id in PEOPLE:
             copies = [s.at for s in fake.sent_to(person_id) if TEXT in str(s.params.get("text"))]
             assert copies, person_id
-            for first, again in zip(copies, copies[1:], strict=False):
+            for first, again in itertools.pairwise(copies):
                 repeats += 1
                 assert any(first <= k <= again for k in kills), "a repeat without a kill between"
     counts, left = asyncio.run(states(data_dir))
