@@ -1263,20 +1263,17 @@ class Tx:
         r = self._one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
         return None if r is None else _session_row(r)
 
-    def sessions_planned(self, worker_id: int) -> list[SessionRow]:
+    def _sessions(self, where: str, args: Sequence[Any]) -> list[SessionRow]:
         rows = self.conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE worker_id = ? AND state = 'planned'"
-            " ORDER BY starts_at, id",
-            (worker_id,),
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where} ORDER BY starts_at, id", args
         ).fetchall()
         return [_session_row(r) for r in rows]
 
+    def sessions_planned(self, worker_id: int) -> list[SessionRow]:
+        return self._sessions("worker_id = ? AND state = 'planned'", (worker_id,))
+
     def sessions_all(self, worker_id: int) -> list[SessionRow]:
-        rows = self.conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE worker_id = ? ORDER BY starts_at, id",
-            (worker_id,),
-        ).fetchall()
-        return [_session_row(r) for r in rows]
+        return self._sessions("worker_id = ?", (worker_id,))
 
     def nudges_all(self, person_id: int) -> list[tuple[NudgeRow, str | None]]:
         """Every nudge of the person, oldest due first, with why it was dropped or cancelled."""
