@@ -50,6 +50,7 @@ class Nudger:
                     rows = await self.service.due_nudges()
                     queued += len(rows)
                     await deliver_side_by_side(self.bot, self.service, rows)
+                    await self.service.store.flush_sent()  # keep the repeat window narrow
                     if len(rows) < BATCH:
                         break
             except Exception as exc:  # Telegram unreachable: they wait in the outbox

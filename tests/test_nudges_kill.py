@@ -68,12 +68,19 @@ def test_nudges_arrive_through_sigkills(tmp_path: Path) -> None:
                 kills.append(time.monotonic())
                 bot.send_signal(signal.SIGKILL)
                 bot.wait(10)
-                bot = start_bot(fake, data_dir)
+                log_path = tmp_path / f"bot-{len(kills)}.log"
+                with open(log_path, "wb") as log:
+                    bot = start_bot(fake, data_dir, log)
 
             def arrived() -> bool:
                 return all(any(TEXT in t for t in fake.sent_texts(p)) for p in PEOPLE)
 
             assert fake.wait_for(lambda _calls: arrived(), timeout=60), "a reminder never arrived"
+            # The last start may still be under way (everything may have gone out before it):
+            # let it say it is running, with SIGTERM handled, before stopping it.
+            deadline = time.monotonic() + 60
+            while b"is running" not in log_path.read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.05)
             time.sleep(1.0)
             bot.send_signal(signal.SIGTERM)
             assert bot.wait(10) == 0
