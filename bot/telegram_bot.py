@@ -29,7 +29,7 @@ from bot import logs
 from bot.config import Config
 from bot.nudges import Nudger
 from flows.engine import Catalogue
-from flows.model import Button, Input, Person, Reply, reply_from_json
+from flows.model import Button, Input, Outcome, Person, Reply, reply_from_json
 from flows.service import Service
 from flows.team import GROUP_COMMAND, GroupEvent, needs_checks
 
@@ -224,12 +224,30 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     outcome = await service.handle(
         person, inp, update_id=update.update_id, outbox_chat=chat.id, pressed=pressed
     )
+    try:
+        await _answer(context, update, chat.id, outcome)
+    finally:
+        # Whatever was not sent (answering the press failed, say) is left for the next flush.
+        service.store.sending_done(_outbox_ids(outcome))
+
+
+def _outbox_ids(outcome: Outcome) -> list[int]:
+    extra = [] if outcome.replace_id is None else [outcome.replace_id]
+    return [*outcome.outbox_ids, *outcome.others_ids, *extra]
+
+
+async def _answer(
+    context: ContextTypes.DEFAULT_TYPE, update: Update, chat_id: int, outcome: Outcome
+) -> None:
+    """Answer the press, then send the saved replies and any files."""
+    service: Service = context.application.bot_data["service"]
+    query = update.callback_query
     rows: list[tuple[int, int, Reply]] = []
     if query is not None:
         await query.answer(text=outcome.toast)
         if outcome.replace is not None and outcome.replace_id is not None:
             # Saved with the press, so a crash now cannot lose it ("Shared with Sam").
-            rows.append((outcome.replace_id, chat.id, outcome.replace))
+            rows.append((outcome.replace_id, chat_id, outcome.replace))
         # Already without buttons, or too old to edit: nothing to tidy.
         with contextlib.suppress(BadRequest):
             if outcome.replace_id is not None:
@@ -243,7 +261,7 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 )
             elif outcome.clear_buttons and isinstance(query.message, Message):
                 await query.edit_message_reply_markup(reply_markup=None)
-    rows += [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
+    rows += [(i, chat_id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
     rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
     if outcome.rearm:
         # Sessions or reminders changed: set the alarm for whatever is now next.
@@ -252,14 +270,14 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     for document in outcome.documents:
         # Made in memory for this request and never stored: if sending fails, /export again.
         await context.bot.send_document(
-            chat_id=chat.id,
+            chat_id=chat_id,
             document=InputFile(io.BytesIO(document.content), filename=document.filename),
             protect_content=True,
         )
     for photo in outcome.photos:
         # A chart drawn for this request, with its one line of text and buttons underneath.
         await context.bot.send_photo(
-            chat_id=chat.id,
+            chat_id=chat_id,
             photo=InputFile(io.BytesIO(photo.content), filename=photo.filename),
             caption=photo.caption or None,
             parse_mode=ParseMode.HTML if photo.caption else None,

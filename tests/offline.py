@@ -240,6 +240,7 @@ class RecordingRequest(BaseRequest):
         self.violations: list[str] = []
         self.responder = responder or Responder()
         self.fail_chats: set[int] = set()  # sends to these chats fail as if the network were down
+        self.fail_methods: set[str] = set()  # these calls fail as if the network were down
         self.too_many = 0  # the next this many sendMessage calls get a 429 with retry_after
         self.retry_after = 1
         self.refused: list[Call] = []  # the calls answered with a 429
@@ -270,6 +271,8 @@ class RecordingRequest(BaseRequest):
         api_method = url.rstrip("/").rsplit("/", 1)[-1]
         params = params_from_request_data(api_method, request_data)
         if str(params.get("chat_id")) in {str(c) for c in self.fail_chats}:
+            raise NetworkError("the network is down (a test asked for it)")
+        if api_method in self.fail_methods:
             raise NetworkError("the network is down (a test asked for it)")
         self.violations += botapi.violations(api_method, params)
         if api_method == "sendMessage" and self.too_many > 0:

@@ -183,3 +183,22 @@ async def test_a_five_second_stall_around_the_due_time_still_delivers(data_dir: 
     finally:
         await app.stop()
         await close(bot)
+
+
+async def test_replies_left_by_a_failed_press_answer_go_with_the_next_flush(
+    bot: Harness, clock: Clock
+) -> None:
+    """Answering a press fails (the network blips): the replies saved with it are not stuck
+    as "being sent" for ever; the next flush sends them, once."""
+    clock.now = START
+    chat = Chat(bot, ALEX)
+    await chat.send("/reminders")
+    bot.request.fail_methods = {"answerCallbackQuery"}
+    before = len(chat.sent())
+    await chat.press("Weekly reflection: off")  # its reply: "Which day…?"
+    assert not any("Which day" in t for t in chat.read()[before:])
+    bot.request.fail_methods = set()
+    await flush_outbox(bot.app.bot, bot.service)
+    assert [t for t in chat.read()[before:] if "Which day" in t] != []
+    await flush_outbox(bot.app.bot, bot.service)
+    assert sum("Which day" in t for t in chat.read()) == 1
