@@ -61,6 +61,14 @@ async def set_session(chat: Chat, typed: str, repeat: str = "Just this once") ->
     return await chat.press(repeat)
 
 
+async def weekly(chat: Chat, day: str = "Mon", at: str = "09:00") -> list[str]:
+    """Turn on the weekly reflection reminder from /reminders, with its buttons."""
+    await chat.send("/reminders")
+    await chat.press("Weekly reflection: off")
+    await chat.press(day)
+    return await chat.press(at)
+
+
 def move_to(clock: Clock, local: str) -> None:
     """Move the clock to a London wall-clock time ("2026-12-03 14:00"; GMT in winter)."""
     from flows.when import to_utc
@@ -395,10 +403,7 @@ async def test_settings_buttons_cycle_and_are_shown_at_once(
 async def test_pause_drops_what_falls_due_and_resume_plans_again(
     worker: Chat, bot: Harness, at: Clock
 ) -> None:
-    await worker.send("/reminders")
-    await worker.press("Weekly reflection: off")
-    await worker.press("Wed")
-    await worker.press("18:00")
+    await weekly(worker, "Wed", "18:00")
     await set_session(worker, "Fri 14:00")
     await worker.send("/reminders")
     await worker.press("Pause everything")
@@ -432,10 +437,7 @@ async def test_pause_drops_what_falls_due_and_resume_plans_again(
 async def test_time_zone_change_moves_schedules_with_it(
     worker: Chat, bot: Harness, at: Clock
 ) -> None:
-    await worker.send("/reminders")
-    await worker.press("Weekly reflection: off")
-    await worker.press("Mon")
-    await worker.press("09:00")
+    await weekly(worker)
     await set_session(worker, "Fri 14:00")
     await worker.send("/settings")
     await worker.press("Europe/Paris")
@@ -496,10 +498,7 @@ async def test_forged_and_old_nudge_buttons(worker: Chat, bot: Harness, at: Cloc
 
 async def test_forget_erases_sessions_and_nudges(worker: Chat, bot: Harness, at: Clock) -> None:
     await set_session(worker, "Fri 14:00", "Every week")
-    await worker.send("/reminders")
-    await worker.press("Weekly reflection: off")
-    await worker.press("Mon")
-    await worker.press("09:00")
+    await weekly(worker)
     await worker.send("/forget")
     await worker.press("Erase everything")
     await worker.press(worker.buttons()[0])
@@ -532,10 +531,7 @@ async def test_export_holds_sessions_nudges_and_settings(
     from flows.export import document, to_json
 
     await set_session(worker, "Fri 14:00", "Every 2 weeks")
-    await worker.send("/reminders")
-    await worker.press("Weekly reflection: off")
-    await worker.press("Mon")
-    await worker.press("09:00")
+    await weekly(worker)
     await worker.send("/export")
     calls = [c for c in bot.request.calls if c.method == "sendDocument"]
     files = {c.params["document"].filename: c.params["document"].content for c in calls}
@@ -578,10 +574,7 @@ async def test_weekly_nine_oclock_across_the_clocks_going_back(
     worker: Chat, bot: Harness, clock: Clock
 ) -> None:
     move_to(clock, "2026-10-12 12:00")
-    await worker.send("/reminders")
-    await worker.press("Weekly reflection: off")
-    await worker.press("Mon")
-    await worker.press("09:00")
+    await weekly(worker)
     sent_at = []
     for _ in range(3):
         (due_at,) = rows(bot, "SELECT due_at FROM nudges WHERE state = 'pending'")[0]
