@@ -248,18 +248,9 @@ async def _answer(
         if outcome.replace is not None and outcome.replace_id is not None:
             # Saved with the press, so a crash now cannot lose it ("Shared with Sam").
             rows.append((outcome.replace_id, chat_id, outcome.replace))
-        # Already without buttons, or too old to edit: nothing to tidy.
-        with contextlib.suppress(BadRequest):
-            if outcome.replace_id is not None:
-                pass  # the edit goes with the replies below
-            elif outcome.replace is not None and isinstance(query.message, Message):
-                await query.edit_message_text(
-                    text=outcome.replace.html,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(outcome.replace.buttons),
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
-                )
-            elif outcome.clear_buttons and isinstance(query.message, Message):
+        elif outcome.clear_buttons and isinstance(query.message, Message):
+            # Already without buttons, or too old to edit: nothing to tidy.
+            with contextlib.suppress(BadRequest):
                 await query.edit_message_reply_markup(reply_markup=None)
     rows += [(i, chat_id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
     rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
