@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
+from flows.store import DB_NAME  # noqa: E402
 from tests import fakeapi  # noqa: E402
 from tests.fakeapi import FakeBotAPI  # noqa: E402
 from tests.offline import Person  # noqa: E402
@@ -181,37 +184,53 @@ def offer(fake: FakeBotAPI, crowd: Crowd, rate: float, seconds: float) -> dict[s
     }
 
 
-def backlog(fake: FakeBotAPI, crowd: Crowd, people: int, each: int) -> dict[str, Any]:
-    """`people` people with `each` updates apiece, all queued at once: how fast do they go?"""
-    updates: list[tuple[int, int]] = []
-    for _ in range(each):
-        for _ in range(people):
-            chat, update = crowd.next()
-            fake.push(update)
-            updates.append((update["update_id"], chat))
-    queued = time.monotonic()
-    chats = {chat for _, chat in updates}
-    needed = {chat: each for chat in chats}
+def backlog(
+    fake: FakeBotAPI, crowd: Crowd, people: int, each: int, database: Path
+) -> dict[str, Any]:
+    """`people` people with `each` updates apiece, all queued at once: how fast do they go?
+
+    Done means the bot's own inbox has every one of them handled (read from its database, which
+    WAL lets us do while it runs) and no reply has reached the server for half a second since:
+    a person's first update can bring several replies, so counting replies cannot tell.
+    """
+    batch = [crowd.next()[1] for _ in range(each * people)]
+    ids = [u["update_id"] for u in batch]
+    queued = time.monotonic()  # before the push: the bot may start on them at once
+    fake.push_all(batch)
     deadline = queued + 300
-    while time.monotonic() < deadline:
-        done = all(
-            sum(1 for s in fake.sent_to(c) if s.method == "sendMessage" and s.at >= queued) >= n
-            for c, n in needed.items()
-        )
-        if done:
-            break
-        time.sleep(0.25)
-    first = min(fake.delivered_at[uid] for uid, _ in updates)
-    replies = [
-        s.at for c in chats for s in fake.sent_to(c) if s.method == "sendMessage" and s.at >= queued
-    ]
-    last = max(replies)
+    complete = False
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            (handled,) = db.execute(
+                "SELECT count(*) FROM inbox WHERE update_id BETWEEN ? AND ?"
+                " AND handled_at IS NOT NULL",
+                (min(ids), max(ids)),
+            ).fetchone()
+            if handled == len(ids):
+                complete = True
+                break
+    chats = {int(u["message"]["chat"]["id"]) for u in batch}
+
+    def replies() -> list[float]:
+        return [
+            s.at
+            for c in chats
+            for s in fake.sent_to(c)
+            if s.method == "sendMessage" and s.at >= queued
+        ]
+
+    while complete and time.monotonic() - max(replies()) < 0.5:
+        time.sleep(0.1)
+    sent = replies()
+    first = min(fake.delivered_at[uid] for uid in ids)
+    last = max(sent)
     return {
-        "updates": len(updates),
+        "updates": len(ids),
         "seconds": last - first,
-        "per_s": len(updates) / (last - first),
-        "replies": len(replies),
-        "complete": time.monotonic() < deadline,
+        "per_s": len(ids) / (last - first),
+        "replies": len(sent),
+        "complete": complete,
     }
 
 
@@ -258,7 +277,13 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     results.append(offer(fake, crowd, rate, args.seconds))
                 print(f"backlog of {args.backlog:,} people × 3 updates…", file=sys.stderr)
-                drained = backlog(fake, Crowd(args.backlog, 890_000_000, rng), args.backlog, 3)
+                drained = backlog(
+                    fake,
+                    Crowd(args.backlog, 890_000_000, rng),
+                    args.backlog,
+                    3,
+                    root / "data" / DB_NAME,
+                )
                 bot.send_signal(signal.SIGTERM)
                 bot.wait(20)
             finally:

@@ -131,9 +131,14 @@ class FakeBotAPI:
 
     def push(self, update: dict[str, Any]) -> None:
         """Queue an incoming update; the test chooses its update_id."""
+        self.push_all([update])
+
+    def push_all(self, updates: list[dict[str, Any]]) -> None:
+        """Queue several updates at once: a getUpdates call sees all of them or none."""
         with self._cond:
-            ids = [u["update_id"] for u in self._pending]
-            self._pending.insert(bisect.bisect_right(ids, update["update_id"]), update)
+            for update in updates:
+                ids = [u["update_id"] for u in self._pending]
+                self._pending.insert(bisect.bisect_right(ids, update["update_id"]), update)
             self._cond.notify_all()
 
     @property
