@@ -9,8 +9,9 @@ message (which could quote what someone wrote); and anything that looks like the
 is blanked out before a line is written, as a last line of defence.
 
 At DEBUG, python-telegram-bot logs every request's parameters (message texts included), aiosqlite
-logs its operations and httpx logs URLs with the token in them. Those loggers are held at INFO or
-above whatever level the operator asks for; our own loggers only ever log ids, counts and kinds.
+logs its operations and the HTTP clients can log URLs, which hold the token. Those loggers are
+held at INFO or above whatever level the operator asks for; our own loggers only ever log ids,
+counts and kinds.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _HELD = {
     "transitions": logging.WARNING,  # two lines per question otherwise (state names only)
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
+    "aiohttp": logging.WARNING,  # the Bot API transport (bot/transport.py)
 }
 # Until the store is open (and after it, in tests that never open one), a random key: hashes
 # are still one-way, just not stable across restarts.

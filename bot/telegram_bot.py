@@ -28,6 +28,7 @@ from telegram.request import BaseRequest
 from bot import logs
 from bot.config import Config
 from bot.nudges import Nudger
+from bot.transport import AiohttpRequest
 from flows.engine import Catalogue
 from flows.model import Button, Input, Outcome, Person, Reply, reply_from_json
 from flows.service import Service
@@ -98,13 +99,12 @@ def build_application(
     )
     if rate_limited:
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=OVERALL_RATE, max_retries=3))
-    if request is not None:
-        builder = builder.request(request).get_updates_request(get_updates_request or request)
-    else:
-        # httpcore looks over every pooled connection (a poll() each) whenever a request starts
-        # or ends: PTB's default of 256 makes that the bot's biggest cost under load. Telegram
-        # takes 30 messages a second, which 16 connections carry many times over.
-        builder = builder.connection_pool_size(CONNECTIONS).pool_timeout(5.0)
+    if request is None:
+        # aiohttp rather than PTB's httpx: a third of the CPU per call (bot/transport.py).
+        # Telegram takes 30 messages a second, which 16 connections carry many times over.
+        request = AiohttpRequest(connections=CONNECTIONS)
+        get_updates_request = get_updates_request or AiohttpRequest(connections=1)
+    builder = builder.request(request).get_updates_request(get_updates_request or request)
     app = builder.build()
     app.bot_data["service"] = service
     app.bot_data["nudger"] = Nudger(app.bot, service, app.job_queue)
