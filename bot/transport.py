@@ -114,7 +114,12 @@ class AiohttpRequest(BaseRequest):
         )
         try:
             async with self._session.request(
-                method, url, data=body, timeout=timeout, proxy=self.proxy_for(url)
+                method,
+                url,
+                data=body,
+                timeout=timeout,
+                proxy=self.proxy_for(url),
+                allow_redirects=False,  # as httpx: the Bot API never redirects
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
