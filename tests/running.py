@@ -49,3 +49,15 @@ def stop(bot: subprocess.Popen[bytes]) -> None:
     if bot.poll() is None:
         bot.kill()
         bot.wait()
+
+
+# A request the bot had written just before it was killed can still reach the fake a moment
+# after the test stamped the kill (the fake stamps what it has read, not what was sent).
+IN_FLIGHT = 0.1
+
+
+def straddles_kill(first: float, again: float, kills: list[float]) -> bool:
+    """Whether a kill (time.monotonic() as it was signalled) fell between two copies the fake
+    received at `first` and `again`: the documented window, in which Telegram took a message
+    and the process died before the commit that removes its outbox row."""
+    return any(first - IN_FLIGHT <= k <= again for k in kills)

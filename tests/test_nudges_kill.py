@@ -19,7 +19,7 @@ import pytest
 from bot.app import open_service
 from tests.conftest import make_config
 from tests.fakeapi import FakeBotAPI
-from tests.running import TOKEN, start_bot, stop
+from tests.running import TOKEN, start_bot, stop, straddles_kill
 
 PEOPLE = [9000 + n for n in range(40)]
 TEXT = "weekly reflection time"
@@ -93,7 +93,7 @@ def test_nudges_arrive_through_sigkills(tmp_path: Path) -> None:
             assert copies, person_id
             for first, again in itertools.pairwise(copies):
                 repeats += 1
-                assert any(first <= k <= again for k in kills), "a repeat without a kill between"
+                assert straddles_kill(first, again, kills), "a repeat without a kill between"
     counts, left = asyncio.run(states(data_dir))
     assert counts == Counter({"sent": len(PEOPLE)}) and left == 0
     print(f"\nnudges through SIGKILL: kills {KILLS}, nudges {len(PEOPLE)}, repeats {repeats}")
