@@ -4,6 +4,7 @@ never crashes, never sends an invalid Bot API call, and never shows one person a
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import itertools
 import logging
@@ -24,7 +25,7 @@ from bot import logs
 from bot.telegram_bot import build_application
 from flows.service import Service
 from flows.store import Store
-from tests.conftest import Chat, Harness, make_config, plain
+from tests.conftest import TOKEN, Chat, Harness, make_config, plain
 from tests.offline import Person, RecordingRequest
 
 COMMANDS = [
@@ -268,6 +269,7 @@ async def _fuzz_batch(script: list[Any], counts: Counter[str], log: io.StringIO)
         finally:
             await app.shutdown()
             await store.close()
+        key = (config.data_dir / "master.key").read_text().strip()
         request.assert_valid()
         # No one's words in anyone else's chat (long enough to be distinctive).
         for who, chat in enumerate(chats):
@@ -280,8 +282,11 @@ async def _fuzz_batch(script: list[Any], counts: Counter[str], log: io.StringIO)
                     probe = words.strip()
                     if len(probe) >= 16 and probe not in own:
                         assert probe[:200] not in seen
-    # Nor in the log output (everything our loggers and the libraries' said, at INFO and up).
+    # Nor in the log output (everything our loggers and the libraries' said, at INFO and up),
+    # nor the token or the master key in any form.
     said = log.getvalue()
+    for secret in (TOKEN, TOKEN.split(":")[1], key, base64.b64decode(key).hex()):
+        assert secret not in said
     for words in itertools.chain.from_iterable(written.values()):
         probe = words.strip()
         if len(probe) >= 16:
