@@ -259,27 +259,21 @@ def share(agent: Agent) -> Iterator[Step]:
     agent.shares.append((supervisor, frozenset(newest.answers)))
 
 
-def reminder_waiting(agent: Agent) -> str | None:
-    """The "Prepare now" button of a reminder this worker has not acted on yet, if any."""
+def reminder_waiting(agent: Agent) -> tuple[int, str] | None:
+    """(message id, "Prepare now" data) of a reminder this worker has not acted on yet."""
     for sent in agent.sim.fake.sent_to(agent.chat):
         for text, data in sent.buttons:
             if text == "Prepare now" and data not in agent.answered and sent.message_id:
-                return data
+                return sent.message_id, data
     return None
 
 
-def answer_reminder(agent: Agent, data: str) -> Iterator[Step]:
+def answer_reminder(agent: Agent, message_id: int, data: str) -> Iterator[Step]:
     """A supervision reminder came: "Prepare now" opens the preparation set (nothing is marked
     to bring), which the worker then goes through."""
-
-    def press(a: Agent) -> dict[str, Any] | None:
-        a.answered.add(data)
-        for sent in reversed(a.sim.fake.sent_to(a.chat)):
-            if ("Prepare now", data) in sent.buttons and sent.message_id:
-                return a.person.press(data, message_id=sent.message_id)
-        return None
-
-    yield from prepare(agent, Step(press, "Question 1 of 6"))
+    agent.answered.add(data)
+    press = Step(lambda a: a.person.press(data, message_id=message_id), "Question 1 of 6")
+    yield from prepare(agent, press)
 
 
 def _entry_label(entry: Entry) -> str:
@@ -298,10 +292,10 @@ def worker_script(agent: Agent, supervisor: int) -> Iterator[Step]:
     yield from link_worker(agent, supervisor)
     names, weights = zip(*[(n, w) for n, (w, _) in ACTIVITIES.items()], strict=True)
     while not agent.sim.winding_down:
-        data = reminder_waiting(agent)
-        if data is not None:
+        waiting = reminder_waiting(agent)
+        if waiting is not None:
             agent.sim.episodes["reminder"] += 1
-            yield from answer_reminder(agent, data)
+            yield from answer_reminder(agent, *waiting)
             continue
         kind = agent.sim.rng.choices(names, weights)[0]
         agent.sim.episodes[kind] += 1
@@ -378,13 +372,15 @@ async def plan_sessions(sim: Simulation, data_dir: Path, span: float) -> None:
     count = SESSIONS_EACH * len(sim.workers)
 
     def work(tx: Tx) -> dict[int, int]:
+        for agent in sim.workers:
+            tx.person(agent.chat, "Europe/London")
         for n in range(count):
             worker = sim.workers[n % len(sim.workers)].chat
-            tx.person(worker, "Europe/London")
             starts = (now + timedelta(hours=1, seconds=3 + span * n / count)).replace(microsecond=0)
             local = when.iso_local(when.to_local(starts, "Europe/London"))
             tx.session_create(worker, worker, local, starts, None, None)
-            service.nudges.plan(tx, worker, now)
+        for agent in sim.workers:
+            service.nudges.plan(tx, agent.chat, now)
         rows = tx.conn.execute("SELECT id, person_id FROM nudges").fetchall()
         return {int(nudge_id): int(person_id) for nudge_id, person_id in rows}
 
@@ -396,7 +392,7 @@ async def plan_sessions(sim: Simulation, data_dir: Path, span: float) -> None:
 
 
 def reminder_copies(sim: Simulation) -> dict[int, list[float]]:
-    """Nudge id -> when each copy of its reminder reached the worker's chat."""
+    """Nudge id -> when each copy of its reminder reached the chat of the worker it is for."""
     copies: dict[int, list[float]] = {}
     for agent in sim.workers:
         for sent in sim.fake.sent_to(agent.chat):
@@ -404,7 +400,9 @@ def reminder_copies(sim: Simulation) -> dict[int, list[float]]:
                 continue
             ids = {int(d.split(":")[1]) for _, d in sent.buttons if d.startswith("N:")}
             assert len(ids) == 1, sent.params  # nothing was shared as a pack: it has buttons
-            copies.setdefault(ids.pop(), []).append(sent.at)
+            nudge_id = ids.pop()
+            assert sim.reminders.get(nudge_id) == agent.chat, (nudge_id, agent.chat)
+            copies.setdefault(nudge_id, []).append(sent.at)
     return copies
 
 
