@@ -29,7 +29,7 @@ from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
 from bot.backup import backup, restore  # noqa: E402
 from bot.config import Config  # noqa: E402
-from flows.store import Store, Tx  # noqa: E402
+from flows.store.unit import Store, Tx  # noqa: E402
 
 WORDS = ("team", "shift", "ward", "listened", "shared", "story", "hope", "recovery", "calm")
 

@@ -77,7 +77,7 @@ from bot.app import open_service  # noqa: E402
 from bot.config import DEFAULT_API_BASE, Config  # noqa: E402
 from bot.inbox import CONCURRENT_PEOPLE, InboxRunner  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
-from flows.store import Conversation, Tx  # noqa: E402
+from flows.store.unit import Conversation, Tx  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
 FIRST_ID = 500_000_000  # people are FIRST_ID + 0 … FIRST_ID + users - 1

@@ -50,7 +50,7 @@ sys.path.insert(0, str(_HERE.parent))
 from telegram import Update  # noqa: E402
 from telegram.request import BaseRequest, RequestData  # noqa: E402
 
-import flows.export  # noqa: E402
+import flows.kernel.export  # noqa: E402
 from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
 from bench.flows import (  # noqa: E402
@@ -64,9 +64,9 @@ from bench.flows import (  # noqa: E402
 )
 from bot.app import open_service  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
-from flows.engine import Flow  # noqa: E402
-from flows.entries import matcher, search_text  # noqa: E402
-from flows.store import Tx, iso, now_utc  # noqa: E402
+from flows.questions.answers import matcher, search_text  # noqa: E402
+from flows.questions.catalogue import Flow  # noqa: E402
+from flows.store.unit import Tx, iso, now_utc  # noqa: E402
 
 SEED = 20_240_602
 BROWSER = 600_000_001  # the person whose /entries are paged and searched
@@ -505,8 +505,8 @@ async def run_export(args: argparse.Namespace) -> dict[str, Any]:
 
             return wrapper
 
-        flows.export.to_markdown = timed("markdown", flows.export.to_markdown)  # type: ignore[assignment]
-        flows.export.to_json = timed("json", flows.export.to_json)  # type: ignore[assignment]
+        flows.kernel.export.to_markdown = timed("markdown", flows.kernel.export.to_markdown)  # type: ignore[assignment]
+        flows.kernel.export.to_json = timed("json", flows.kernel.export.to_json)  # type: ignore[assignment]
         Tx.answers = timed("reads", Tx.answers)  # type: ignore[method-assign]
         Tx.answer_times = timed("reads", Tx.answer_times)  # type: ignore[method-assign]
         store = bench.service.store

@@ -58,7 +58,7 @@ from bench.figures import Figure  # noqa: E402
 from bench.flows import LeanRequest, config_for  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
-from flows.store import ReminderSettings, Tx  # noqa: E402
+from flows.store.unit import ReminderSettings, Tx  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
 FIRST_ID = 700_000_000

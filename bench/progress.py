@@ -38,9 +38,9 @@ from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.config import Config  # noqa: E402
-from flows.model import Input, Person  # noqa: E402
+from flows.kernel.model import Input, Person  # noqa: E402
 from flows.service import Service  # noqa: E402
-from flows.store import Tx, iso, now_utc  # noqa: E402
+from flows.store.unit import Tx, iso, now_utc  # noqa: E402
 
 SEED = 20_261_202
 PERSON = Person(700_000_001, "Bench")

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Config
-from flows.crypto import KEY_BYTES, KeyProblem, Keyring, load_or_create_master_key
+from flows.kernel.crypto import KEY_BYTES, KeyProblem, Keyring, load_or_create_master_key
 
 DB_NAME = "coreflect.db"
 LOCK_NAME = "coreflect.lock"

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from flows import render
-from flows.model import Button, Input, Outcome, Person
+from flows.kernel import render
+from flows.kernel.model import Button, Input, Outcome, Person
 from flows.service import Service
 
 CONSOLE_PERSON = Person(id=1, first_name="")

@@ -18,7 +18,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from flows.nudges import BATCH
+from flows.features.sessions.nudges import BATCH
 
 if TYPE_CHECKING:
     from telegram import Bot

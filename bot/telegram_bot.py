@@ -29,10 +29,10 @@ from bot import logs
 from bot.config import Config
 from bot.nudges import Nudger
 from bot.transport import AiohttpRequest
-from flows.engine import Catalogue
-from flows.model import Button, Input, Outcome, Person, Reply, reply_from_json
+from flows.features.team.team import GROUP_COMMAND, GroupEvent, needs_checks
+from flows.kernel.model import Button, Input, Outcome, Person, Reply, reply_from_json
+from flows.questions.catalogue import Catalogue
 from flows.service import Service
-from flows.team import GROUP_COMMAND, GroupEvent, needs_checks
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,22 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flows import engine, export, identifying, progress, render
-from flows import entries as content
-from flows.engine import END, Catalogue, Flow, PromptError, Step
-from flows.model import Button, Document, Input, Outcome, Person, Photo, Reply, reply_to_json
-from flows.nudges import NUDGE_COMMANDS, NUDGE_MESSAGES, Nudges
-from flows.store import EntryRow, Store, Tx
-from flows.supervision import SUPERVISION_COMMANDS, SUPERVISION_MESSAGES, Supervision
-from flows.team import PENDING_KINDS as TEAM_PENDING
-from flows.team import TEAM_COMMANDS, TEAM_MESSAGES, GroupEvent, Team
-from flows.turn import Turn
+from flows.features.progress import chart as progress
+from flows.features.sessions.nudges import NUDGE_COMMANDS, NUDGE_MESSAGES, Nudges
+from flows.features.supervision.supervision import (
+    SUPERVISION_COMMANDS,
+    SUPERVISION_MESSAGES,
+    Supervision,
+)
+from flows.features.team.team import PENDING_KINDS as TEAM_PENDING
+from flows.features.team.team import TEAM_COMMANDS, TEAM_MESSAGES, GroupEvent, Team
+from flows.kernel import export, identifying, render
+from flows.kernel.model import Button, Document, Input, Outcome, Person, Photo, Reply, reply_to_json
+from flows.kernel.turn import Turn
+from flows.questions import answers as content
+from flows.questions import catalogue as engine
+from flows.questions.catalogue import END, Catalogue, Flow, PromptError, Step
+from flows.store.unit import EntryRow, Store, Tx
 
 log = logging.getLogger(__name__)
 # The catalogue (locale) of the person whose input is being handled, for the length of one unit.

@@ -54,9 +54,9 @@ from typing import Any
 import pytest
 
 from bot.app import open_service
-from flows import when
-from flows.entries import base
-from flows.store import Store, Tx
+from flows.kernel import when
+from flows.questions.answers import base
+from flows.store.unit import Store, Tx
 from tests.conftest import make_config, plain
 from tests.fakeapi import FakeBotAPI, Sent
 from tests.offline import Person

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 
-from flows.export import (
+from flows.kernel.export import (
     EXPORT_VERSION,
     ExportAnswer,
     ExportEntry,
@@ -721,7 +721,7 @@ def test_filenames() -> None:
 
 
 def test_flows_export_does_not_import_telegram() -> None:
-    code = "import sys, flows.export; assert 'telegram' not in sys.modules"
+    code = "import sys, flows.kernel.export; assert 'telegram' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

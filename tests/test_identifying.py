@@ -12,7 +12,7 @@ import itertools
 
 import pytest
 
-from flows.identifying import Finding, Kind, find, kinds, nhs_check_digit_ok
+from flows.kernel.identifying import Finding, Kind, find, kinds, nhs_check_digit_ok
 
 TODAY = datetime.date(2026, 5, 1)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.store import Tx
+from flows.store.unit import Tx
 from tests.conftest import Chat, Harness, plain
 from tests.offline import Person
 
@@ -241,8 +241,8 @@ async def test_distress_gets_one_gentle_offer_of_support_per_entry(chat: Chat) -
 
 async def test_an_organisation_adds_its_own_support_lines(tmp_path: Path) -> None:
     from bot.app import open_service
-    from flows.model import Input
-    from flows.model import Person as EnginePerson
+    from flows.kernel.model import Input
+    from flows.kernel.model import Person as EnginePerson
     from tests.conftest import make_config
 
     extra = tmp_path / "support.yaml"

@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.telegram_bot import sweep
-from flows.model import Input
-from flows.model import Person as Who
-from flows.supervision import new_code
+from flows.features.supervision.supervision import new_code
+from flows.kernel.model import Input
+from flows.kernel.model import Person as Who
 from tests.conftest import Chat, Clock, Harness, plain
 from tests.offline import Person
 

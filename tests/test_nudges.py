@@ -71,7 +71,7 @@ async def weekly(chat: Chat, day: str = "Mon", at: str = "09:00") -> list[str]:
 
 def move_to(clock: Clock, local: str) -> None:
     """Move the clock to a London wall-clock time ("2026-12-03 14:00"; GMT in winter)."""
-    from flows.when import to_utc
+    from flows.kernel.when import to_utc
 
     clock.now = to_utc(datetime.strptime(local, "%Y-%m-%d %H:%M"), "Europe/London")
 
@@ -462,7 +462,7 @@ async def test_nudges_missed_while_down_are_sent_if_still_useful(
     await set_session(worker, "Fri 14:00")
     await quick_check(worker)  # invites reflection at 20:30, quiet hours: 08:00 Thursday
     move_to(at, "2026-12-04 12:00")  # down since Wednesday
-    with caplog.at_level(logging.INFO, logger="flows.nudges"):
+    with caplog.at_level(logging.INFO, logger="flows.features.sessions.nudges"):
         assert await due(bot) == 1
     # The day-before reminder is late but still useful, and says what is true now; the
     # hour-before one would follow within the hour, so it goes; the invitation is too late.
@@ -508,7 +508,7 @@ async def test_forget_erases_sessions_and_nudges(worker: Chat, bot: Harness, at:
 
 
 def test_every_nudge_wording_is_in_prompts() -> None:
-    from flows import nudges
+    from flows.features.sessions import nudges
 
     source = Path(nudges.__file__).read_text(encoding="utf-8")
     assert not re.search(r"t\.say\(\"", source), "wording belongs in prompts/messages.yaml"
@@ -528,7 +528,7 @@ async def test_export_holds_sessions_nudges_and_settings(
 ) -> None:
     import json
 
-    from flows.export import document, to_json
+    from flows.kernel.export import document, to_json
 
     await set_session(worker, "Fri 14:00", "Every 2 weeks")
     await weekly(worker)
@@ -560,7 +560,7 @@ async def test_export_holds_sessions_nudges_and_settings(
     assert "- Supervision on Fri 4 Dec 2026, 14:00 · every 2 weeks" in md
     assert "weekly: Monday at 09:00" in md
     # The hand-written JSON is exactly what the standard encoder writes.
-    from flows.export import ExportPerson
+    from flows.kernel.export import ExportPerson
 
     person = ExportPerson(1, "Europe/London", START)
     items = data["schedules"]

@@ -14,9 +14,9 @@ import yaml
 
 from bot.app import open_service
 from bot.telegram_bot import build_application
-from flows import engine
+from flows.questions import catalogue as engine
 from flows.service import REQUIRED_MESSAGES
-from flows.store import StartupProblem
+from flows.store.unit import StartupProblem
 from tests.conftest import Chat, Harness, make_config
 from tests.offline import Person, RecordingRequest
 

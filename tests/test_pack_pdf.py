@@ -8,9 +8,9 @@ import sqlite3
 
 import pypdf
 
-from flows import pack_pdf
-from flows.engine import Flow
-from flows.store import Tx
+from flows.features.supervision import pack_pdf
+from flows.questions.catalogue import Flow
+from flows.store.unit import Tx
 from tests.conftest import Chat, Harness
 from tests.offline import Call, Person
 from tests.test_supervision import link

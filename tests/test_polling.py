@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.store import Store, Tx
+from flows.store.unit import Store, Tx
 from tests.fakeapi import FakeBotAPI
 from tests.offline import Person
 

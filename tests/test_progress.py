@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from flows import progress
-from flows.store import Tx, iso
+from flows.features.progress import chart as progress
+from flows.store.unit import Tx, iso
 from tests.conftest import Chat, Clock, Harness, plain
 from tests.offline import Call
 
@@ -212,7 +212,7 @@ def test_the_console_saves_the_picture_and_shows_its_line_and_buttons(
     tmp_path: Any, monkeypatch: Any
 ) -> None:
     from bot.console import show
-    from flows.model import Button, Outcome, Photo
+    from flows.kernel.model import Button, Outcome, Photo
 
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()

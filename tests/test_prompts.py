@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from bot.app import open_service
-from flows import engine
+from flows.questions import catalogue as engine
 from flows.service import REQUIRED_MESSAGES
-from flows.store import StartupProblem
+from flows.store.unit import StartupProblem
 from tests.conftest import make_config
 
 

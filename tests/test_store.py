@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_service
-from flows.model import Input, Person
-from flows.store import StartupProblem, Store, Tx, migrate, migration_files
+from flows.kernel.model import Input, Person
+from flows.store.unit import StartupProblem, Store, Tx, migrate, migration_files
 from tests.conftest import Chat, make_config
 
 

@@ -519,7 +519,7 @@ def test_only_the_gate_adds_messages_for_other_people() -> None:
     folder = Path(flows.__file__).parent
     writers = sorted(
         path.name
-        for path in folder.glob("*.py")
+        for path in folder.rglob("*.py")
         if re.search(r"\.others\s*(\.append|\.extend|\+=|=)", path.read_text())
     )
     assert writers == ["gate.py"]

@@ -44,10 +44,10 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.telegram_bot import build_application, sweep
-from flows import engine
-from flows.engine import Catalogue
+from flows.questions import catalogue as engine
+from flows.questions.catalogue import Catalogue
 from flows.service import REQUIRED_MESSAGES, Service
-from flows.store import Store
+from flows.store.unit import Store
 from tests.conftest import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from flows import when
+from flows.kernel import when
 
 LONDON = "Europe/London"
 NOW = datetime(2026, 12, 2, 16, 30)  # Wednesday 2 December 2026, 16:30 local

@@ -14,14 +14,14 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from flows import when
-from flows.export import iso_z
-from flows.model import Button, Reply, reply_to_json
-from flows.store import NudgeRow, ReminderSettings, SessionRow, Tx, iso
-from flows.turn import Turn
+from flows.kernel import when
+from flows.kernel.export import iso_z
+from flows.kernel.model import Button, Reply, reply_to_json
+from flows.kernel.turn import Turn
+from flows.store.unit import NudgeRow, ReminderSettings, SessionRow, Tx, iso
 
 if TYPE_CHECKING:
-    from flows.engine import Catalogue
+    from flows.questions.catalogue import Catalogue
     from flows.service import Service
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Supervisors: linking with consent on both sides, consented summaries, withdrawal, co-reflection.
 
 The promise: a supervisor sees only what the worker chose to share, when they chose it, and
-nothing after they withdraw it. Everything that reaches another person goes through `flows.gate`;
+nothing after they withdraw it. Everything that reaches another person goes through `flows.kernel.gate`;
 every button that names a link, invite, share or round is checked against the person pressing.
 """
 
@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from flows import entries as content
-from flows import gate, pack_pdf, render
-from flows.engine import PROCTOR, Catalogue
-from flows.model import Button, Outcome, Reply
-from flows.store import EntryRow, LinkRow, ShareRow, Tx
-from flows.turn import Turn
+from flows.features.supervision import pack_pdf
+from flows.kernel import gate, render
+from flows.kernel.model import Button, Outcome, Reply
+from flows.kernel.turn import Turn
+from flows.questions import answers as content
+from flows.questions.catalogue import PROCTOR, Catalogue
+from flows.store.unit import EntryRow, LinkRow, ShareRow, Tx
 
 if TYPE_CHECKING:
     from flows.service import Service

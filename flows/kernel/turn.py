@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows import render
-from flows.model import Button, Outcome, Person, Reply
-from flows.store import Conversation, PersonRow, Tx
+from flows.kernel import render
+from flows.kernel.model import Button, Outcome, Person, Reply
+from flows.store.unit import Conversation, PersonRow, Tx
 
 
 @dataclass(slots=True)

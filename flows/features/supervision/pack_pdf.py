@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flows import render as html
-from flows.engine import PROCTOR
-from flows.model import Document
-from flows.turn import Turn
+from flows.kernel import render as html
+from flows.kernel.model import Document
+from flows.kernel.turn import Turn
+from flows.questions.catalogue import PROCTOR
 
 if TYPE_CHECKING:
-    from flows.supervision import Item, Supervision
+    from flows.features.supervision.supervision import Item, Supervision
 
 PACK_PDF_MESSAGES = frozenset(
     {

@@ -107,7 +107,7 @@ class Outcome:
     documents: list[Document] = field(default_factory=list)  # sent after the replies
     photos: list[Photo] = field(default_factory=list)  # sent after the documents
     forgot: bool = False  # the person was erased: the store folds its WAL away afterwards
-    # Messages to other people's chats (chat id, reply). Only flows.gate adds to this list.
+    # Messages to other people's chats (chat id, reply). Only flows.kernel.gate adds to this list.
     others: list[tuple[int, Reply]] = field(default_factory=list)
     others_ids: list[int] = field(default_factory=list)  # their outbox rows, in order
     replace: Reply | None = None  # new text and buttons for the message whose button was pressed

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from flows import render
-from flows.engine import Catalogue, Flow
-from flows.model import Button, Photo
-from flows.turn import Turn
+from flows.kernel import render
+from flows.kernel.model import Button, Photo
+from flows.kernel.turn import Turn
+from flows.questions.catalogue import Catalogue, Flow
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when the first picture is drawn
     from matplotlib.artist import Artist

@@ -33,9 +33,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows import render
-from flows.model import Outcome, Reply
-from flows.store import Tx
+from flows.kernel import render
+from flows.kernel.model import Outcome, Reply
+from flows.store.unit import Tx
 
 
 class GateRefused(Exception):

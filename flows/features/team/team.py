@@ -7,7 +7,7 @@ The worker sees exactly what would be posted (anonymous by default) and chooses:
 anonymously, share with their first name, edit, or decline. A worker whose reflection said they
 would like to share their learning can start it themselves (/share → Team learning): their yes
 goes to the supervisor, who posts it. Withdrawal from /shared deletes the post where Telegram
-allows. Everything that reaches another chat goes through `flows.gate`.
+allows. Everything that reaches another chat goes through `flows.kernel.gate`.
 
 Nothing here talks to Telegram: the bot layer asks getChatMember and passes the answer in
 (`Input.admin_in`, `GroupEvent.admin`), after asking `checks` which answers it needs.
@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from flows import entries as content
-from flows import gate, identifying, render
-from flows.crypto import Cipher
-from flows.export import iso_z
-from flows.model import Button, Input, Outcome, Person, Reply
-from flows.store import LinkRow, TeamDraft, TeamGroupRow, TeamPostRow, Tx
-from flows.turn import Turn
+from flows.kernel import gate, identifying, render
+from flows.kernel.crypto import Cipher
+from flows.kernel.export import iso_z
+from flows.kernel.model import Button, Input, Outcome, Person, Reply
+from flows.kernel.turn import Turn
+from flows.questions import answers as content
+from flows.store.unit import LinkRow, TeamDraft, TeamGroupRow, TeamPostRow, Tx
 
 if TYPE_CHECKING:
-    from flows.engine import Catalogue
+    from flows.questions.catalogue import Catalogue
     from flows.service import Service
 
 TEAM_COMMANDS = ("teams", "teamgroup")

@@ -18,7 +18,7 @@ import yaml
 from jinja2 import Environment, Template, TemplateSyntaxError
 from transitions import Machine
 
-from flows import export, render
+from flows.kernel import export, render
 
 END = "end"
 CALLBACK_LIMIT = 64

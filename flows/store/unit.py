@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from flows.crypto import Cipher, KeyProblem, Keyring, load_or_create_master_key
+from flows.kernel.crypto import Cipher, KeyProblem, Keyring, load_or_create_master_key
 
 log = logging.getLogger(__name__)
 
