@@ -29,7 +29,8 @@ from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
 from bot.backup import backup, restore  # noqa: E402
 from bot.config import Config  # noqa: E402
-from flows.store.unit import Store, Tx  # noqa: E402
+from flows.store.core import Store  # noqa: E402
+from flows.store.unit import Unit  # noqa: E402
 
 WORDS = ("team", "shift", "ward", "listened", "shared", "story", "hope", "recovery", "calm")
 
@@ -44,7 +45,7 @@ async def populate(data_dir: Path, people: int, entries: int) -> None:
     try:
         for first in range(0, people, 50):
 
-            def fill(tx: Tx, first: int = first) -> None:
+            def fill(tx: Unit, first: int = first) -> None:
                 for person_id in range(first + 1, min(people, first + 50) + 1):
                     row = tx.person(700_000_000 + person_id, "Europe/London")
                     for _ in range(entries):

@@ -77,7 +77,8 @@ from bot.app import open_service  # noqa: E402
 from bot.config import DEFAULT_API_BASE, Config  # noqa: E402
 from bot.inbox import CONCURRENT_PEOPLE, InboxRunner  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
-from flows.store.unit import Conversation, Tx  # noqa: E402
+from flows.store.rows import Conversation  # noqa: E402
+from flows.store.unit import Unit  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
 FIRST_ID = 500_000_000  # people are FIRST_ID + 0 … FIRST_ID + users - 1
@@ -295,7 +296,7 @@ async def populate_ours(data_dir: Path, users: int) -> None:
     store = service.store
     steps = list(service.cat.flows["preparation"].steps)
 
-    def fill(tx: Tx) -> None:
+    def fill(tx: Unit) -> None:
         for uid in ids:
             row = tx.person(uid, service.default_timezone)  # a fresh data key
             tx.set_welcomed(uid)

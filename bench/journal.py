@@ -66,7 +66,8 @@ from bot.app import open_service  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
 from flows.questions.answers import matcher, search_text  # noqa: E402
 from flows.questions.catalogue import Flow  # noqa: E402
-from flows.store.unit import Tx, iso, now_utc  # noqa: E402
+from flows.store.rows import iso, now_utc  # noqa: E402
+from flows.store.unit import Unit  # noqa: E402
 
 SEED = 20_240_602
 BROWSER = 600_000_001  # the person whose /entries are paged and searched
@@ -161,7 +162,7 @@ async def _populate(data_dir: Path, people: dict[int, int]) -> dict[str, Any]:
         assert name in service.cat.flows, f"no question set {name!r}"
     summary: dict[str, Any] = {}
 
-    def fill(tx: Tx) -> None:
+    def fill(tx: Unit) -> None:
         rng = random.Random(SEED)
         end = now_utc() - timedelta(hours=1)
         for uid, count in people.items():
@@ -507,8 +508,8 @@ async def run_export(args: argparse.Namespace) -> dict[str, Any]:
 
         flows.kernel.export.to_markdown = timed("markdown", flows.kernel.export.to_markdown)  # type: ignore[assignment]
         flows.kernel.export.to_json = timed("json", flows.kernel.export.to_json)  # type: ignore[assignment]
-        Tx.answers = timed("reads", Tx.answers)  # type: ignore[method-assign]
-        Tx.answer_times = timed("reads", Tx.answer_times)  # type: ignore[method-assign]
+        Unit.answers = timed("reads", Unit.answers)  # type: ignore[method-assign]
+        Unit.answer_times = timed("reads", Unit.answer_times)  # type: ignore[method-assign]
         store = bench.service.store
         store_run = store.run
 
@@ -728,7 +729,7 @@ def print_report(
         print(
             "total = the whole update (PTB, the engine's unit of work, the reply, both documents"
             " sent as multipart); unit = the unit of work on the database thread; of it, reads ="
-            " Tx.answers + Tx.answer_times (SQL and decryption), md/json = rendering each"
+            " Unit.answers + Unit.answer_times (SQL and decryption), md/json = rendering each"
             " document, build = the rest (entry query, building the export's entries, commit);"
             " send = total - unit (PTB and the request layer taking the documents; offline, so"
             " no multipart body is built or uploaded as HTTPXRequest would)"

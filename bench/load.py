@@ -49,7 +49,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
-from flows.store.unit import DB_NAME  # noqa: E402
+from flows.store.core import DB_NAME  # noqa: E402
 from tests import fakeapi  # noqa: E402
 from tests.fakeapi import FakeBotAPI  # noqa: E402
 from tests.offline import Person  # noqa: E402

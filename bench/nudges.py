@@ -58,7 +58,9 @@ from bench.figures import Figure  # noqa: E402
 from bench.flows import LeanRequest, config_for  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
-from flows.store.unit import ReminderSettings, Tx  # noqa: E402
+from flows.features.sessions import db as sessions_db  # noqa: E402
+from flows.features.sessions.db import ReminderSettings  # noqa: E402
+from flows.store.unit import Unit  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
 FIRST_ID = 700_000_000
@@ -161,11 +163,11 @@ async def populate(data_dir: Path, people: int) -> None:
     for start in range(0, people, 1000):
         chunk = ids[start : start + 1000]
 
-        def work(tx: Tx, chunk: list[int] = chunk) -> None:
+        def work(tx: Unit, chunk: list[int] = chunk) -> None:
             for person_id in chunk:
                 tx.person(person_id, "Europe/London")
                 tx.set_welcomed(person_id)
-                tx.set_reminder_settings(person_id, settings)
+                sessions_db.set_reminder_settings(tx, person_id, settings)
                 service.nudges.plan(tx, person_id, DUE - timedelta(days=1))
 
         await service.store.run(work)

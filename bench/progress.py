@@ -40,7 +40,8 @@ from bot.app import open_service  # noqa: E402
 from bot.config import Config  # noqa: E402
 from flows.kernel.model import Input, Person  # noqa: E402
 from flows.service import Service  # noqa: E402
-from flows.store.unit import Tx, iso, now_utc  # noqa: E402
+from flows.store.rows import iso, now_utc  # noqa: E402
+from flows.store.unit import Unit  # noqa: E402
 
 SEED = 20_261_202
 PERSON = Person(700_000_001, "Bench")
@@ -54,7 +55,7 @@ async def populate(service: Service) -> int:
     tips = service.cat.flows["top_tips"]
     count = 0
 
-    def fill(tx: Tx) -> None:
+    def fill(tx: Unit) -> None:
         nonlocal count
         row = tx.person(PERSON.id, service.default_timezone)
         tx.set_welcomed(PERSON.id)

@@ -9,7 +9,7 @@ from bot import logs
 from bot.config import Config
 from flows.questions import catalogue as engine
 from flows.service import REQUIRED_MESSAGES, Service
-from flows.store.unit import StartupProblem, Store
+from flows.store.core import StartupProblem, Store
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from bot import logs
 from bot.app import open_service
 from bot.backup import BackupProblem, backup, restore, running_lock
 from bot.config import Config, ConfigProblem
-from flows.store.unit import StartupProblem
+from flows.store.core import StartupProblem
 
 log = logging.getLogger("coreflect")
 

@@ -23,7 +23,7 @@ from telegram.ext import Application
 from bot import logs
 from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, flush_outbox, menus, sweep
 from flows.service import Service
-from flows.store.unit import StartupProblem, Store
+from flows.store.core import StartupProblem, Store
 
 log = logging.getLogger(__name__)
 CONCURRENT_PEOPLE = 64

@@ -355,13 +355,11 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
         return
-    if reply.share_id is not None and not await service.store.share_live(
-        reply.share_id, service.clock()
-    ):
+    if reply.share_id is not None and not await service.share_live(reply.share_id, service.clock()):
         return
     if reply.nudge_id is not None and not await service.nudge_still_useful(reply.nudge_id):
         return  # waited in the outbox (the bot was down) until it was no longer useful
-    if reply.team_post_id is not None and not await service.store.team_post_live(
+    if reply.team_post_id is not None and not await service.team_post_live(
         reply.team_post_id, chat_id, reply.html
     ):
         return
@@ -373,11 +371,11 @@ async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
         link_preview_options=LinkPreviewOptions(is_disabled=True),
         protect_content=True if reply.protect else None,
     )
-    if reply.share_id is not None and not await service.store.record_share_message(
+    if reply.share_id is not None and not await service.record_share_message(
         reply.share_id, chat_id, message.message_id, service.clock()
     ):
         await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
-    if reply.team_post_id is not None and not await service.store.record_team_message(
+    if reply.team_post_id is not None and not await service.record_team_message(
         reply.team_post_id, chat_id, message.message_id, service.clock()
     ):
         await bot.delete_message(chat_id=chat_id, message_id=message.message_id)

@@ -26,7 +26,7 @@ from typing import Any
 
 from bot import logs
 from bot.config import Config, check_webhook_secret
-from flows.store.unit import Store
+from flows.store.core import Store
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flows.features.progress import chart as progress
+from flows.features.sessions import db as sessions_db
 from flows.features.sessions.nudges import NUDGE_COMMANDS, NUDGE_MESSAGES, Nudges
+from flows.features.supervision import db as sup_db
 from flows.features.supervision.supervision import (
     SUPERVISION_COMMANDS,
     SUPERVISION_MESSAGES,
     Supervision,
 )
+from flows.features.team import db as team_db
 from flows.features.team.team import PENDING_KINDS as TEAM_PENDING
 from flows.features.team.team import TEAM_COMMANDS, TEAM_MESSAGES, GroupEvent, Team
 from flows.kernel import export, identifying, render
@@ -31,7 +34,9 @@ from flows.kernel.turn import Turn
 from flows.questions import answers as content
 from flows.questions import catalogue as engine
 from flows.questions.catalogue import END, Catalogue, Flow, PromptError, Step
-from flows.store.unit import EntryRow, Store, Tx
+from flows.store.core import Store
+from flows.store.rows import EntryRow
+from flows.store.unit import Unit
 
 log = logging.getLogger(__name__)
 # The catalogue (locale) of the person whose input is being handled, for the length of one unit.
@@ -228,7 +233,7 @@ class Service:
 
     def _handle(
         self,
-        tx: Tx,
+        tx: Unit,
         person: Person,
         inp: Input,
         update_id: int | None,
@@ -243,7 +248,7 @@ class Service:
 
     def _handle_in_locale(
         self,
-        tx: Tx,
+        tx: Unit,
         person: Person,
         inp: Input,
         update_id: int | None,
@@ -275,19 +280,43 @@ class Service:
         return turn.out
 
     @staticmethod
-    def _queue(tx: Tx, out: Outcome, chat: int | None) -> None:
+    def _queue(tx: Unit, out: Outcome, chat: int | None) -> None:
         """Save the replies (and anything the gate let through to others) in this transaction."""
         if chat is not None and out.replies:
             out.outbox_ids = tx.outbox_add(chat, [reply_to_json(r) for r in out.replies])
         for other, reply in out.others:
             out.others_ids += tx.outbox_add(other, [reply_to_json(reply)], reply.share_id)
 
+    async def share_live(self, share_id: int, now: datetime) -> bool:
+        """Checked again just before a queued summary goes out."""
+        return await self.store.run(lambda tx: sup_db.share_sendable(tx, share_id, now))
+
+    async def record_share_message(
+        self, share_id: int, chat_id: int, message_id: int, now: datetime
+    ) -> bool:
+        return await self.store.run(
+            lambda tx: sup_db.record_share_message(tx, share_id, chat_id, message_id, now)
+        )
+
+    async def team_post_live(self, post_id: int, chat_id: int, html: str) -> bool:
+        """Checked again just before a team post goes out: still consented, word for word."""
+        return await self.store.run(
+            lambda tx: team_db.team_post_sendable(tx, post_id, chat_id, html)
+        )
+
+    async def record_team_message(
+        self, post_id: int, chat_id: int, message_id: int, now: datetime
+    ) -> bool:
+        return await self.store.run(
+            lambda tx: team_db.team_post_message(tx, post_id, chat_id, message_id, now)
+        )
+
     async def due_nudges(self) -> list[tuple[int, int, Reply]]:
         """Due nudges, moved into the outbox (marked sent in the same transaction)."""
         return await self.store.run(lambda tx: self.nudges.process(tx, self.clock()))
 
     async def next_wake(self) -> datetime | None:
-        return await self.store.run(lambda tx: tx.next_wake())
+        return await self.store.run(lambda tx: sessions_db.next_wake(tx))
 
     async def nudge_still_useful(self, nudge_id: int) -> bool:
         """Checked just before a nudge waiting in the outbox is sent (after a restart, say)."""
@@ -297,7 +326,7 @@ class Service:
         """Periodic upkeep: shares past their expiry end, old wrong-code records go."""
         now = self.clock()
 
-        def work(tx: Tx) -> Outcome:
+        def work(tx: Unit) -> Outcome:
             out = Outcome()
             self.sup.sweep(tx, out, now)
             self._queue(tx, out, None)
@@ -312,7 +341,7 @@ class Service:
     async def team_not_posted(self, post_id: int, chat_id: int) -> Outcome:
         """Telegram refused a team post outright: recorded as not posted; both are told."""
 
-        def work(tx: Tx) -> Outcome:
+        def work(tx: Unit) -> Outcome:
             out = Outcome()
             self.team.not_posted(tx, out, post_id, chat_id, self.clock())
             self._queue(tx, out, None)
@@ -326,7 +355,7 @@ class Service:
         """Something in a group chat: /teamgroup, the bot removed, a supergroup migration.
         Replies go to that group chat (in the same transaction as everything else)."""
 
-        def work(tx: Tx) -> Outcome:
+        def work(tx: Unit) -> Outcome:
             out = self.team.group(tx, person, event, self.clock())
             if update_id is not None:
                 tx.inbox_mark_handled(update_id)
@@ -1037,7 +1066,7 @@ class Service:
                 ),
                 *(
                     [[Button(self.cat.say("button_share"), f"x:{entry.id}:share")]]
-                    if t.tx.supervisor_link(t.person.id)
+                    if sup_db.supervisor_link(t.tx, t.person.id)
                     else []
                 ),
             ],
@@ -1174,7 +1203,7 @@ class Service:
                 ended=share.ended or (None if share.live(t.now) else "expired"),
                 ended_at=share.ended_at or (None if share.live(t.now) else share.expires_at),
             )
-            for share in t.tx.shares_by_worker(t.person.id, -1, 0)
+            for share in sup_db.shares_by_worker(t.tx, t.person.id, -1, 0)
         ]
         schedules = self.nudges.export(t.tx, t.person.id)
         person = export.ExportPerson(t.person.id, t.row.timezone, t.row.created_at)

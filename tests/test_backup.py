@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.backup import BackupProblem, backup, restore, running_lock
-from flows.store.unit import Store
+from flows.store.core import Store
 from tests.conftest import Chat, Harness, make_config
 from tests.fakeapi import FakeBotAPI
 from tests.offline import Person

@@ -54,9 +54,11 @@ from typing import Any
 import pytest
 
 from bot.app import open_service
+from flows.features.sessions import db as sessions_db
 from flows.kernel import when
 from flows.questions.answers import base
-from flows.store.unit import Store, Tx
+from flows.store.core import Store
+from flows.store.unit import Unit
 from tests.conftest import make_config, plain
 from tests.fakeapi import FakeBotAPI, Sent
 from tests.offline import Person
@@ -371,14 +373,14 @@ async def plan_sessions(sim: Simulation, data_dir: Path, span: float) -> None:
     now = datetime.now(UTC)
     count = SESSIONS_EACH * len(sim.workers)
 
-    def work(tx: Tx) -> dict[int, int]:
+    def work(tx: Unit) -> dict[int, int]:
         for agent in sim.workers:
             tx.person(agent.chat, "Europe/London")
         for n in range(count):
             worker = sim.workers[n % len(sim.workers)].chat
             starts = (now + timedelta(hours=1, seconds=3 + span * n / count)).replace(microsecond=0)
             local = when.iso_local(when.to_local(starts, "Europe/London"))
-            tx.session_create(worker, worker, local, starts, None, None)
+            sessions_db.session_create(tx, worker, worker, local, starts, None, None)
         for agent in sim.workers:
             service.nudges.plan(tx, agent.chat, now)
         rows = tx.conn.execute("SELECT id, person_id FROM nudges").fetchall()
@@ -492,7 +494,7 @@ async def examine(sim: Simulation, data_dir: Path) -> dict[str, Any]:
     store = await Store.open(data_dir)
     try:
 
-        def read(tx: Tx) -> dict[int, dict[int, dict[str, str]]]:
+        def read(tx: Unit) -> dict[int, dict[int, dict[str, str]]]:
             out: dict[int, dict[int, dict[str, str]]] = {}
             for agent in sim.agents:
                 row = tx.person(agent.chat, "Europe/London")

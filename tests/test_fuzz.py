@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from bot import logs
 from bot.telegram_bot import build_application
 from flows.service import Service
-from flows.store.unit import Store
+from flows.store.core import Store
 from tests.conftest import TOKEN, Chat, Harness, make_config, plain
 from tests.offline import Person, RecordingRequest
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.store.unit import Tx
+from flows.store.unit import Unit
 from tests.conftest import Chat, Harness, plain
 from tests.offline import Person
 
@@ -191,7 +191,7 @@ async def test_editing_a_message_updates_the_saved_answer(chat: Chat, bot: Harne
     assert "updated your saved answer" in replies[0]
     assert "Experiences I could draw on" in replies[0]
 
-    def read(tx: Tx) -> dict[str, str]:
+    def read(tx: Unit) -> dict[str, str]:
         row = tx.person(chat.person.user_id, "Europe/London")
         return tx.answers(row.cipher, 1)
 
@@ -212,7 +212,7 @@ async def test_identifying_details_are_flagged_kindly_and_can_be_rewritten(
     replies = await chat.send("The person I support was upset")
     assert "Question 2" in replies[-1] or "2 of" in replies[-1] or "How" in replies[-1]
 
-    def read(tx: Tx) -> dict[str, str]:
+    def read(tx: Unit) -> dict[str, str]:
         row = tx.person(chat.person.user_id, "Europe/London")
         return tx.answers(row.cipher, 1)
 
@@ -335,7 +335,7 @@ async def test_moving_on_from_the_identifying_check_keeps_the_words(
     replies = await chat.send("/entries")  # a command instead of Keep / Rewrite
     assert any("2 of 5" in r or "How" in r for r in replies)
 
-    def read(tx: Tx) -> dict[str, str]:
+    def read(tx: Unit) -> dict[str, str]:
         row = tx.person(chat.person.user_id, "Europe/London")
         return tx.answers(row.cipher, 1)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot import logs
-from flows.store.unit import StartupProblem, Store
+from flows.store.core import StartupProblem, Store
 
 
 @pytest.fixture(autouse=True)

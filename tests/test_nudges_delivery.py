@@ -18,6 +18,7 @@ from telegram.ext import Application
 
 from bot.app import open_service
 from bot.telegram_bot import build_application, deliver, flush_outbox
+from flows.features.sessions import db as sessions_db
 from flows.service import Service
 from tests.conftest import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
@@ -169,8 +170,8 @@ async def test_a_five_second_stall_around_the_due_time_still_delivers(data_dir: 
         await Chat(bot, ALEX).send("/start")
         due = datetime.now(UTC) + timedelta(seconds=1)
         await service.store.run(
-            lambda tx: tx.nudge_plan(
-                ALEX.user_id, "weekly", "w:stall", due, due + timedelta(hours=1)
+            lambda tx: sessions_db.nudge_plan(
+                tx, ALEX.user_id, "weekly", "w:stall", due, due + timedelta(hours=1)
             )
         )
         await app.bot_data["nudger"].rearm()

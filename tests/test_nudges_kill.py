@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_service
+from flows.features.sessions import db as sessions_db
 from tests.conftest import make_config
 from tests.fakeapi import FakeBotAPI
 from tests.running import TOKEN, start_bot, stop, straddles_kill
@@ -36,7 +37,9 @@ async def plan(data_dir: Path) -> None:
             tx.person(person_id, "Europe/London")
             tx.set_welcomed(person_id)
             due = soon + timedelta(seconds=n * 0.15)
-            tx.nudge_plan(person_id, "weekly", f"w:kill{n}", due, due + timedelta(hours=1))
+            sessions_db.nudge_plan(
+                tx, person_id, "weekly", f"w:kill{n}", due, due + timedelta(hours=1)
+            )
 
     await service.store.run(work)
     await service.store.close()

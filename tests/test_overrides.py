@@ -16,7 +16,7 @@ from bot.app import open_service
 from bot.telegram_bot import build_application
 from flows.questions import catalogue as engine
 from flows.service import REQUIRED_MESSAGES
-from flows.store.unit import StartupProblem
+from flows.store.core import StartupProblem
 from tests.conftest import Chat, Harness, make_config
 from tests.offline import Person, RecordingRequest
 

@@ -10,7 +10,7 @@ import pypdf
 
 from flows.features.supervision import pack_pdf
 from flows.questions.catalogue import Flow
-from flows.store.unit import Tx
+from flows.store.unit import Unit
 from tests.conftest import Chat, Harness
 from tests.offline import Call, Person
 from tests.test_supervision import link
@@ -28,7 +28,7 @@ async def flag_one_of_everything(bot: Harness, person_id: int) -> dict[str, int]
     service = bot.service
     made: dict[str, int] = {}
 
-    def fill(tx: Tx) -> None:
+    def fill(tx: Unit) -> None:
         row = tx.person(person_id, "Europe/London")
         for flow in service.cat.flows.values():  # co-reflection answers are entries too
             entry_id = tx.create_entry(person_id, flow.name, None)

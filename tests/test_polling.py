@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.store.unit import Store, Tx
+from flows.store.core import Store
+from flows.store.unit import Unit
 from tests.fakeapi import FakeBotAPI
 from tests.offline import Person
 
@@ -58,7 +59,7 @@ async def saved_answers(data_dir: Path) -> dict[str, str]:
     store = await Store.open(data_dir)
     try:
 
-        def read(tx: Tx) -> dict[str, str]:
+        def read(tx: Unit) -> dict[str, str]:
             row = tx.person(Person().user_id, "Europe/London")
             conv = tx.conversation(row.id)
             assert conv.entry_id is not None

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from flows.features.progress import chart as progress
-from flows.store.unit import Tx, iso
+from flows.store.rows import iso
+from flows.store.unit import Unit
 from tests.conftest import Chat, Clock, Harness, plain
 from tests.offline import Call
 
@@ -52,7 +53,7 @@ async def seed(
     """Entries written as the engine writes them (encrypted answers), made at `moments`."""
     store = bot.service.store
 
-    def fill(tx: Tx) -> None:
+    def fill(tx: Unit) -> None:
         row = tx.person(person_id, "Europe/London")
         tx.set_welcomed(person_id)
         stamps = []

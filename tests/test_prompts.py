@@ -14,7 +14,7 @@ import yaml
 from bot.app import open_service
 from flows.questions import catalogue as engine
 from flows.service import REQUIRED_MESSAGES
-from flows.store.unit import StartupProblem
+from flows.store.core import StartupProblem
 from tests.conftest import make_config
 
 

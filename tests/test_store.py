@@ -12,7 +12,8 @@ import pytest
 
 from bot.app import open_service
 from flows.kernel.model import Input, Person
-from flows.store.unit import StartupProblem, Store, Tx, migrate, migration_files
+from flows.store.core import StartupProblem, Store, migrate, migration_files
+from flows.store.unit import Unit
 from tests.conftest import Chat, make_config
 
 
@@ -119,7 +120,7 @@ async def test_answers_are_bound_to_their_row(chat: Chat, bot) -> None:  # type:
         ).fetchone()
         db.execute("UPDATE answers SET value = ? WHERE step = 'experiences'", (other,))
 
-    def read(tx: Tx) -> dict[str, str]:
+    def read(tx: Unit) -> dict[str, str]:
         row = tx.person(chat.person.user_id, "Europe/London")
         return tx.answers(row.cipher, 1)
 

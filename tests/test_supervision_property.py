@@ -47,7 +47,7 @@ from bot.telegram_bot import build_application, sweep
 from flows.questions import catalogue as engine
 from flows.questions.catalogue import Catalogue
 from flows.service import REQUIRED_MESSAGES, Service
-from flows.store.unit import Store
+from flows.store.core import Store
 from tests.conftest import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
 

@@ -33,9 +33,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from flows.features.supervision import db as sup_db
+from flows.features.team import db as team_db
 from flows.kernel import render
 from flows.kernel.model import Outcome, Reply
-from flows.store.unit import Tx
+from flows.store.unit import Unit
 
 
 class GateRefused(Exception):
@@ -118,7 +120,9 @@ def mentions(text: str, words: list[str]) -> list[str]:
     return found
 
 
-def send(tx: Tx, out: Outcome, to: int, replies: list[Reply], basis: Basis, now: datetime) -> None:
+def send(
+    tx: Unit, out: Outcome, to: int, replies: list[Reply], basis: Basis, now: datetime
+) -> None:
     """Queue `replies` for `to`'s chat if `basis` holds right now; otherwise refuse loudly."""
     check(tx, to, basis, now)
     if isinstance(basis, TeamPost):
@@ -135,17 +139,17 @@ def send(tx: Tx, out: Outcome, to: int, replies: list[Reply], basis: Basis, now:
         out.others.append((to, reply))
 
 
-def check(tx: Tx, to: int, basis: Basis, now: datetime) -> None:
+def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
     if isinstance(basis, Share):
-        share = tx.share(basis.share_id)
-        link = tx.link(share.link_id) if share else None
+        share = sup_db.share(tx, basis.share_id)
+        link = sup_db.link(tx, share.link_id) if share else None
         if share is None or link is None or not link.active:
             raise GateRefused("a summary without an active link")
         if not share.live(now) or to != share.supervisor_id:
             raise GateRefused("a summary that is not shared with this person now")
     elif isinstance(basis, Reveal):
-        found = tx.round(basis.round_id)
-        link = tx.link(found.link_id) if found else None
+        found = sup_db.round(tx, basis.round_id)
+        link = sup_db.link(tx, found.link_id) if found else None
         if found is None or link is None or not link.active or found.outcome is not None:
             raise GateRefused("a reveal without an open round on an active link")
         if to not in found.parts or len(found.parts) != 2:
@@ -153,21 +157,21 @@ def check(tx: Tx, to: int, basis: Basis, now: datetime) -> None:
         if not all(p.finished and p.reveal is True for p in found.parts.values()):
             raise GateRefused("a reveal without both people's yes")
     elif isinstance(basis, LinkRequest):
-        invite = tx.invite(basis.invite_id)
+        invite = sup_db.invite(tx, basis.invite_id)
         if invite is None or invite.closed or invite.supervisor_id is None:
             raise GateRefused("a link request without a confirmed invite")
         if invite.expires_at <= now or to not in {invite.worker_id, invite.supervisor_id}:
             raise GateRefused("a link request to someone outside the invite")
     elif isinstance(basis, Notice):
-        link = tx.link(basis.link_id)
+        link = sup_db.link(tx, basis.link_id)
         if link is None or to not in {link.worker_id, link.supervisor_id}:
             raise GateRefused("a notice to someone outside the link")
     elif isinstance(basis, Removal):
-        share = tx.share(basis.share_id)
+        share = sup_db.share(tx, basis.share_id)
         if share is None or share.live(now) or to != share.supervisor_id:
             raise GateRefused("removing a copy of a share that is still live")
     elif isinstance(basis, GroupNotice):
-        group = tx.team_group(basis.group_id)
+        group = team_db.team_group(tx, basis.group_id)
         if group is None or to != group.supervisor_id:
             raise GateRefused("a group notice to someone who did not register it")
     else:
@@ -175,11 +179,11 @@ def check(tx: Tx, to: int, basis: Basis, now: datetime) -> None:
 
 
 def _check_team(
-    tx: Tx, to: int, basis: TeamProposal | TeamRequest | TeamPost | TeamRemoval
+    tx: Unit, to: int, basis: TeamProposal | TeamRequest | TeamPost | TeamRemoval
 ) -> None:
-    post = tx.team_post(basis.post_id)
-    group = tx.team_group(post.group_id) if post else None
-    link = tx.link(post.link_id) if post else None
+    post = team_db.team_post(tx, basis.post_id)
+    group = team_db.team_group(tx, post.group_id) if post else None
+    link = sup_db.link(tx, post.link_id) if post else None
     if post is None or group is None or link is None:
         raise GateRefused("a team post that does not exist")
     if isinstance(basis, TeamRemoval):
@@ -196,14 +200,14 @@ def _check_team(
             raise GateRefused("a team request to someone other than the supervisor")
     elif post.state != "posted" or to != group.chat_id or to >= 0:
         raise GateRefused("a team post without its consent, or to another chat")
-    elif tx.team_post_history(post.id)[-2:] != ["consented", "posted"]:
+    elif team_db.team_post_history(tx, post.id)[-2:] != ["consented", "posted"]:
         raise GateRefused("a team post posted twice on one yes")
 
 
-def _check_post_text(tx: Tx, post_id: int, replies: list[Reply]) -> None:
+def _check_post_text(tx: Unit, post_id: int, replies: list[Reply]) -> None:
     """The one message must be exactly the text the worker said yes to; anonymous: unnamed."""
-    consented = tx.team_consented(post_id)
-    post = tx.team_post(post_id)
+    consented = team_db.team_consented(tx, post_id)
+    post = team_db.team_post(tx, post_id)
     if consented is None or post is None or [r.html for r in replies] != [consented[0]]:
         raise GateRefused("a team post whose text is not what the worker said yes to")
     if post.mode == "anonymous":

@@ -7,14 +7,15 @@ from datetime import datetime
 
 from flows.kernel import render
 from flows.kernel.model import Button, Outcome, Person, Reply
-from flows.store.unit import Conversation, PersonRow, Tx
+from flows.store.rows import Conversation, PersonRow
+from flows.store.unit import Unit
 
 
 @dataclass(slots=True)
 class Turn:
     """One input being handled: who, where they are, and what we will say."""
 
-    tx: Tx
+    tx: Unit
     person: Person
     row: PersonRow
     conv: Conversation

@@ -14,11 +14,15 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flows.features.sessions import db as sessions_db
+from flows.features.sessions.db import NudgeRow, ReminderSettings, SessionRow
+from flows.features.supervision import db as sup_db
 from flows.kernel import when
 from flows.kernel.export import iso_z
 from flows.kernel.model import Button, Reply, reply_to_json
 from flows.kernel.turn import Turn
-from flows.store.unit import NudgeRow, ReminderSettings, SessionRow, Tx, iso
+from flows.store.rows import iso
+from flows.store.unit import Unit
 
 if TYPE_CHECKING:
     from flows.questions.catalogue import Catalogue
@@ -130,17 +134,17 @@ class Nudges:
 
     # ---- planning ------------------------------------------------------------------------
 
-    def plan(self, tx: Tx, person_id: int, now: datetime) -> None:
+    def plan(self, tx: Unit, person_id: int, now: datetime) -> None:
         """Make the person's pending nudges match their sessions and settings.
 
         Idempotent: each nudge has a key; one already sent or dropped is never made again, and
         one already due is left for `process` (so a nudge missed while the bot was down is
         still seen, and either sent or dropped with a reason).
         """
-        settings = tx.reminder_settings(person_id)
+        settings = sessions_db.reminder_settings(tx, person_id)
         tz = tx.timezone_of(person_id, self.svc.default_timezone)
         wanted: set[str] = set()
-        for session in tx.sessions_planned(person_id):
+        for session in sessions_db.sessions_planned(tx, person_id):
             if session.starts_at <= now:
                 continue
             for lead in (settings.first_before, settings.second_before):
@@ -148,8 +152,8 @@ class Nudges:
                 if not lead or due <= now:
                     continue
                 key = f"s:{session.id}:{lead}:{iso(session.starts_at)}"
-                tx.nudge_plan(
-                    person_id, "session", key, due, session.starts_at, session_id=session.id
+                sessions_db.nudge_plan(
+                    tx, person_id, "session", key, due, session.starts_at, session_id=session.id
                 )
                 wanted.add(key)
         if settings.weekly_day is not None:
@@ -157,19 +161,21 @@ class Nudges:
             slot = when.next_weekly(after, tz, settings.weekly_day, settings.weekly_time)
             due = when.out_of_quiet(slot, tz, settings.quiet_start, settings.quiet_end)
             key = f"w:{when.to_local(slot, tz).date().isoformat()}"
-            tx.nudge_plan(person_id, "weekly", key, due, due + WEEKLY_USEFUL)
+            sessions_db.nudge_plan(tx, person_id, "weekly", key, due, due + WEEKLY_USEFUL)
             wanted.add(key)
-        for nudge in tx.nudges_pending(person_id):
+        for nudge in sessions_db.nudges_pending(tx, person_id):
             if nudge.due_at <= now:
                 continue  # due: `process` sends or drops it
             if nudge.kind in {"session", "weekly"} and nudge.key not in wanted:
-                tx.nudge_end(nudge.id, "cancelled", "no longer planned", now)
+                sessions_db.nudge_end(tx, nudge.id, "cancelled", "no longer planned", now)
             elif nudge.kind == "reflect" and nudge.base_at is not None:
                 if not settings.reflect_after:
-                    tx.nudge_end(nudge.id, "cancelled", "switched off", now)
+                    sessions_db.nudge_end(tx, nudge.id, "cancelled", "switched off", now)
                     continue
                 due = self.reflect_due(nudge.base_at, settings, tz)
-                tx.nudge_plan(person_id, "reflect", nudge.key, due, due + REFLECT_USEFUL)
+                sessions_db.nudge_plan(
+                    tx, person_id, "reflect", nudge.key, due, due + REFLECT_USEFUL
+                )
 
     @staticmethod
     def reflect_due(base: datetime, settings: ReminderSettings, tz: str) -> datetime:
@@ -178,11 +184,12 @@ class Nudges:
 
     def after_check(self, t: Turn, entry_id: int) -> None:
         """An in-the-moment check was saved: later, one gentle invitation to reflect on it."""
-        settings = t.tx.reminder_settings(t.person.id)
+        settings = sessions_db.reminder_settings(t.tx, t.person.id)
         if not settings.reflect_after:
             return
         due = self.reflect_due(t.now, settings, t.row.timezone)
-        t.tx.nudge_plan(
+        sessions_db.nudge_plan(
+            t.tx,
             t.person.id,
             "reflect",
             f"r:{entry_id}",
@@ -195,8 +202,9 @@ class Nudges:
 
     def timezone_changed(self, t: Turn) -> None:
         """Schedules follow the zone: every planned session keeps its wall-clock time."""
-        for session in t.tx.sessions_planned(t.person.id):
-            t.tx.session_move(
+        for session in sessions_db.sessions_planned(t.tx, t.person.id):
+            sessions_db.session_move(
+                t.tx,
                 session.id,
                 when.iso_local(session.local_start),
                 when.to_utc(session.local_start, t.row.timezone),
@@ -206,37 +214,37 @@ class Nudges:
 
     # ---- what is due ---------------------------------------------------------------------
 
-    def process(self, tx: Tx, now: datetime) -> list[tuple[int, int, Reply]]:
+    def process(self, tx: Unit, now: datetime) -> list[tuple[int, int, Reply]]:
         """Sessions that have started are held (a repeating one plans its next); due nudges
         become outbox rows, marked sent in the same transaction, or are dropped with a reason.
 
         Returns (outbox id, chat id, reply) for the bot to send.
         """
         touched: set[int] = set()
-        for session in tx.sessions_started(now, BATCH):
-            tx.session_state(session.id, "held")
+        for session in sessions_db.sessions_started(tx, now, BATCH):
+            sessions_db.session_state(tx, session.id, "held")
             self.plan_next_in_series(tx, session, now)
             touched.add(session.worker_id)
         rows: list[tuple[int, int, Reply]] = []
         quietened: set[int] = set()
-        for nudge in tx.nudges_due(now, BATCH):
+        for nudge in sessions_db.nudges_due(tx, now, BATCH):
             if nudge.id in quietened:
                 continue
             touched.add(nudge.person_id)
             reason = self.unfit(tx, nudge, now)
             if reason is not None:
-                tx.nudge_end(nudge.id, "dropped", reason, now)
+                sessions_db.nudge_end(tx, nudge.id, "dropped", reason, now)
                 log.info("nudge %d (%s) dropped: %s", nudge.id, nudge.kind, reason)
                 continue
             reply = self.render(tx, nudge, now)
             reply.nudge_id = nudge.id
-            tx.nudge_end(nudge.id, "sent", "", now)
+            sessions_db.nudge_end(tx, nudge.id, "sent", "", now)
             if nudge.session_id is not None:
                 # Sent late (the bot was down) or snoozed: another reminder about the same
                 # session within the next two hours would only nag.
-                for other in tx.nudges_pending(nudge.person_id):
+                for other in sessions_db.nudges_pending(tx, nudge.person_id):
                     if other.session_id == nudge.session_id and other.due_at <= now + SNOOZE:
-                        tx.nudge_end(other.id, "cancelled", "just reminded", now)
+                        sessions_db.nudge_end(tx, other.id, "cancelled", "just reminded", now)
                         quietened.add(other.id)
             (outbox_id,) = tx.outbox_add(nudge.person_id, [reply_to_json(reply)], nudge_id=nudge.id)
             rows.append((outbox_id, nudge.person_id, reply))
@@ -244,15 +252,15 @@ class Nudges:
             self.plan(tx, person_id, now)
         return rows
 
-    def unfit(self, tx: Tx, nudge: NudgeRow, now: datetime) -> str | None:
+    def unfit(self, tx: Unit, nudge: NudgeRow, now: datetime) -> str | None:
         """Why a due nudge should not be sent now, or None if it should."""
         if nudge.useful_until <= now:
             return "too late to be useful"
-        settings = tx.reminder_settings(nudge.person_id)
+        settings = sessions_db.reminder_settings(tx, nudge.person_id)
         if settings.paused_until is not None and settings.paused_until > now:
             return "paused"
         if nudge.kind in {"session", "snooze"}:
-            session = tx.session(nudge.session_id) if nudge.session_id else None
+            session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
             if session is None or session.state != "planned" or session.starts_at <= now:
                 return "session cancelled or started"
             if nudge.kind == "session" and _key_start(nudge) != iso(session.starts_at):
@@ -261,19 +269,19 @@ class Nudges:
             entry = tx.entry(nudge.person_id, nudge.entry_id) if nudge.entry_id else None
             if entry is None:
                 return "check deleted"
-            if tx.reflected_since(nudge.person_id, entry.episode_id, entry.created_at):
+            if sessions_db.reflected_since(tx, nudge.person_id, entry.episode_id, entry.created_at):
                 return "already reflected"
         return None
 
-    def still_useful(self, tx: Tx, nudge_id: int, now: datetime) -> bool:
-        nudge = tx.nudge(nudge_id)
+    def still_useful(self, tx: Unit, nudge_id: int, now: datetime) -> bool:
+        nudge = sessions_db.nudge(tx, nudge_id)
         reason = "gone" if nudge is None else self.unfit(tx, nudge, now)
         if reason is not None:
-            tx.nudge_withheld(nudge_id, reason, now)
+            sessions_db.nudge_withheld(tx, nudge_id, reason, now)
             log.info("nudge %d withheld at the last moment: %s", nudge_id, reason)
         return reason is None
 
-    def plan_next_in_series(self, tx: Tx, session: SessionRow, now: datetime) -> None:
+    def plan_next_in_series(self, tx: Unit, session: SessionRow, now: datetime) -> None:
         """A repeating session keeps its rhythm from the series' first start."""
         if session.every is None or session.series_start is None:
             return
@@ -283,7 +291,8 @@ class Nudges:
             local = when.repeat(session.series_start, session.every, n)
             moment = when.to_utc(local, tz)
             if moment > after:
-                tx.session_create(
+                sessions_db.session_create(
+                    tx,
                     session.worker_id,
                     session.set_by,
                     when.iso_local(local),
@@ -293,16 +302,16 @@ class Nudges:
                 )
                 return
 
-    def render(self, tx: Tx, nudge: NudgeRow, now: datetime) -> Reply:
+    def render(self, tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
         tz = tx.timezone_of(nudge.person_id, self.svc.default_timezone)
         if nudge.kind in {"session", "snooze"}:
             assert nudge.session_id is not None
-            session = tx.session(nudge.session_id)
+            session = sessions_db.session(tx, nudge.session_id)
             assert session is not None
-            last = tx.last_session_held(nudge.person_id, session.starts_at)
-            pack_at = tx.last_pack_at(nudge.person_id)
+            last = sessions_db.last_session_held(tx, nudge.person_id, session.starts_at)
+            pack_at = sup_db.last_pack_at(tx, nudge.person_id)
             shared = pack_at is not None and (last is None or pack_at > last)
-            link = tx.supervisor_link(nudge.person_id)
+            link = sup_db.supervisor_link(tx, nudge.person_id)
             flagged = len(
                 tx.entries(nudge.person_id, limit=200, flagged=True, flagged_since=pack_at)
             )
@@ -362,14 +371,14 @@ class Nudges:
         """The worker themself, or their supervisor while the link is active."""
         if worker_id == t.person.id:
             return True
-        link = t.tx.supervisor_link(worker_id)
+        link = sup_db.supervisor_link(t.tx, worker_id)
         return link is not None and link.supervisor_id == t.person.id
 
     def menu(self, t: Turn) -> None:
-        mine = t.tx.sessions_planned(t.person.id)
+        mine = sessions_db.sessions_planned(t.tx, t.person.id)
         theirs = [
-            (link.worker_id, t.tx.sessions_planned(link.worker_id))
-            for link in t.tx.supervisee_links(t.person.id)
+            (link.worker_id, sessions_db.sessions_planned(t.tx, link.worker_id))
+            for link in sup_db.supervisee_links(t.tx, t.person.id)
         ]
         rows: list[list[Button]] = []
         for session in mine + [s for _, group in theirs for s in group]:
@@ -552,16 +561,17 @@ class Nudges:
         worker_tz = t.tx.timezone_of(worker_id, self.svc.default_timezone)
         worker_local = when.iso_local(when.to_local(starts_at, worker_tz))
         if move:
-            session = t.tx.session(int(move))
+            session = sessions_db.session(t.tx, int(move))
             if session is None or session.worker_id != worker_id or session.state != "planned":
                 t.say(self.say("session_gone"))
                 return
             # Moving one session of a series moves the series' rhythm with it.
             series = worker_local if session.every else None
-            t.tx.session_move(session.id, worker_local, starts_at, series_start=series)
+            sessions_db.session_move(t.tx, session.id, worker_local, starts_at, series_start=series)
             every = session.every
         else:
-            t.tx.session_create(
+            sessions_db.session_create(
+                t.tx,
                 worker_id,
                 t.person.id,
                 worker_local,
@@ -571,7 +581,7 @@ class Nudges:
             )
         self.plan(t.tx, worker_id, t.now)
         t.out.rearm = True
-        settings = t.tx.reminder_settings(worker_id)
+        settings = sessions_db.reminder_settings(t.tx, worker_id)
         name = self.svc.sup.name(t.tx, worker_id) if worker_id != t.person.id else ""
         t.say(
             self.say(
@@ -595,7 +605,7 @@ class Nudges:
     ) -> None:
         """The worker and their supervisor both see sessions: the other one is told (names and
         dates only, through the gate)."""
-        link = t.tx.supervisor_link(worker_id)
+        link = sup_db.supervisor_link(t.tx, worker_id)
         if link is None:
             return
         other = link.other(t.person.id)
@@ -615,7 +625,7 @@ class Nudges:
         )
 
     def session_button(self, t: Turn, session_id: int, action: str) -> None:
-        session = t.tx.session(session_id)
+        session = sessions_db.session(t.tx, session_id)
         if session is None or not self.may_plan_for(t, session.worker_id):
             self.svc.sup.not_found(t)
             return
@@ -635,7 +645,7 @@ class Nudges:
             t.say(self.say("session_cancel_confirm", when=label, every=session.every), rows)
         elif action in {"one", "all"}:
             t.out.clear_buttons = True
-            t.tx.session_state(session.id, "cancelled")
+            sessions_db.session_state(t.tx, session.id, "cancelled")
             if action == "one":
                 self.plan_next_in_series(t.tx, session, t.now)
             self.plan(t.tx, session.worker_id, t.now)
@@ -655,21 +665,21 @@ class Nudges:
     # ---- pressing a nudge's buttons ------------------------------------------------------
 
     def nudge_button(self, t: Turn, nudge_id: int, action: str) -> None:
-        nudge = t.tx.nudge(nudge_id)
+        nudge = sessions_db.nudge(t.tx, nudge_id)
         if nudge is None or nudge.person_id != t.person.id:
             self.svc.sup.not_found(t)
             return
         t.out.clear_buttons = True
         if action == "prep":
             pack = self.svc.sup.pack_entries(t)
-            if pack and t.tx.supervisor_link(t.person.id):
+            if pack and sup_db.supervisor_link(t.tx, t.person.id):
                 self.svc.sup.share_pick(t, "k", "")
             elif pack:
                 self.svc._entries(t, "supervision", 0)
             else:
                 self.svc._command(t, "prepare")
         elif action == "snooze":
-            session = t.tx.session(nudge.session_id) if nudge.session_id else None
+            session = sessions_db.session(t.tx, nudge.session_id) if nudge.session_id else None
             if session is None or session.state != "planned" or session.starts_at <= t.now:
                 t.out.toast = self.say("nudge_over")
                 return
@@ -677,7 +687,8 @@ class Nudges:
                 t.out.toast = self.say("snooze_too_late")
                 return
             due = t.now + SNOOZE
-            t.tx.nudge_plan(
+            sessions_db.nudge_plan(
+                t.tx,
                 t.person.id,
                 "snooze",
                 f"z:{nudge.id}:{iso(t.now)}",
@@ -689,9 +700,9 @@ class Nudges:
             t.out.toast = self.say("snoozed", at=when.to_local(due, t.row.timezone))
         elif action == "skip":
             if nudge.session_id is not None:
-                for other in t.tx.nudges_pending(t.person.id):
+                for other in sessions_db.nudges_pending(t.tx, t.person.id):
                     if other.session_id == nudge.session_id:
-                        t.tx.nudge_end(other.id, "cancelled", "not this time", t.now)
+                        sessions_db.nudge_end(t.tx, other.id, "cancelled", "not this time", t.now)
                 t.out.rearm = True
                 t.out.toast = self.say("not_this_time")
             else:
@@ -708,7 +719,7 @@ class Nudges:
     # ---- /reminders ----------------------------------------------------------------------
 
     def reminders(self, t: Turn, edit: bool = False) -> None:
-        settings = t.tx.reminder_settings(t.person.id)
+        settings = sessions_db.reminder_settings(t.tx, t.person.id)
         paused = settings.paused_until is not None and settings.paused_until > t.now
         quiet_off = settings.quiet_start == settings.quiet_end
         weekday = (
@@ -751,13 +762,13 @@ class Nudges:
         return self.say(message, minutes=minutes, lead=self.duration(minutes))
 
     def change(self, t: Turn, **values: Any) -> None:
-        settings = replace(t.tx.reminder_settings(t.person.id), **values)
-        t.tx.set_reminder_settings(t.person.id, settings)
+        settings = replace(sessions_db.reminder_settings(t.tx, t.person.id), **values)
+        sessions_db.set_reminder_settings(t.tx, t.person.id, settings)
         self.plan(t.tx, t.person.id, t.now)
         t.out.rearm = True
 
     def settings_button(self, t: Turn, value: str) -> None:
-        settings = t.tx.reminder_settings(t.person.id)
+        settings = sessions_db.reminder_settings(t.tx, t.person.id)
         cycles = {
             "first": ("first_before", FIRST_BEFORE),
             "second": ("second_before", SECOND_BEFORE),
@@ -846,7 +857,7 @@ class Nudges:
 
     # ---- /export ---------------------------------------------------------------------------
 
-    def export(self, tx: Tx, person_id: int) -> list[dict[str, Any]]:
+    def export(self, tx: Unit, person_id: int) -> list[dict[str, Any]]:
         """Everything held about the person's schedules, as docs/export-format.md describes."""
         items: list[dict[str, Any]] = [
             {
@@ -858,7 +869,7 @@ class Nudges:
                 "state": s.state,
                 "set_by": s.set_by,
             }
-            for s in tx.sessions_all(person_id)
+            for s in sessions_db.sessions_all(tx, person_id)
         ]
         items += [
             {
@@ -871,10 +882,10 @@ class Nudges:
                 "state": n.state,
                 "reason": reason,
             }
-            for n, reason in tx.nudges_all(person_id)
+            for n, reason in sessions_db.nudges_all(tx, person_id)
         ]
-        if tx.has_reminder_settings(person_id):
-            r = tx.reminder_settings(person_id)
+        if sessions_db.has_reminder_settings(tx, person_id):
+            r = sessions_db.reminder_settings(tx, person_id)
             items.append(
                 {
                     "kind": "reminders",

@@ -1,8 +1,9 @@
 """Supervisors: linking with consent on both sides, consented summaries, withdrawal, co-reflection.
 
 The promise: a supervisor sees only what the worker chose to share, when they chose it, and
-nothing after they withdraw it. Everything that reaches another person goes through `flows.kernel.gate`;
-every button that names a link, invite, share or round is checked against the person pressing.
+nothing after they withdraw it. Everything that reaches another person goes through
+`flows.kernel.gate`; every button that names a link, invite, share or round is checked against
+the person pressing.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flows.features.supervision import db as sup_db
 from flows.features.supervision import pack_pdf
+from flows.features.supervision.db import LinkRow, ShareRow
 from flows.kernel import gate, render
 from flows.kernel.model import Button, Outcome, Reply
 from flows.kernel.turn import Turn
 from flows.questions import answers as content
 from flows.questions.catalogue import PROCTOR, Catalogue
-from flows.store.unit import EntryRow, LinkRow, ShareRow, Tx
+from flows.store.rows import EntryRow
+from flows.store.unit import Unit
 
 if TYPE_CHECKING:
     from flows.service import Service
@@ -229,8 +233,8 @@ class Supervision:
     # ---- linking -------------------------------------------------------------------------
 
     def menu(self, t: Turn) -> None:
-        mine = t.tx.supervisor_link(t.person.id)
-        theirs = t.tx.supervisee_links(t.person.id)
+        mine = sup_db.supervisor_link(t.tx, t.person.id)
+        theirs = sup_db.supervisee_links(t.tx, t.person.id)
         rows: list[list[Button]] = []
         if mine is not None:
             name = self.name(t.tx, mine.supervisor_id)
@@ -251,12 +255,12 @@ class Supervision:
         )
 
     def invite(self, t: Turn) -> None:
-        mine = t.tx.supervisor_link(t.person.id)
+        mine = sup_db.supervisor_link(t.tx, t.person.id)
         if mine is not None:
             t.say(self.say("invite_already_linked", name=self.name(t.tx, mine.supervisor_id)))
             return
         code = new_code()
-        t.tx.invite_create(t.person.id, code_hash(code), t.now, INVITE_TTL)
+        sup_db.invite_create(t.tx, t.person.id, code_hash(code), t.now, INVITE_TTL)
         username = self.svc.bot_username
         t.say(
             self.say(
@@ -272,11 +276,11 @@ class Supervision:
         if not normalise(typed):
             t.say(self.say("code_missing"))
             return
-        recent = t.tx.wrong_codes_since(t.person.id, t.now - WRONG_CODE_WINDOW)
+        recent = sup_db.wrong_codes_since(t.tx, t.person.id, t.now - WRONG_CODE_WINDOW)
         if recent >= WRONG_CODES_ALLOWED:
             t.say(self.say("code_limit"))
             return
-        invite = t.tx.invite_by_hash(code_hash(typed))
+        invite = sup_db.invite_by_hash(t.tx, code_hash(typed))
         if invite is not None and invite.worker_id == t.person.id and not invite.closed:
             t.say(self.say("code_own"))
             return
@@ -286,10 +290,10 @@ class Supervision:
             or invite.supervisor_id is not None
             or invite.expires_at <= t.now
         ):
-            t.tx.wrong_code(t.person.id, t.now)
+            sup_db.wrong_code(t.tx, t.person.id, t.now)
             t.say(self.say("code_doesnt_work"))
             return
-        current = t.tx.supervisor_link(invite.worker_id)
+        current = sup_db.supervisor_link(t.tx, invite.worker_id)
         if current is not None and current.supervisor_id == t.person.id:
             t.say(self.say("code_already_linked", name=self.name(t.tx, invite.worker_id)))
             return
@@ -310,11 +314,11 @@ class Supervision:
         if value != "yes":
             t.say(self.say("link_not_now"))
             return
-        invite = t.tx.invite(invite_id)
+        invite = sup_db.invite(t.tx, invite_id)
         if (
             invite is None
             or invite.expires_at <= t.now
-            or not t.tx.invite_claim(invite.id, t.person.id, t.now)
+            or not sup_db.invite_claim(t.tx, invite.id, t.person.id, t.now)
         ):
             t.say(self.say("code_doesnt_work"))
             return
@@ -339,7 +343,7 @@ class Supervision:
         t.say(self.say("link_asked", name=worker_name))
 
     def worker_answer(self, t: Turn, invite_id: int, value: str) -> None:
-        invite = t.tx.invite(invite_id)
+        invite = sup_db.invite(t.tx, invite_id)
         if invite is None or invite.worker_id != t.person.id:
             self.not_found(t)
             return
@@ -358,21 +362,21 @@ class Supervision:
                 gate.LinkRequest(invite.id),
                 t.now,
             )
-            t.tx.invite_close(invite.id, t.now)
+            sup_db.invite_close(t.tx, invite.id, t.now)
             t.say(self.say("link_declined_worker", name=name))
             return
-        current = t.tx.supervisor_link(t.person.id)
+        current = sup_db.supervisor_link(t.tx, t.person.id)
         if current is not None:
-            t.tx.invite_close(invite.id, t.now)
+            sup_db.invite_close(t.tx, invite.id, t.now)
             t.say(self.say("invite_already_linked", name=self.name(t.tx, current.supervisor_id)))
             return
-        link_id = t.tx.link_create(t.person.id, supervisor, t.now)
-        t.tx.invite_close(invite.id, t.now)
+        link_id = sup_db.link_create(t.tx, t.person.id, supervisor, t.now)
+        sup_db.invite_close(t.tx, invite.id, t.now)
         self.notice(t.tx, t.out, link_id, supervisor, "linked_supervisor", t.now, t.person.id)
         t.say(self.say("linked_worker", name=name))
 
     def unlink(self, t: Turn, link_id: int, stage: str) -> None:
-        link = t.tx.link(link_id)
+        link = sup_db.link(t.tx, link_id)
         if link is None or not link.active or not link.has(t.person.id):
             self.not_found(t)
             return
@@ -395,21 +399,21 @@ class Supervision:
         t.say(self.say("unlinked", name=name))
 
     def end_link(
-        self, tx: Tx, out: Outcome, link: LinkRow, by: int, now: datetime, notice: str
+        self, tx: Unit, out: Outcome, link: LinkRow, by: int, now: datetime, notice: str
     ) -> None:
         """The link ends: an open co-reflection round closes unrevealed; summaries still
         queued are dropped, and the supervisor's lists no longer show the worker's summaries."""
         other = link.other(by)
         self.notice(tx, out, link.id, other, notice, now, by)
-        open_round = tx.open_round(link.id)
+        open_round = sup_db.open_round(tx, link.id)
         if open_round is not None:
-            tx.round_close(open_round.id, "withdrawn", now)
-        tx.drop_queued_shares(link.id)
-        tx.link_end(link.id, by, now)
+            sup_db.round_close(tx, open_round.id, "withdrawn", now)
+        sup_db.drop_queued_shares(tx, link.id)
+        sup_db.link_end(tx, link.id, by, now)
 
     def notice(
         self,
-        tx: Tx,
+        tx: Unit,
         out: Outcome,
         link_id: int,
         to: int,
@@ -423,13 +427,13 @@ class Supervision:
         html = self.say(message, name=self.name(tx, about), **context)
         gate.send(tx, out, to, [Reply(html, buttons or [])], gate.Notice(link_id), now)
 
-    def name(self, tx: Tx, person_id: int) -> str:
+    def name(self, tx: Unit, person_id: int) -> str:
         return tx.name_of(person_id) or self.say("someone")
 
     # ---- sharing: choose, preview, share -------------------------------------------------
 
     def share_menu(self, t: Turn) -> None:
-        link = t.tx.supervisor_link(t.person.id)
+        link = sup_db.supervisor_link(t.tx, t.person.id)
         pack = self.pack_entries(t)
         if link is None:
             # A supervisor who isn't on CoReflect can still be brought the pack, printed.
@@ -518,7 +522,7 @@ class Supervision:
 
     def pack_entries(self, t: Turn) -> list[EntryRow]:
         """Everything flagged "Bring to supervision" since the last pack they shared."""
-        since = t.tx.last_pack_at(t.person.id)
+        since = sup_db.last_pack_at(t.tx, t.person.id)
         rows = t.tx.entries(t.person.id, limit=200, flagged=True, flagged_since=since)
         return sorted(rows, key=lambda e: (e.created_at, e.id))
 
@@ -599,7 +603,7 @@ class Supervision:
     ) -> None:
         """The preview, with a button per answer. `pdf_only`: the pack, to be printed rather
         than shared (no supervisor is linked), so it offers only the PDF."""
-        link = None if pdf_only else t.tx.supervisor_link(t.person.id)
+        link = None if pdf_only else sup_db.supervisor_link(t.tx, t.person.id)
         if link is None and not pdf_only:
             t.say(self.say("share_no_supervisor", pack=0))
             return
@@ -677,7 +681,7 @@ class Supervision:
     def preview_button(self, t: Turn, value: str) -> None:
         pending = t.conv.pending or {}
         pdf_only = bool(pending.get("pdf_only"))
-        link = None if pdf_only else t.tx.supervisor_link(t.person.id)
+        link = None if pdf_only else sup_db.supervisor_link(t.tx, t.person.id)
         entries = self.preview_entries(t)
         if (link is None and not pdf_only) or entries is None:
             t.conv.pending = None
@@ -737,7 +741,8 @@ class Supervision:
         name = self.name(t.tx, link.supervisor_id)
         blocks = self.summary_blocks(t, str(pending["what"]), items, left_out, False, t.row.name)
         body = render.pack(blocks)
-        share_id = t.tx.share_create(
+        share_id = sup_db.share_create(
+            t.tx,
             link,
             str(pending["what"]),
             pending.get("subject"),
@@ -779,7 +784,7 @@ class Supervision:
     # ---- after sharing: the worker's list, withdrawal, expiry ----------------------------
 
     def shared(self, t: Turn, page: int, team: bool = False) -> None:
-        rows = t.tx.shares_by_worker(t.person.id, LIST_PAGE + 1, page * LIST_PAGE)
+        rows = sup_db.shares_by_worker(t.tx, t.person.id, LIST_PAGE + 1, page * LIST_PAGE)
         more, rows = len(rows) > LIST_PAGE, rows[:LIST_PAGE]
         if not rows:
             if not team:  # team posts (listed already) are something shared too
@@ -822,7 +827,7 @@ class Supervision:
         return [row] if row else []
 
     def withdraw(self, t: Turn, share_id: int, stage: str) -> None:
-        share = t.tx.share(share_id)
+        share = sup_db.share(t.tx, share_id)
         if share is None or share.worker_id != t.person.id:
             self.not_found(t)
             return
@@ -847,11 +852,11 @@ class Supervision:
         kept = self.end_share(t.tx, t.out, share, "withdrawn", t.now)
         t.say(self.say("withdrawn", name=name, kept=kept))
 
-    def end_share(self, tx: Tx, out: Outcome, share: ShareRow, event: str, now: datetime) -> int:
+    def end_share(self, tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime) -> int:
         """Withdrawn or expired: a new log row, the text deleted, the supervisor's copies
         deleted where Telegram still allows it, and the supervisor told. Returns how many
         copies were too old to delete."""
-        copies = tx.share_end(share.id, event, now)
+        copies = sup_db.share_end(tx, share.id, event, now)
         kept = 0
         for chat_id, message_id, sent_at in copies:
             if now - sent_at < DELETE_WINDOW:
@@ -873,17 +878,17 @@ class Supervision:
         )
         return kept
 
-    def sweep(self, tx: Tx, out: Outcome, now: datetime) -> None:
-        for share_id in tx.shares_due(now):
-            share = tx.share(share_id)
+    def sweep(self, tx: Unit, out: Outcome, now: datetime) -> None:
+        for share_id in sup_db.shares_due(tx, now):
+            share = sup_db.share(tx, share_id)
             if share is not None:
                 self.end_share(tx, out, share, "expired", now)
-        tx.prune_wrong_codes(now - WRONG_CODE_WINDOW)
+        sup_db.prune_wrong_codes(tx, now - WRONG_CODE_WINDOW)
 
     # ---- the supervisor's side -----------------------------------------------------------
 
     def supervisees(self, t: Turn) -> None:
-        links = t.tx.supervisee_links(t.person.id)
+        links = sup_db.supervisee_links(t.tx, t.person.id)
         if not links:
             t.say(self.say("supervisees_empty"))
             return
@@ -896,7 +901,9 @@ class Supervision:
         t.say(self.say("supervisees", people=people), buttons)
 
     def summaries(self, t: Turn, page: int) -> None:
-        rows = t.tx.shares_for_supervisor(t.person.id, t.now, LIST_PAGE + 1, page * LIST_PAGE)
+        rows = sup_db.shares_for_supervisor(
+            t.tx, t.person.id, t.now, LIST_PAGE + 1, page * LIST_PAGE
+        )
         more, rows = len(rows) > LIST_PAGE, rows[:LIST_PAGE]
         if not rows:
             t.say(self.say("summaries_empty", page=page))
@@ -917,8 +924,8 @@ class Supervision:
         t.say(self.say("summaries_list", items=items), buttons)
 
     def open_summary(self, t: Turn, share_id: int) -> None:
-        share = t.tx.share(share_id)
-        link = t.tx.link(share.link_id) if share else None
+        share = sup_db.share(t.tx, share_id)
+        link = sup_db.link(t.tx, share.link_id) if share else None
         cipher = t.tx.cipher_of(share.worker_id) if share else None
         if (
             share is None
@@ -930,14 +937,14 @@ class Supervision:
         ):
             self.not_found(t)
             return
-        body = t.tx.share_body(cipher, share.id) or []
+        body = sup_db.share_body(t.tx, cipher, share.id) or []
         gate.send(t.tx, t.out, t.person.id, [Reply(c) for c in body], gate.Share(share.id), t.now)
 
     # ---- co-reflection -------------------------------------------------------------------
 
     def links_of(self, t: Turn) -> list[LinkRow]:
-        mine = t.tx.supervisor_link(t.person.id)
-        return ([mine] if mine else []) + t.tx.supervisee_links(t.person.id)
+        mine = sup_db.supervisor_link(t.tx, t.person.id)
+        return ([mine] if mine else []) + sup_db.supervisee_links(t.tx, t.person.id)
 
     def coreflect(self, t: Turn) -> None:
         links = self.links_of(t)
@@ -952,7 +959,7 @@ class Supervision:
             t.say(self.say("coreflect_choose"), rows)
 
     def coreflect_on(self, t: Turn, link_id: int) -> None:
-        link = t.tx.link(link_id)
+        link = sup_db.link(t.tx, link_id)
         if link is None or not link.active or not link.has(t.person.id):
             self.not_found(t)
             return
@@ -960,10 +967,10 @@ class Supervision:
             t.say(self.say("coreflect_busy", title=self.svc._flow_of(t).title))
             self.svc._ask(t)
             return
-        current = t.tx.open_round(link.id)
+        current = sup_db.open_round(t.tx, link.id)
         other = link.other(t.person.id)
         if current is None:
-            round_id = t.tx.round_create(link, t.person.id, t.now)
+            round_id = sup_db.round_create(t.tx, link, t.person.id, t.now)
             self.notice(
                 t.tx,
                 t.out,
@@ -981,14 +988,14 @@ class Supervision:
     def answer_round(self, t: Turn, round_id: int) -> None:
         flow = next(f for f in self.cat.flows.values() if f.together)
         self.svc._start_flow(t, flow)
-        t.tx.round_part(round_id, t.person.id, entry_id=t.conv.entry_id)
+        sup_db.round_part(t.tx, round_id, t.person.id, entry_id=t.conv.entry_id)
 
     def round_button(self, t: Turn, round_id: int, action: str) -> None:
-        found = t.tx.round(round_id)
+        found = sup_db.round(t.tx, round_id)
         if found is None or t.person.id not in found.parts:
             self.not_found(t)
             return
-        link = t.tx.link(found.link_id)
+        link = sup_db.link(t.tx, found.link_id)
         if found.outcome is not None or link is None or not link.active:
             t.out.clear_buttons = True
             t.say(self.say("round_closed"))
@@ -996,7 +1003,7 @@ class Supervision:
         me = found.parts[t.person.id]
         other = link.other(t.person.id)
         if action == "withdraw":
-            t.tx.round_close(found.id, "withdrawn", t.now)
+            sup_db.round_close(t.tx, found.id, "withdrawn", t.now)
             t.out.clear_buttons = True
             self.notice(t.tx, t.out, link.id, other, "round_withdrawn", t.now, t.person.id)
             t.say(self.say("round_withdrawn", name=self.name(t.tx, other), mine=True))
@@ -1019,12 +1026,12 @@ class Supervision:
             return
         t.out.clear_buttons = True
         if action == "keep":
-            t.tx.round_part(found.id, t.person.id, reveal=False)
-            t.tx.round_close(found.id, "declined", t.now)
+            sup_db.round_part(t.tx, found.id, t.person.id, reveal=False)
+            sup_db.round_close(t.tx, found.id, "declined", t.now)
             self.notice(t.tx, t.out, link.id, other, "round_declined", t.now, t.person.id)
             t.say(self.say("round_declined", name=self.name(t.tx, other), mine=True))
             return
-        t.tx.round_part(found.id, t.person.id, reveal=True)
+        sup_db.round_part(t.tx, found.id, t.person.id, reveal=True)
         if found.parts[other].reveal is not True:
             t.say(self.say("round_reveal_waiting", name=self.name(t.tx, other)))
             return
@@ -1032,13 +1039,13 @@ class Supervision:
 
     def completed(self, t: Turn, entry_id: int) -> None:
         """A co-reflection answer set is finished: when both are, ask both about revealing."""
-        found = t.tx.round_of_entry(entry_id)
+        found = sup_db.round_of_entry(t.tx, entry_id)
         if found is None or found.outcome is not None:
             return
-        link = t.tx.link(found.link_id)
+        link = sup_db.link(t.tx, found.link_id)
         if link is None or not link.active:
             return
-        t.tx.round_part(found.id, t.person.id, finished=t.now)
+        sup_db.round_part(t.tx, found.id, t.person.id, finished=t.now)
         other = link.other(t.person.id)
         if not found.parts[other].finished:
             t.say(
@@ -1053,9 +1060,9 @@ class Supervision:
         self.notice(t.tx, t.out, link.id, other, "round_reveal_ask", t.now, t.person.id, buttons)
         t.say(self.say("round_reveal_ask", name=self.name(t.tx, other)), buttons)
 
-    def reveal(self, tx: Tx, out: Outcome, round_id: int, link: LinkRow, now: datetime) -> None:
+    def reveal(self, tx: Unit, out: Outcome, round_id: int, link: LinkRow, now: datetime) -> None:
         """Both said yes: each receives both answer sets, side by side, then the round closes."""
-        found = tx.round(round_id)
+        found = sup_db.round(tx, round_id)
         assert found is not None
         flow = next(f for f in self.cat.flows.values() if f.together)
         sets: dict[int, dict[str, str]] = {}
@@ -1064,7 +1071,7 @@ class Supervision:
             entry = tx.entry(person_id, part.entry_id) if part.entry_id else None
             if cipher is None or entry is None:
                 # An answer set was deleted meanwhile: nothing is revealed.
-                tx.round_close(found.id, "withdrawn", now)
+                sup_db.round_close(tx, found.id, "withdrawn", now)
                 for p in found.parts:
                     self.notice(tx, out, link.id, p, "round_closed", now, p)
                 return
@@ -1082,14 +1089,14 @@ class Supervision:
             html = self.say("round_revealed", name=self.name(tx, other), steps=steps)
             replies = [Reply(chunk) for chunk in render.pack([html])]
             gate.send(tx, out, viewer, replies, gate.Reveal(found.id), now)
-        tx.round_close(found.id, "revealed", now)
+        sup_db.round_close(tx, found.id, "revealed", now)
 
     # ---- the journal's side --------------------------------------------------------------
 
     def before_forget(self, t: Turn) -> None:
         """Erasing everything withdraws every live summary and ends every link, telling the
         other side, before the rows go."""
-        for share in t.tx.shares_by_worker(t.person.id, 10_000, 0):
+        for share in sup_db.shares_by_worker(t.tx, t.person.id, 10_000, 0):
             if share.live(t.now):
                 self.end_share(t.tx, t.out, share, "withdrawn", t.now)
         self.svc.team.before_forget(t)

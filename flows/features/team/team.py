@@ -19,13 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from flows.features.supervision import db as sup_db
+from flows.features.supervision.db import LinkRow
+from flows.features.team import db as team_db
+from flows.features.team.db import TeamDraft, TeamGroupRow, TeamPostRow
 from flows.kernel import gate, identifying, render
 from flows.kernel.crypto import Cipher
 from flows.kernel.export import iso_z
 from flows.kernel.model import Button, Input, Outcome, Person, Reply
 from flows.kernel.turn import Turn
 from flows.questions import answers as content
-from flows.store.unit import LinkRow, TeamDraft, TeamGroupRow, TeamPostRow, Tx
+from flows.store.unit import Unit
 
 if TYPE_CHECKING:
     from flows.questions.catalogue import Catalogue
@@ -139,7 +143,7 @@ class Team:
     def say(self, message: str, /, **context: Any) -> str:
         return self.cat.say(message, **context)
 
-    def name(self, tx: Tx, person_id: int) -> str:
+    def name(self, tx: Unit, person_id: int) -> str:
         return tx.name_of(person_id) or self.say("someone")
 
     def title(self, group: TeamGroupRow) -> str:
@@ -147,7 +151,7 @@ class Team:
 
     # ---- what the bot layer must ask Telegram first ---------------------------------------
 
-    def checks(self, tx: Tx, person_id: int, inp: Input) -> list[tuple[int, int]]:
+    def checks(self, tx: Unit, person_id: int, inp: Input) -> list[tuple[int, int]]:
         """(group chat id, user id) pairs whose administrator status this input depends on:
         the supervisor choosing a group or posting, or the worker saying yes (the post goes
         out under the supervisor's registration, so it is the supervisor who is checked).
@@ -157,12 +161,12 @@ class Team:
             action = parts[1] if len(parts) > 1 else ""
             numbers = [int(p) for p in parts[2:] if p.isdigit()]
             if action in {"g", "b"} and len(numbers) == 2:
-                group = tx.team_group(numbers[1])
+                group = team_db.team_group(tx, numbers[1])
                 if group is not None and group.live and group.supervisor_id == person_id:
                     return [(group.chat_id, person_id)]
             elif action in {"a", "f", "o"} and numbers:
-                post = tx.team_post(numbers[0])
-                group = tx.team_group(post.group_id) if post else None
+                post = team_db.team_post(tx, numbers[0])
+                group = team_db.team_group(tx, post.group_id) if post else None
                 if (
                     post is not None
                     and group is not None
@@ -174,15 +178,15 @@ class Team:
 
     # ---- in the group ----------------------------------------------------------------------
 
-    def group(self, tx: Tx, person: Person, event: GroupEvent, now: datetime) -> Outcome:
+    def group(self, tx: Unit, person: Person, event: GroupEvent, now: datetime) -> Outcome:
         """A group event. Replies (to /teamgroup only) are `out.replies`, for the group chat;
         they are catalogue wording, never anything a person wrote."""
         out = Outcome()
         if event.kind == "migrated" and event.new_chat_id is not None:
-            tx.team_group_migrate(event.chat_id, event.new_chat_id)
+            team_db.team_group_migrate(tx, event.chat_id, event.new_chat_id)
         elif event.kind == "left":
-            for group in tx.team_groups_in(event.chat_id):
-                tx.team_group_end(group.id, "removed", now)
+            for group in team_db.team_groups_in(tx, event.chat_id):
+                team_db.team_group_end(tx, group.id, "removed", now)
                 html = self.say("group_removed_notice", title=self.title(group))
                 gate.send(
                     tx, out, group.supervisor_id, [Reply(html)], gate.GroupNotice(group.id), now
@@ -192,7 +196,7 @@ class Team:
         return out
 
     def register(
-        self, tx: Tx, out: Outcome, person: Person, event: GroupEvent, now: datetime
+        self, tx: Unit, out: Outcome, person: Person, event: GroupEvent, now: datetime
     ) -> None:
         if event.anonymous:
             out.replies.append(Reply(self.say("group_anonymous_admin")))
@@ -201,17 +205,19 @@ class Team:
             out.replies.append(Reply(self.say("group_not_admin")))
             return
         # Checked before anything is stored: someone unknown to the bot leaves no row behind.
-        if not tx.supervisee_links(person.id):
+        if not sup_db.supervisee_links(tx, person.id):
             out.replies.append(Reply(self.say("group_no_supervisees")))
             return
         row = tx.person(person.id, self.svc.default_timezone)
-        mine = [g for g in tx.team_groups_in(event.chat_id) if g.supervisor_id == person.id]
+        mine = [
+            g for g in team_db.team_groups_in(tx, event.chat_id) if g.supervisor_id == person.id
+        ]
         if mine:
             if event.title:
-                tx.team_group_title(mine[0].id, row.cipher, event.title)
+                team_db.team_group_title(tx, mine[0].id, row.cipher, event.title)
             out.replies.append(Reply(self.say("group_already_registered")))
             return
-        group_id = tx.team_group_register(event.chat_id, row, event.title, now)
+        group_id = team_db.team_group_register(tx, event.chat_id, row, event.title, now)
         out.replies.append(Reply(self.say("group_registered")))
         html = self.say("group_registered_notice", title=event.title or self.say("a_team_group"))
         gate.send(tx, out, person.id, [Reply(html)], gate.GroupNotice(group_id), now)
@@ -227,7 +233,7 @@ class Team:
             t.say(self.say("still_in_flow", title=self.svc._flow_of(t).title))
 
     def teams(self, t: Turn) -> None:
-        groups = t.tx.team_groups_of(t.person.id)
+        groups = team_db.team_groups_of(t.tx, t.person.id)
         if not groups:
             t.say(self.say("teams_empty"))
             return
@@ -244,7 +250,7 @@ class Team:
         t.say(self.say("teams_list", groups=items), rows)
 
     def unregister(self, t: Turn, group_id: int, stage: str) -> None:
-        group = t.tx.team_group(group_id)
+        group = team_db.team_group(t.tx, group_id)
         if group is None or group.supervisor_id != t.person.id:
             self.svc.sup.not_found(t)
             return
@@ -265,7 +271,7 @@ class Team:
         if stage != "yes":
             t.out.toast = self.say("group_kept")
             return
-        t.tx.team_group_end(group.id, "unregistered", t.now)
+        team_db.team_group_end(t.tx, group.id, "unregistered", t.now)
         t.say(self.say("unregistered", title=self.title(group)))
 
     # ---- buttons -----------------------------------------------------------------------------
@@ -326,7 +332,7 @@ class Team:
 
     def offer(self, t: Turn, share_id: int) -> None:
         """Under a summary just opened from /summaries: propose it for a team group."""
-        if self.visible_share(t, share_id) is None or not t.tx.team_groups_of(t.person.id):
+        if self.visible_share(t, share_id) is None or not team_db.team_groups_of(t.tx, t.person.id):
             return
         t.say(
             self.say("team_offer"),
@@ -335,8 +341,8 @@ class Team:
 
     def visible_share(self, t: Turn, share_id: int) -> LinkRow | None:
         """The link a summary was shared over, if this supervisor may still see it."""
-        share = t.tx.share(share_id)
-        link = t.tx.link(share.link_id) if share else None
+        share = sup_db.share(t.tx, share_id)
+        link = sup_db.link(t.tx, share.link_id) if share else None
         if share is None or link is None or share.supervisor_id != t.person.id:
             return None
         if not link.active or not share.live(t.now):
@@ -347,7 +353,7 @@ class Team:
         if self.visible_share(t, share_id) is None:
             self.svc.sup.not_found(t)
             return
-        groups = t.tx.team_groups_of(t.person.id)
+        groups = team_db.team_groups_of(t.tx, t.person.id)
         if not groups:
             t.say(self.say("team_no_groups"))
             return
@@ -357,7 +363,7 @@ class Team:
         t.say(self.say("team_choose_group", mine=False, name=""), rows)
 
     def own_group(self, t: Turn, group_id: int) -> TeamGroupRow | None:
-        group = t.tx.team_group(group_id)
+        group = team_db.team_group(t.tx, group_id)
         if group is None or group.supervisor_id != t.person.id or not group.live:
             return None
         return group
@@ -388,7 +394,7 @@ class Team:
         there when they chose the group; it is asked again before anything is posted.)"""
         group = self.own_group(t, group_id)
         link = self.visible_share(t, share_id)
-        share = t.tx.share(share_id)
+        share = sup_db.share(t.tx, share_id)
         if link is None or group is None or share is None:
             t.say(self.say("team_gone"))
             return
@@ -401,11 +407,11 @@ class Team:
             t.say(self.say("team_nothing_learned"))
             return
         draft = TeamDraft(framing, learning)
-        post_id = t.tx.team_post_create(
-            group, link, t.person.id, share.id, None, cipher, draft, t.now
+        post_id = team_db.team_post_create(
+            t.tx, group, link, t.person.id, share.id, None, cipher, draft, t.now
         )
-        t.tx.team_post_event(post_id, "asked", t.now)
-        post = t.tx.team_post(post_id)
+        team_db.team_post_event(t.tx, post_id, "asked", t.now)
+        post = team_db.team_post(t.tx, post_id)
         assert post is not None
         worker = t.tx.name_of(share.worker_id)
         html, buttons = self.preview(
@@ -423,7 +429,7 @@ class Team:
         )
 
     def learning_of(
-        self, tx: Tx, cipher: Cipher, worker_id: int, answers: list[tuple[int, str]]
+        self, tx: Unit, cipher: Cipher, worker_id: int, answers: list[tuple[int, str]]
     ) -> str:
         """The words to start from: the shared "what I learned" answers, else every shared
         written answer. Only answers that were shared; the worker can change it all."""
@@ -450,7 +456,7 @@ class Team:
 
     def preview(
         self,
-        tx: Tx,
+        tx: Unit,
         post: TeamPostRow,
         group: TeamGroupRow,
         draft: TeamDraft,
@@ -485,7 +491,7 @@ class Team:
 
     def worker_post(self, t: Turn, post_id: int) -> TeamPostRow | None:
         """The post, if it is this worker's; otherwise "not found"."""
-        post = t.tx.team_post(post_id)
+        post = team_db.team_post(t.tx, post_id)
         if post is None or post.worker_id != t.person.id:
             self.svc.sup.not_found(t)
             return None
@@ -493,8 +499,8 @@ class Team:
 
     def still_open(self, t: Turn, post: TeamPostRow) -> TeamGroupRow | None:
         """The group, if the proposal can still go ahead; otherwise a kind word why not."""
-        group = t.tx.team_group(post.group_id)
-        link = t.tx.link(post.link_id)
+        group = team_db.team_group(t.tx, post.group_id)
+        link = sup_db.link(t.tx, post.link_id)
         if not post.open or (post.state == "consented" and post.proposed_by == post.worker_id):
             t.out.clear_buttons = True
             t.out.toast = self.say("team_answered")
@@ -506,11 +512,11 @@ class Team:
         return group
 
     def show_again(self, t: Turn, post: TeamPostRow, group: TeamGroupRow) -> None:
-        draft = t.tx.team_draft(t.row.cipher, post.id)
+        draft = team_db.team_draft(t.tx, t.row.cipher, post.id)
         if draft is None:
             t.say(self.say("team_gone"))
             return
-        fresh = t.tx.team_post(post.id)
+        fresh = team_db.team_post(t.tx, post.id)
         assert fresh is not None
         html, rows = self.preview(
             t.tx,
@@ -535,7 +541,7 @@ class Team:
             t.say(self.say("team_preview_changed"))
             self.show_again(t, post, group)
             return
-        draft = t.tx.team_draft(t.row.cipher, post.id)
+        draft = team_db.team_draft(t.tx, t.row.cipher, post.id)
         if draft is None:
             t.say(self.say("team_gone"))
             return
@@ -556,8 +562,8 @@ class Team:
                 )
             )
             return
-        t.tx.team_consent(t.row.cipher, post.id, html, [w for w in avoid if w])
-        t.tx.team_post_event(post.id, "consented", t.now, mode)
+        team_db.team_consent(t.tx, t.row.cipher, post.id, html, [w for w in avoid if w])
+        team_db.team_post_event(t.tx, post.id, "consented", t.now, mode)
         supervisor = post.supervisor_id
         name = self.name(t.tx, supervisor)
         if mine:
@@ -595,16 +601,16 @@ class Team:
         )
 
     def post(
-        self, tx: Tx, out: Outcome, post_id: int, group: TeamGroupRow, html: str, now: datetime
+        self, tx: Unit, out: Outcome, post_id: int, group: TeamGroupRow, html: str, now: datetime
     ) -> None:
-        tx.team_post_event(post_id, "posted", now)
+        team_db.team_post_event(tx, post_id, "posted", now)
         gate.send(tx, out, group.chat_id, [Reply(html)], gate.TeamPost(post_id), now)
 
     def edit(self, t: Turn, post_id: int) -> None:
         post = self.worker_post(t, post_id)
         if post is None or self.still_open(t, post) is None:
             return
-        draft = t.tx.team_draft(t.row.cipher, post.id)
+        draft = team_db.team_draft(t.tx, t.row.cipher, post.id)
         if draft is None:
             t.say(self.say("team_gone"))
             return
@@ -616,7 +622,7 @@ class Team:
     def edited(self, t: Turn, post_id: int, learning: str) -> None:
         """The worker's own version replaces all the words, the supervisor's line too (it is
         shown to them to copy, keep or change): what is posted is theirs to decide."""
-        post = t.tx.team_post(post_id)
+        post = team_db.team_post(t.tx, post_id)
         if post is None or post.worker_id != t.person.id:
             t.say(self.say("team_gone"))  # typed words get a reply, never a silent toast
             return
@@ -624,14 +630,14 @@ class Team:
             t.say(self.say("team_answered"))
             return
         group = self.still_open(t, post)
-        draft = t.tx.team_draft(t.row.cipher, post_id)
+        draft = team_db.team_draft(t.tx, t.row.cipher, post_id)
         if group is None or draft is None:
             return
         if not learning:
             t.say(self.say("empty_answer"))
             return
-        t.tx.team_draft_set(t.row.cipher, post.id, TeamDraft("", learning))
-        t.tx.team_post_event(post.id, "edited", t.now)
+        team_db.team_draft_set(t.tx, t.row.cipher, post.id, TeamDraft("", learning))
+        team_db.team_post_event(t.tx, post.id, "edited", t.now)
         self.show_again(t, post, group)
 
     def decline(self, t: Turn, post_id: int) -> None:
@@ -642,8 +648,8 @@ class Team:
             t.out.clear_buttons = True
             t.out.toast = self.say("team_answered")
             return
-        group = t.tx.team_group(post.group_id)
-        t.tx.team_post_end(post.id, "declined", t.now)
+        group = team_db.team_group(t.tx, post.group_id)
+        team_db.team_post_end(t.tx, post.id, "declined", t.now)
         t.out.replace = Reply(self.say("team_declined_worker"))
         if post.proposed_by == post.supervisor_id:
             self.svc.sup.notice(
@@ -672,26 +678,26 @@ class Team:
 
     def share_menu_rows(self, t: Turn, link: LinkRow) -> list[list[Button]]:
         """A Team learning row for /share, for a worker who said they would like that."""
-        if not t.tx.team_groups_of(link.supervisor_id) or not self.wanting(t):
+        if not team_db.team_groups_of(t.tx, link.supervisor_id) or not self.wanting(t):
             return []
         return [[Button(self.say("button_team_learning"), "t:s")]]
 
     def pick_reflection(self, t: Turn) -> None:
-        link = t.tx.supervisor_link(t.person.id)
+        link = sup_db.supervisor_link(t.tx, t.person.id)
         entries = self.wanting(t) if link else []
-        if link is None or not entries or not t.tx.team_groups_of(link.supervisor_id):
+        if link is None or not entries or not team_db.team_groups_of(t.tx, link.supervisor_id):
             t.say(self.say("team_gone"))
             return
         rows = [[Button(self.svc._entry_label(t, e), f"t:r:{e.id}")] for e in entries]
         t.say(self.say("team_pick_reflection", name=self.name(t.tx, link.supervisor_id)), rows)
 
     def choose_group_for_entry(self, t: Turn, entry_id: int) -> None:
-        link = t.tx.supervisor_link(t.person.id)
+        link = sup_db.supervisor_link(t.tx, t.person.id)
         entry = t.tx.entry(t.person.id, entry_id)
         if link is None or entry is None or entry.status != "saved":
             self.svc.sup.not_found(t)
             return
-        groups = t.tx.team_groups_of(link.supervisor_id)
+        groups = team_db.team_groups_of(t.tx, link.supervisor_id)
         if not groups:
             t.say(self.say("team_gone"))
             return
@@ -703,9 +709,9 @@ class Team:
         )
 
     def request(self, t: Turn, entry_id: int, group_id: int) -> None:
-        link = t.tx.supervisor_link(t.person.id)
+        link = sup_db.supervisor_link(t.tx, t.person.id)
         entry = t.tx.entry(t.person.id, entry_id)
-        group = t.tx.team_group(group_id)
+        group = team_db.team_group(t.tx, group_id)
         if (
             link is None
             or entry is None
@@ -723,11 +729,11 @@ class Team:
             return
         t.out.clear_buttons = True
         draft = TeamDraft("", learning)
-        post_id = t.tx.team_post_create(
-            group, link, t.person.id, None, entry.id, t.row.cipher, draft, t.now
+        post_id = team_db.team_post_create(
+            t.tx, group, link, t.person.id, None, entry.id, t.row.cipher, draft, t.now
         )
-        t.tx.team_post_event(post_id, "asked", t.now)
-        post = t.tx.team_post(post_id)
+        team_db.team_post_event(t.tx, post_id, "asked", t.now)
+        post = team_db.team_post(t.tx, post_id)
         assert post is not None
         html, rows = self.preview(
             t.tx,
@@ -742,12 +748,12 @@ class Team:
 
     def supervisor_answer(self, t: Turn, post_id: int, post_it: bool) -> None:
         """The supervisor posts (or not) what the worker asked, and already said yes to."""
-        post = t.tx.team_post(post_id)
+        post = team_db.team_post(t.tx, post_id)
         if post is None or post.supervisor_id != t.person.id or post.proposed_by != post.worker_id:
             self.svc.sup.not_found(t)
             return
-        group = t.tx.team_group(post.group_id)
-        link = t.tx.link(post.link_id)
+        group = team_db.team_group(t.tx, post.group_id)
+        link = sup_db.link(t.tx, post.link_id)
         t.out.clear_buttons = True
         if post.state != "consented":
             t.out.toast = self.say("team_answered")
@@ -756,7 +762,7 @@ class Team:
             t.say(self.say("team_gone"))
             return
         if not post_it:
-            t.tx.team_post_end(post.id, "declined", t.now)
+            team_db.team_post_end(t.tx, post.id, "declined", t.now)
             t.say(self.say("team_request_declined_supervisor"))
             self.svc.sup.notice(
                 t.tx,
@@ -772,7 +778,7 @@ class Team:
         if group.chat_id not in t.admin_in:
             t.say(self.say("team_not_admin", title=self.title(group), mine=True, name=""))
             return
-        consented = t.tx.team_consented(post.id)
+        consented = team_db.team_consented(t.tx, post.id)
         if consented is None:
             t.say(self.say("team_gone"))
             return
@@ -802,17 +808,17 @@ class Team:
     # ---- after posting: the worker's list and withdrawal ------------------------------------
 
     def has_posts(self, t: Turn) -> bool:
-        return bool(t.tx.team_posts_by_worker(t.person.id))
+        return bool(team_db.team_posts_by_worker(t.tx, t.person.id))
 
     def shared(self, t: Turn) -> None:
         """The team part of /shared (nothing, if nothing was ever said yes to)."""
-        posts = t.tx.team_posts_by_worker(t.person.id)
+        posts = team_db.team_posts_by_worker(t.tx, t.person.id)
         if not posts:
             return
         items = []
         rows: list[list[Button]] = []
         for number, post in enumerate(posts, start=1):
-            group = t.tx.team_group(post.group_id)
+            group = team_db.team_group(t.tx, post.group_id)
             items.append(
                 {
                     "number": number,
@@ -835,7 +841,7 @@ class Team:
             t.out.clear_buttons = True
             t.out.toast = self.say("already_over")
             return
-        group = t.tx.team_group(post.group_id)
+        group = team_db.team_group(t.tx, post.group_id)
         title = self.title(group) if group else self.say("a_team_group")
         if stage == "ask":
             t.say(
@@ -855,7 +861,7 @@ class Team:
 
     def end_post(
         self,
-        tx: Tx,
+        tx: Unit,
         out: Outcome,
         post: TeamPostRow,
         group: TeamGroupRow | None,
@@ -864,7 +870,7 @@ class Team:
         """Withdrawn: a new row, the words deleted, the group's copy deleted where Telegram
         still allows it (and the bot is still there, in the same chat). Returns how many copies
         were left for the supervisor to delete."""
-        copies = tx.team_post_end(post.id, "withdrawn", now)
+        copies = team_db.team_post_end(tx, post.id, "withdrawn", now)
         kept = 0
         for chat_id, message_id, sent_at in copies:
             recent = now - sent_at < DELETE_WINDOW
@@ -897,13 +903,18 @@ class Team:
             )
         return kept
 
-    def not_posted(self, tx: Tx, out: Outcome, post_id: int, chat_id: int, now: datetime) -> None:
+    def not_posted(self, tx: Unit, out: Outcome, post_id: int, chat_id: int, now: datetime) -> None:
         """Telegram refused the post (the bot is no longer in the group, say): not posted."""
-        post = tx.team_post(post_id)
-        group = tx.team_group(post.group_id) if post else None
-        if post is None or group is None or post.state != "posted" or tx.team_post_copies(post_id):
+        post = team_db.team_post(tx, post_id)
+        group = team_db.team_group(tx, post.group_id) if post else None
+        if (
+            post is None
+            or group is None
+            or post.state != "posted"
+            or team_db.team_post_copies(tx, post_id)
+        ):
             return
-        tx.team_post_end(post.id, "not_posted", now)
+        team_db.team_post_end(tx, post.id, "not_posted", now)
         for person in (post.worker_id, post.supervisor_id):
             self.svc.sup.notice(
                 tx,
@@ -919,19 +930,19 @@ class Team:
     def before_forget(self, t: Turn) -> None:
         """Erasing everything withdraws every post (deleting copies where allowed) and ends the
         person's own registrations, before the rows go."""
-        for post in t.tx.team_posts_by_worker(t.person.id):
+        for post in team_db.team_posts_by_worker(t.tx, t.person.id):
             if post.state in {"posted", "consented"}:
-                self.end_post(t.tx, t.out, post, t.tx.team_group(post.group_id), t.now)
-        for group in t.tx.team_groups_of(t.person.id):
-            t.tx.team_group_end(group.id, "unregistered", t.now)
+                self.end_post(t.tx, t.out, post, team_db.team_group(t.tx, post.group_id), t.now)
+        for group in team_db.team_groups_of(t.tx, t.person.id):
+            team_db.team_group_end(t.tx, group.id, "unregistered", t.now)
 
     # ---- /export -------------------------------------------------------------------------
 
-    def export(self, tx: Tx, worker_id: int) -> list[dict[str, Any]]:
+    def export(self, tx: Unit, worker_id: int) -> list[dict[str, Any]]:
         """What the worker said yes to for a team group and how each stands: never the words."""
         items: list[dict[str, Any]] = []
-        for post in tx.team_posts_by_worker(worker_id):
-            group = tx.team_group(post.group_id)
+        for post in team_db.team_posts_by_worker(tx, worker_id):
+            group = team_db.team_group(tx, post.group_id)
             items.append(
                 {
                     "id": post.id,
@@ -949,7 +960,7 @@ class Team:
                     "created_at": iso_z(post.created_at),
                     "status": post.state,
                     "mode": post.mode,
-                    "history": tx.team_post_history(post.id),
+                    "history": team_db.team_post_history(tx, post.id),
                 }
             )
         return items

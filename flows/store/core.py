@@ -1,0 +1,332 @@
+"""The database: opened, checked and migrated once; every unit of work goes through `Store.run`.
+
+One connection, one writer at a time: `Store.run` runs a whole unit of work (the engine's
+load → decide → write) as one transaction, in one call on the database's own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from flows.kernel.crypto import KeyProblem, Keyring, load_or_create_master_key
+from flows.store.rows import iso, now_utc
+from flows.store.unit import Unit
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "coreflect.db"
+
+
+T = TypeVar("T")
+
+
+class StartupProblem(Exception):
+    """Start-up cannot go on safely; the message says why, for the person running the bot."""
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """(name, sql) for every numbered migration shipped in the `migrations` package, in order."""
+    folder = resources.files("migrations")
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(name, folder.joinpath(name).read_text(encoding="utf-8")) for name in names]
+
+
+class Store:
+    """The database: opened, checked and migrated once; every unit of work goes through `run`."""
+
+    def __init__(self, db: aiosqlite.Connection, keyring: Keyring, path: Path) -> None:
+        self.db = db
+        self.keys = keyring
+        self.path = path
+        self._sent: list[int] = []  # outbox rows Telegram has; removed with the next commit
+        self._queue: list[tuple[Callable[[Unit], Any], asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.marked: set[int] = set()  # update ids a unit of work marked handled, for the consumer
+        self.clock: Callable[[], datetime] = now_utc  # every timestamp written comes from here
+        # Outbox rows being sent right now (by the handler that queued them, the nudger or a
+        # flush), so two senders never both pick up the same row. Only touched on the
+        # database thread inside units of work, and by `sending_done`.
+        self.inflight: set[int] = set()
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls, data_dir: Path, key_env: str | None = None, synchronous: str = "FULL"
+    ) -> Store:
+        """Open (or create) the database, migrate it, and check the key opens it."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / DB_NAME
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            if not callable(getattr(db, "_execute", None)):
+                raise StartupProblem(
+                    "This aiosqlite has no Connection._execute; pin aiosqlite<0.23."
+                )
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute(f"PRAGMA synchronous={_pragma_word(synchronous)}")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute("PRAGMA secure_delete=ON")
+            await migrate(db)
+            check = await _setting(db, "key_check")
+            holds_data = check is not None or await _has_people(db)
+            try:
+                master = load_or_create_master_key(data_dir, key_env, may_create=not holds_data)
+            except KeyProblem as exc:
+                raise StartupProblem(str(exc)) from exc
+            keyring = Keyring(master)
+            if check is None:
+                if holds_data:
+                    raise StartupProblem(
+                        f"The database {path} holds data but no key check; refusing to guess."
+                    )
+                await db.execute(
+                    "INSERT INTO settings (key, value) VALUES ('key_check', ?)",
+                    (keyring.key_check(),),
+                )
+            elif not keyring.verify(check):
+                raise StartupProblem(
+                    f"The key does not open the database {path}. Set COREFLECT_KEY or restore "
+                    f"{data_dir / 'master.key'} to the key it was made with; nothing was changed."
+                )
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, keyring, path)
+
+    async def close(self) -> None:
+        await self.flush_sent()
+        await self.db.close()
+
+    # ---- units of work -------------------------------------------------------------------
+
+    async def run(self, work: Callable[[Unit], T]) -> T:
+        """Run `work` as a unit of work: all of it committed, or none of it, before returning.
+
+        Units queue up and run on the database's own thread, one round trip and one commit for
+        all those waiting (group commit): each in its own savepoint, so one failing rolls back
+        only itself. With nothing else waiting, a unit runs at once, alone.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
+        result: T = await future
+        return result
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                sent, self._sent = self._sent, []
+                works = [work for work, _ in batch]
+                try:
+                    # One round trip for the whole group. aiosqlite has no public call for this;
+                    # `_execute` is the primitive all its methods use (pinned: aiosqlite<0.23).
+                    outcomes = await self.db._execute(  # type: ignore[no-untyped-call]
+                        _run_group,
+                        self.db._conn,
+                        Unit(self.db._conn, self.keys, self.clock, self.inflight),
+                        works,
+                        sent,
+                    )
+                except BaseException as exc:  # the commit itself failed: nothing was saved
+                    self._sent = sent + self._sent
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._drainer = None
+
+    def mark_sent(self, ids: list[int]) -> None:
+        """Telegram has these replies; their rows go with the next commit (or `flush_sent`).
+
+        If the process dies first, they are sent once more after the restart: a repeat, never a
+        loss. That window is one commit wide: the consumer flushes whenever the inbox is empty.
+        """
+        self._sent.extend(ids)
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it, so deleted pages leave no copy behind."""
+        await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def flush_sent(self) -> None:
+        if self._sent:
+            await self.run(lambda tx: None)
+
+    # ---- inbox ---------------------------------------------------------------------------
+
+    async def inbox_add(self, updates: list[tuple[int, bytes]]) -> None:
+        """Store a batch of raw updates (deduplicated on update_id) and commit."""
+        stamp = iso(self.clock())
+        rows = [(uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp) for uid, raw in updates]
+        await self.run(
+            lambda tx: tx.conn.executemany(
+                "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+                rows,
+            )
+        )
+
+    async def inbox_next_offset(self) -> int | None:
+        row = await self.run(lambda tx: tx.one("SELECT MAX(update_id) FROM inbox"))
+        return None if row is None or row[0] is None else int(row[0]) + 1
+
+    async def inbox_unhandled(self, limit: int = 100) -> list[tuple[int, bytes]]:
+        rows = await self.run(
+            lambda tx: tx.conn.execute(
+                "SELECT update_id, payload FROM inbox WHERE handled_at IS NULL"
+                " ORDER BY update_id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [(uid, self.keys.master.open(p, b"inbox:%d" % uid)) for uid, p in rows]
+
+    async def inbox_mark_handled(self, update_id: int) -> None:
+        await self.run(lambda tx: tx.inbox_mark_handled(update_id))
+
+    async def inbox_prune(self, keep: timedelta = timedelta(days=7)) -> None:
+        """Forget handled updates older than a week, keeping the newest row for the offset."""
+        cutoff = iso(self.clock() - keep)
+        await self.run(
+            lambda tx: tx.conn.execute(
+                "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?"
+                " AND update_id < (SELECT MAX(update_id) FROM inbox)",
+                (cutoff,),
+            )
+        )
+
+    # ---- outbox --------------------------------------------------------------------------
+
+    async def outbox_pending(self, limit: int = 100) -> list[tuple[int, int, bytes]]:
+        """(id, chat_id, payload) of replies saved but not yet sent, oldest first."""
+
+        def claim(tx: Unit) -> list[tuple[int, int, bytes]]:
+            # Inside the unit, so no other sender can claim the same rows in between.
+            skip = self.inflight | set(self._sent)
+            mine: list[tuple[int, int, bytes]] = []
+            cursor = tx.conn.execute("SELECT id, chat_id, payload FROM outbox ORDER BY id")
+            try:
+                for i, c, p in cursor:
+                    if i not in skip:
+                        mine.append((i, c, p))
+                        if len(mine) == limit:
+                            break
+            finally:
+                cursor.close()
+            self.inflight.update(i for i, _, _ in mine)
+            return mine
+
+        rows = await self.run(claim)
+        return [(i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows]
+
+    def sending_done(self, ids: Iterable[int]) -> None:
+        """These rows are no longer being sent: sent (see `mark_sent`), or left for a retry."""
+        self.inflight.difference_update(ids)
+
+
+def _run_group(
+    conn: sqlite3.Connection, tx: Unit, works: list[Callable[[Unit], Any]], sent: list[int]
+) -> list[tuple[bool, Any]]:
+    """On the database thread: every waiting unit in one transaction, each in a savepoint."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if sent:
+            conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in sent])
+        for work in works:
+            conn.execute("SAVEPOINT unit")
+            try:
+                outcomes.append((True, work(tx)))
+            except Exception as exc:
+                conn.execute("ROLLBACK TO unit")
+                outcomes.append((False, exc))
+            conn.execute("RELEASE unit")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _pragma_word(value: str) -> str:
+    word = value.strip().upper()
+    if word not in {"FULL", "NORMAL", "EXTRA"}:
+        raise StartupProblem(f"COREFLECT_SYNCHRONOUS must be FULL, NORMAL or EXTRA, not {value!r}.")
+    return word
+
+
+async def _setting(db: aiosqlite.Connection, key: str) -> bytes | None:
+    async with db.execute("SELECT value FROM settings WHERE key = ?", (key,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else bytes(row[0])
+
+
+async def _has_people(db: aiosqlite.Connection) -> bool:
+    async with db.execute("SELECT EXISTS (SELECT 1 FROM people)") as cur:
+        row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def migrate(db: aiosqlite.Connection) -> list[str]:
+    """Apply every migration not yet recorded, each in its own transaction; return those applied."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    async with db.execute("SELECT name FROM schema_migrations") as cur:
+        done = {row[0] for row in await cur.fetchall()}
+    applied: list[str] = []
+    for name, sql in migration_files():
+        if name in done:
+            continue
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (name, iso(now_utc())),
+            )
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+        log.info("applied migration %s", name)
+        applied.append(name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (sqlite3.complete_statement knows where each ends)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        raise StartupProblem("A migration ends with an incomplete statement.")
+    return statements
