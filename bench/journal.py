@@ -72,7 +72,7 @@ from flows.store.unit import Unit  # noqa: E402
 SEED = 20_240_602
 BROWSER = 600_000_001  # the person whose /entries are paged and searched
 EXPORTER = 600_000_002  # the person who exports
-PAGE = 5  # flows.service.ENTRIES_PAGE
+PAGE = 5  # flows.features.journal.listing.ENTRIES_PAGE
 SEARCH_WORD = "allotment"  # written into about 2% of entries
 TAG = "#boundaries"
 MISSING_WORD = "zqxjvk"  # in no entry: every entry decrypted and matched, nothing shown

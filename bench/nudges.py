@@ -4,7 +4,7 @@
     .venv/bin/python bench/nudges.py --quick    # 1,000 people, a few seconds
 
 Each person has a weekly reflection reminder at Monday 09:00, so 10,000 nudges fall due at once.
-They go out the production way: `Nudger.run_due` moves them into the outbox (marked sent in the
+They go out the production way: `Alarm.run_due` moves them into the outbox (marked sent in the
 same transaction) and sends them through PTB's AIORateLimiter, as `build_application` sets it up,
 to an in-process Telegram that enforces 30 messages a second (a token bucket: 30 a second, bursts
 of up to 30) and answers anything over with a 429 and retry_after, as Telegram does.
@@ -59,6 +59,7 @@ from bench.flows import LeanRequest, config_for  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
 from flows.features.sessions import db as sessions_db  # noqa: E402
+from flows.features.sessions import reminders  # noqa: E402
 from flows.features.sessions.db import ReminderSettings  # noqa: E402
 from flows.store.unit import Unit  # noqa: E402
 
@@ -168,7 +169,7 @@ async def populate(data_dir: Path, people: int) -> None:
                 tx.person(person_id, "Europe/London")
                 tx.set_welcomed(person_id)
                 sessions_db.set_reminder_settings(tx, person_id, settings)
-                service.nudges.plan(tx, person_id, DUE - timedelta(days=1))
+                reminders.plan(tx, person_id, DUE - timedelta(days=1))
 
         await service.store.run(work)
     await service.store.close()
@@ -186,7 +187,7 @@ async def ours(data_dir: Path, people: int) -> dict[str, Any]:
     request = LimitedTelegram()
     app = build_application(config, service, request=request)
     await app.initialize()
-    nudger = app.bot_data["nudger"]
+    nudger = app.bot_data.alarm
     service.store.clock = lambda: DUE - timedelta(minutes=1)
     await nudger.rearm()  # what start-up does once nothing is due yet
     startup = time.perf_counter() - started

@@ -38,8 +38,8 @@ from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.config import Config  # noqa: E402
+from flows.app import App  # noqa: E402
 from flows.kernel.model import Input, Person  # noqa: E402
-from flows.service import Service  # noqa: E402
 from flows.store.rows import iso, now_utc  # noqa: E402
 from flows.store.unit import Unit  # noqa: E402
 
@@ -49,7 +49,7 @@ TARGET_MS = 300.0
 ANSWERS = ["yes", "yes", "partly", "not_this_time"]
 
 
-async def populate(service: Service) -> int:
+async def populate(service: App) -> int:
     """A year of weekly checks and the other question sets; returns how many entries."""
     rng = random.Random(SEED)
     tips = service.cat.flows["top_tips"]
@@ -85,7 +85,7 @@ async def populate(service: Service) -> int:
     return count
 
 
-async def timed(service: Service, weeks: int) -> tuple[float, float, int]:
+async def timed(service: App, weeks: int) -> tuple[float, float, int]:
     """Wall time (what the person waits) and CPU time of every thread of this process (what
     the work costs, less affected by other programs on the machine), in ms; the PNG's size."""
     started, cpu = time.perf_counter(), time.process_time()

@@ -7,29 +7,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import logs
 from bot.config import Config
+from flows.app import App, build
 from flows.questions import catalogue as engine
-from flows.service import REQUIRED_MESSAGES, Service
 from flows.store.core import StartupProblem, Store
 
 log = logging.getLogger(__name__)
 
 
-async def open_service(config: Config) -> Service:
+async def open_service(config: Config) -> App:
     """Everything that can refuse to start does so here, before any person is answered."""
     try:
         ZoneInfo(config.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise StartupProblem(f"COREFLECT_TIMEZONE {config.timezone!r} is not a time zone.") from exc
     try:
-        catalogue = engine.load(
-            REQUIRED_MESSAGES, support_override=config.support_file, overlay=config.prompts_dir
-        )
+        catalogue = engine.load(support_override=config.support_file, overlay=config.prompts_dir)
     except engine.PromptError as exc:
         raise StartupProblem(f"A question set is broken: {exc}") from exc
     store = await Store.open(config.data_dir, config.key, config.synchronous)
     logs.set_person_key(store.keys.log_key)
     try:
-        return Service(store, catalogue, config.timezone)
+        return build(store, catalogue, config.timezone)
     except engine.PromptError as exc:
         await store.close()
         raise StartupProblem(f"A question set is broken: {exc}") from exc

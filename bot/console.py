@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from flows.app import App
 from flows.kernel import render
 from flows.kernel.model import Button, Input, Outcome, Person
-from flows.service import Service
 
 CONSOLE_PERSON = Person(id=1, first_name="")
 
@@ -63,9 +63,7 @@ def to_input(line: str, buttons: list[Button]) -> Input:
     return Input.from_text(line.rstrip("\n"))
 
 
-async def run_console(
-    service: Service, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
-) -> None:
+async def run_console(service: App, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
     """Read lines until end of input or /quit. A number picks a button from the last message."""
     stdout.write(
         "CoReflect console – type /start to begin, a number to press a button, /quit to leave.\n"

@@ -18,11 +18,11 @@ from typing import Any
 
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
-from telegram.ext import Application
 
 from bot import logs
-from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, flush_outbox, menus, sweep
-from flows.service import Service
+from bot.delivery import flush_outbox, sweep
+from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, TelegramApp, menus
+from flows.app import App
 from flows.store.core import StartupProblem, Store
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ SHUTDOWN_GRACE = 7.0  # seconds to finish what is in hand after SIGTERM, so a st
 class InboxRunner:
     def __init__(
         self,
-        app: Application[Any, Any, Any, Any, Any, Any],
-        service: Service,
+        app: TelegramApp,
+        service: App,
         poll_timeout: int = 30,
         receive: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -56,7 +56,7 @@ class InboxRunner:
             await sweep(self.app.bot, self.service)
         except Exception as exc:  # a failed sweep is tried again next minute
             log.warning("share expiry sweep failed: %s", type(exc).__name__)
-        await self.app.bot_data["nudger"].run_due()
+        await self.app.bot_data.alarm.run_due()
 
     def stop(self) -> None:
         self._stop.set()
@@ -81,7 +81,7 @@ class InboxRunner:
             self.app.job_queue.run_repeating(self._sweep, interval=SWEEP_EVERY, first=5)
         # Nudges that fell due while the bot was down go now if still useful (the rest are
         # dropped with a log line); then the alarm is set for the next one.
-        catch_up = asyncio.create_task(self.app.bot_data["nudger"].run_due(), name="nudges")
+        catch_up = asyncio.create_task(self.app.bot_data.alarm.run_due(), name="nudges")
         consumer = asyncio.create_task(self._consume(), name="inbox-consumer")
         poller = asyncio.create_task(
             self.receive() if self.receive is not None else self._poll(), name="inbox-receiver"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import io
@@ -13,48 +12,37 @@ from telegram import (
     Bot,
     BotCommand,
     ChatMember,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputFile,
-    LinkPreviewOptions,
     Message,
     Update,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackContext,
+    ContextTypes,
+    ExtBot,
+    JobQueue,
+    TypeHandler,
+)
 from telegram.request import BaseRequest
 
 from bot import logs
+from bot.alarm import Alarm
 from bot.config import Config
-from bot.nudges import Nudger
+from bot.delivery import deliver, keyboard, others
 from bot.transport import AiohttpRequest
-from flows.features.team.team import GROUP_COMMAND, GroupEvent, needs_checks
-from flows.kernel.model import Button, Input, Outcome, Person, Reply, reply_from_json
+from flows.app import App
+from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply
 from flows.questions.catalogue import Catalogue
-from flows.service import Service
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 GROUP_CHATS = {"group", "supergroup"}
-MENU_BUILTINS = (
-    "entries",
-    "progress",
-    "share",
-    "shared",
-    "supervisor",
-    "supervision",
-    "reminders",
-    "summaries",
-    "teams",
-    "support",
-    "settings",
-    "help",
-    "cancel",
-    "export",
-    "forget",
-)
 SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
 # Messages a second overall. Telegram's limit is about 30; running exactly at it draws the odd
 # 429 (two clocks never agree exactly), while 29 draws none and still uses 97% of it
@@ -76,13 +64,25 @@ _KINDS = (
 )
 
 
+class BotData:
+    """What every handler reaches through its context, typed (PTB makes one per Application;
+    `build_application` fills it)."""
+
+    engine: App
+    alarm: Alarm
+
+
+Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+TelegramApp = Application[ExtBot[None], Context, Any, Any, BotData, JobQueue[Context]]
+
+
 def build_application(
     config: Config,
-    service: Service,
+    service: App,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limited: bool = True,
-) -> Application[Any, Any, Any, Any, Any, Any]:
+) -> TelegramApp:
     """A PTB Application with no Updater: updates come through our durable inbox instead.
 
     Every Bot API call goes through one AIORateLimiter (29 a second overall, 20 a minute per
@@ -90,12 +90,14 @@ def build_application(
     to measure our own cost rather than Telegram's limits.
     """
     assert config.token, "a bot token is needed for Telegram mode"
-    builder = (
+    # PTB's builder changes its type parameters with each call; what it builds is a TelegramApp.
+    builder: Any = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.api_base_url)
         .base_file_url(config.file_base_url)
         .updater(None)
+        .context_types(ContextTypes(bot_data=BotData))
     )
     if rate_limited:
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=OVERALL_RATE, max_retries=3))
@@ -105,9 +107,9 @@ def build_application(
         request = AiohttpRequest(connections=CONNECTIONS)
         get_updates_request = get_updates_request or AiohttpRequest(connections=1)
     builder = builder.request(request).get_updates_request(get_updates_request or request)
-    app = builder.build()
-    app.bot_data["service"] = service
-    app.bot_data["nudger"] = Nudger(app.bot, service, app.job_queue)
+    app: TelegramApp = builder.build()
+    app.bot_data.engine = service
+    app.bot_data.alarm = Alarm(app.bot, service, app.job_queue)
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)
     return app
@@ -129,14 +131,6 @@ def to_input(update: Update) -> Input | None:
     return Input(kind="unsupported", what=what)
 
 
-def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
-    if not rows:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows]
-    )
-
-
 async def is_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
     """Is this person an administrator (or the owner) of this group, as Telegram says now?"""
     try:
@@ -146,7 +140,9 @@ async def is_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
     return member.status in {ChatMember.ADMINISTRATOR, ChatMember.OWNER}
 
 
-def group_event(update: Update, bot_id: int, bot_username: str | None) -> GroupEvent | None:
+def group_event(
+    update: Update, bot_id: int, bot_username: str | None, group_commands: tuple[str, ...]
+) -> GroupEvent | None:
     """The few things in a group the bot acts on; everything else there it ignores."""
     chat = update.effective_chat
     assert chat is not None
@@ -169,7 +165,7 @@ def group_event(update: Update, bot_id: int, bot_username: str | None) -> GroupE
         return GroupEvent("left", chat.id)
     head = (message.text or "").split(maxsplit=1)[0] if message.text else ""
     command, _, addressed = head.partition("@")
-    if command.lower() != f"/{GROUP_COMMAND}":
+    if command.lower().removeprefix("/") not in group_commands:
         return None
     if addressed and addressed.lower() != (bot_username or "").lower():
         return None  # another bot's /teamgroup
@@ -178,26 +174,26 @@ def group_event(update: Update, bot_id: int, bot_username: str | None) -> GroupE
     return GroupEvent("command", chat.id, title=chat.title or "", anonymous=anonymous)
 
 
-async def on_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_group(update: Update, context: Context) -> None:
     """In a group the bot reads only its own /teamgroup, and notices leaving and migrating."""
     user, chat = update.effective_user, update.effective_chat
     assert chat is not None
-    event = group_event(update, context.bot.id, context.bot.username)
+    service = context.bot_data.engine
+    event = group_event(update, context.bot.id, context.bot.username, service.group_commands)
     if event is None:
         return
     if event.kind == "command" and not event.anonymous:
         if user is None:
             return
         event = dataclasses.replace(event, admin=await is_admin(context.bot, chat.id, user.id))
-    service: Service = context.application.bot_data["service"]
     person = Person(user.id, user.first_name or "") if user else Person(0)
     outcome = await service.handle_group(person, event, update_id=update.update_id)
     rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
-    rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
+    rows += others(outcome)
     await deliver(context.bot, service, rows)
 
 
-async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_update(update: Update, context: Context) -> None:
     """Every private-chat update goes to the engine; its answer is committed before we reply."""
     user, chat = update.effective_user, update.effective_chat
     if chat is not None and chat.type in GROUP_CHATS:
@@ -208,11 +204,11 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     inp = to_input(update)
     if inp is None:
         return
-    service: Service = context.application.bot_data["service"]
+    service = context.bot_data.engine
     service.bot_username = context.bot.username  # for invite links; known once getMe has run
     person = Person(user.id, user.first_name or "", user.language_code, user.username or "")
-    if needs_checks(inp):  # team learning: is the supervisor still an administrator there?
-        checks = await service.team_checks(user.id, inp)
+    if service.needs_admin_checks(inp):  # is the supervisor still a group's administrator?
+        checks = await service.admin_checks(user.id, inp)
         admin = {c for c, u in checks if await is_admin(context.bot, c, u)}
         inp = dataclasses.replace(inp, admin_in=frozenset(admin))
     query = update.callback_query
@@ -236,11 +232,9 @@ def _outbox_ids(outcome: Outcome) -> list[int]:
     return [*outcome.outbox_ids, *outcome.others_ids, *extra]
 
 
-async def _answer(
-    context: ContextTypes.DEFAULT_TYPE, update: Update, chat_id: int, outcome: Outcome
-) -> None:
+async def _answer(context: Context, update: Update, chat_id: int, outcome: Outcome) -> None:
     """Answer the press, then send the saved replies and any files."""
-    service: Service = context.application.bot_data["service"]
+    service = context.bot_data.engine
     query = update.callback_query
     rows: list[tuple[int, int, Reply]] = []
     if query is not None:
@@ -253,10 +247,10 @@ async def _answer(
             with contextlib.suppress(BadRequest):
                 await query.edit_message_reply_markup(reply_markup=None)
     rows += [(i, chat_id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
-    rows += [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)]
+    rows += others(outcome)
     if outcome.rearm:
         # Sessions or reminders changed: set the alarm for whatever is now next.
-        await context.application.bot_data["nudger"].rearm()
+        await context.bot_data.alarm.rearm()
     await deliver(context.bot, service, rows)
     for document in outcome.documents:
         # Made in memory for this request and never stored: if sending fails, /export again.
@@ -277,127 +271,7 @@ async def _answer(
         )
 
 
-async def deliver(bot: Bot, service: Service, rows: list[tuple[int, int, Reply]]) -> None:
-    """Send saved replies in order, removing each from the outbox once Telegram has it.
-
-    A network failure leaves the rest in the outbox for the next flush. If the process dies
-    between Telegram accepting a message and its row being removed, that one message is sent
-    again after the restart: a repeat, never a loss.
-    """
-    sent: list[int] = []
-    later: list[tuple[int, int]] = []
-    try:
-        for outbox_id, chat_id, reply in rows:
-            try:
-                await _send(bot, service, chat_id, reply)
-            except (Forbidden, BadRequest) as exc:
-                # Blocked, or a chat that no longer exists: retrying can never succeed.
-                log.warning("dropped a reply Telegram refused: %s", type(exc).__name__)
-                if reply.team_post_id is not None and chat_id < 0:
-                    # A team post that can't go (the bot is no longer in the group, say):
-                    # recorded as not posted, and both people are told.
-                    later += [(reply.team_post_id, chat_id)]
-            sent.append(outbox_id)
-    finally:
-        service.store.mark_sent(sent)
-        service.store.sending_done(outbox_id for outbox_id, _, _ in rows)
-    for post_id, chat_id in later:
-        outcome = await service.team_not_posted(post_id, chat_id)
-        others = zip(outcome.others_ids, outcome.others, strict=True)
-        await deliver(bot, service, [(i, to, r) for i, (to, r) in others])
-
-
-async def deliver_side_by_side(
-    bot: Bot, service: Service, rows: list[tuple[int, int, Reply]], at_once: int = 32
-) -> None:
-    """Like `deliver`, for many people at once (nudges): each chat's rows in order, up to
-    `at_once` chats waiting on Telegram together, all under the one rate limiter."""
-    chats: dict[int, list[tuple[int, int, Reply]]] = {}
-    for row in rows:
-        chats.setdefault(row[1], []).append(row)
-    slots = asyncio.Semaphore(at_once)
-    failures: list[BaseException] = []
-
-    async def one_chat(chat_rows: list[tuple[int, int, Reply]]) -> None:
-        async with slots:
-            if failures:  # the network is down: leave the rest in the outbox for a retry
-                service.store.sending_done(i for i, _, _ in chat_rows)
-                return
-            try:
-                await deliver(bot, service, chat_rows)
-            except Exception as exc:
-                failures.append(exc)
-
-    await asyncio.gather(*(one_chat(chat_rows) for chat_rows in chats.values()))
-    if failures:
-        raise failures[0]
-
-
-async def _send(bot: Bot, service: Service, chat_id: int, reply: Reply) -> None:
-    """One outbox row: a message, or the deletion of a withdrawn summary's copy.
-
-    A summary is checked once more just before it goes (withdrawn or unlinked since it was
-    queued: it is never sent), and its message id is kept so a withdrawal can delete it. If
-    the share ended while this copy was on its way, the copy is deleted at once.
-    """
-    if reply.delete_message is not None:
-        await bot.delete_message(chat_id=chat_id, message_id=reply.delete_message)
-        return
-    if reply.edit_message is not None:
-        # Sent again after a crash, Telegram answers "message is not modified" (BadRequest):
-        # deliver() counts that as done.
-        await bot.edit_message_text(
-            chat_id=chat_id,
-            message_id=reply.edit_message,
-            text=reply.html,
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard(reply.buttons),
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
-        return
-    if reply.share_id is not None and not await service.share_live(reply.share_id, service.clock()):
-        return
-    if reply.nudge_id is not None and not await service.nudge_still_useful(reply.nudge_id):
-        return  # waited in the outbox (the bot was down) until it was no longer useful
-    if reply.team_post_id is not None and not await service.team_post_live(
-        reply.team_post_id, chat_id, reply.html
-    ):
-        return
-    message = await bot.send_message(
-        chat_id=chat_id,
-        text=reply.html,
-        parse_mode=ParseMode.HTML,
-        reply_markup=keyboard(reply.buttons),
-        link_preview_options=LinkPreviewOptions(is_disabled=True),
-        protect_content=True if reply.protect else None,
-    )
-    if reply.share_id is not None and not await service.record_share_message(
-        reply.share_id, chat_id, message.message_id, service.clock()
-    ):
-        await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
-    if reply.team_post_id is not None and not await service.record_team_message(
-        reply.team_post_id, chat_id, message.message_id, service.clock()
-    ):
-        await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
-
-
-async def sweep(bot: Bot, service: Service) -> None:
-    """Expire shares whose time is up (deleting the supervisor's copies) and send the notices."""
-    outcome = await service.sweep()
-    await deliver(
-        bot,
-        service,
-        [(i, to, r) for i, (to, r) in zip(outcome.others_ids, outcome.others, strict=True)],
-    )
-
-
-async def flush_outbox(bot: Bot, service: Service) -> None:
-    """Send whatever was saved but not sent (after a crash, or a network failure)."""
-    while rows := await service.store.outbox_pending():
-        await deliver(bot, service, [(i, c, reply_from_json(p)) for i, c, p in rows])
-
-
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """Log the failure (never the person's text) and tell them kindly: saved answers are safe."""
     error = context.error
     if isinstance(error, Forbidden):
@@ -421,23 +295,23 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             await context.bot.send_message(
                 chat_id=update.effective_chat.id,
-                text=context.application.bot_data["service"].cat.say("something_went_wrong"),
+                text=context.bot_data.engine.cat.say("something_went_wrong"),
                 parse_mode=ParseMode.HTML,
             )
         except TelegramError:
             log.warning("could not send the apology either")
 
 
-def menu(service: Service, cat: Catalogue | None = None) -> list[BotCommand]:
+def menu(service: App, cat: Catalogue | None = None) -> list[BotCommand]:
     cat = cat or service.cat
     commands = [BotCommand(f.command, f.menu) for f in cat.flows.values()]
     commands += [
-        BotCommand(name, cat.commands[name]) for name in MENU_BUILTINS if name in cat.commands
+        BotCommand(name, cat.commands[name]) for name in service.menu if name in cat.commands
     ]
     return commands
 
 
-def menus(service: Service) -> list[tuple[str | None, list[BotCommand]]]:
+def menus(service: App) -> list[tuple[str | None, list[BotCommand]]]:
     """The command menu for everyone, then one per locale Telegram can name: its menus are
     per two-letter language, so `cy` (or else the first `pt-…`) stands for its language."""
     found: list[tuple[str | None, list[BotCommand]]] = [(None, menu(service))]

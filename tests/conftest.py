@@ -16,7 +16,7 @@ from telegram import Update
 from bot.app import open_service
 from bot.config import Config
 from bot.telegram_bot import build_application
-from flows.service import Service
+from flows.app import App
 from tests.offline import BOT_USER, Call, Person, RecordingRequest, update_ids
 
 TOKEN = "123456:TEST-token"
@@ -31,7 +31,7 @@ def plain(markup: str) -> str:
 class Harness:
     app: Any
     request: RecordingRequest
-    service: Service
+    service: App
     config: Config
 
     async def feed(self, update: dict[str, Any]) -> None:

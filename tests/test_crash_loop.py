@@ -55,6 +55,7 @@ import pytest
 
 from bot.app import open_service
 from flows.features.sessions import db as sessions_db
+from flows.features.sessions import reminders
 from flows.kernel import when
 from flows.questions.answers import base
 from flows.store.core import Store
@@ -382,7 +383,7 @@ async def plan_sessions(sim: Simulation, data_dir: Path, span: float) -> None:
             local = when.iso_local(when.to_local(starts, "Europe/London"))
             sessions_db.session_create(tx, worker, worker, local, starts, None, None)
         for agent in sim.workers:
-            service.nudges.plan(tx, agent.chat, now)
+            reminders.plan(tx, agent.chat, now)
         rows = tx.conn.execute("SELECT id, person_id FROM nudges").fetchall()
         return {int(nudge_id): int(person_id) for nudge_id, person_id in rows}
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from bot import logs
 from bot.telegram_bot import build_application
-from flows.service import Service
+from flows.app import build
 from flows.store.core import Store
 from tests.conftest import TOKEN, Chat, Harness, make_config, plain
 from tests.offline import Person, RecordingRequest
@@ -202,7 +202,7 @@ async def _fuzz_batch(script: list[Any], counts: Counter[str], log: io.StringIO)
     with tempfile.TemporaryDirectory() as tmp:
         config = make_config(Path(tmp) / "data")
         store = await Store.open(config.data_dir, config.key, config.synchronous)
-        service = Service(store, catalogue(), config.timezone)
+        service = build(store, catalogue(), config.timezone)
         request = RecordingRequest()
         app = build_application(config, service, request=request, rate_limited=False)
         await app.initialize()

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.telegram_bot import sweep
-from flows.features.supervision.supervision import new_code
+from bot.delivery import sweep
+from flows.features.supervision.links import new_code
 from flows.kernel.model import Input
 from flows.kernel.model import Person as Who
 from tests.conftest import Chat, Clock, Harness, plain

@@ -1,6 +1,6 @@
 """Supervision sessions and nudges, as people use them, with a clock the test moves by hand.
 
-Nudges are sent by `Nudger.run_due` (what the JobQueue alarm and the minute sweep call); here the
+Nudges are sent by `Alarm.run_due` (what the JobQueue alarm and the minute sweep call); here the
 test calls it after moving the clock, so every due time can be checked to the minute.
 """
 
@@ -45,7 +45,7 @@ def rows(bot: Harness, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 async def due(bot: Harness) -> int:
-    nudger = bot.app.bot_data["nudger"]
+    nudger = bot.app.bot_data.alarm
     return int(await nudger.run_due())
 
 
@@ -89,7 +89,7 @@ async def test_typed_session_is_reminded_a_day_and_an_hour_before(
         ("2026-12-03T14:00:00.000000+00:00",),
         ("2026-12-04T13:00:00.000000+00:00",),
     ]
-    assert bot.app.bot_data["nudger"].armed_for == datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    assert bot.app.bot_data.alarm.armed_for == datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
 
     move_to(at, "2026-12-03 13:59")
     assert await due(bot) == 0
@@ -107,7 +107,7 @@ async def test_typed_session_is_reminded_a_day_and_an_hour_before(
     await due(bot)
     assert rows(bot, "SELECT state FROM sessions") == [("held",)]
     assert len(reminders_seen(worker)) == 2
-    assert bot.app.bot_data["nudger"].armed_for is None  # nothing else is planned
+    assert bot.app.bot_data.alarm.armed_for is None  # nothing else is planned
 
 
 async def test_snooze_and_not_this_time(worker: Chat, bot: Harness, at: Clock) -> None:
@@ -462,7 +462,7 @@ async def test_nudges_missed_while_down_are_sent_if_still_useful(
     await set_session(worker, "Fri 14:00")
     await quick_check(worker)  # invites reflection at 20:30, quiet hours: 08:00 Thursday
     move_to(at, "2026-12-04 12:00")  # down since Wednesday
-    with caplog.at_level(logging.INFO, logger="flows.features.sessions.nudges"):
+    with caplog.at_level(logging.INFO, logger="flows.features.sessions.reminders"):
         assert await due(bot) == 1
     # The day-before reminder is late but still useful, and says what is true now; the
     # hour-before one would follow within the hour, so it goes; the invitation is too late.
@@ -504,14 +504,15 @@ async def test_forget_erases_sessions_and_nudges(worker: Chat, bot: Harness, at:
     await worker.press(worker.buttons()[0])
     for table in ("sessions", "nudges", "reminder_settings"):
         assert rows(bot, f"SELECT COUNT(*) FROM {table}") == [(0,)]
-    assert bot.app.bot_data["nudger"].armed_for is None or await due(bot) == 0
+    assert bot.app.bot_data.alarm.armed_for is None or await due(bot) == 0
 
 
 def test_every_nudge_wording_is_in_prompts() -> None:
-    from flows.features.sessions import nudges
+    from flows.features import sessions
 
-    source = Path(nudges.__file__).read_text(encoding="utf-8")
-    assert not re.search(r"t\.say\(\"", source), "wording belongs in prompts/messages.yaml"
+    for module in Path(sessions.__file__).parent.glob("*.py"):
+        source = module.read_text(encoding="utf-8")
+        assert not re.search(r"t\.say\(\"", source), "wording belongs in prompts/messages.yaml"
 
 
 async def test_two_reminders_due_together_arrive_as_one(

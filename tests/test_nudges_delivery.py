@@ -17,9 +17,10 @@ from typing import Any
 from telegram.ext import Application
 
 from bot.app import open_service
-from bot.telegram_bot import build_application, deliver, flush_outbox
+from bot.delivery import deliver, flush_outbox
+from bot.telegram_bot import build_application
+from flows.app import App
 from flows.features.sessions import db as sessions_db
-from flows.service import Service
 from tests.conftest import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
 from tests.test_nudges import REMINDER, move_to, set_session
@@ -50,7 +51,7 @@ async def restart(data_dir: Path, clock: Clock) -> Harness:
     """What start-up does: send whatever waits in the outbox, then catch up on due nudges."""
     bot = await open_bot(data_dir, clock)
     await flush_outbox(bot.app.bot, bot.service)
-    await bot.app.bot_data["nudger"].run_due()
+    await bot.app.bot_data.alarm.run_due()
     return bot
 
 
@@ -79,7 +80,7 @@ async def planned(tmp_path: Path) -> tuple[Harness, Clock]:
 
 async def test_die_between_claim_and_send_then_it_arrives_once(tmp_path: Path) -> None:
     bot, clock = await planned(tmp_path)
-    claimed = await bot.service.due_nudges()
+    claimed = await bot.service.due()
     assert len(claimed) == 1
     await crash(bot)
     assert reminders(bot) == 0
@@ -94,7 +95,7 @@ async def test_die_between_claim_and_send_then_it_arrives_once(tmp_path: Path) -
 
 async def test_die_between_send_and_mark_then_it_arrives_twice_at_most(tmp_path: Path) -> None:
     bot, clock = await planned(tmp_path)
-    claimed = await bot.service.due_nudges()
+    claimed = await bot.service.due()
     await deliver(bot.app.bot, bot.service, claimed)
     assert reminders(bot) == 1
     await crash(bot)  # Telegram has it; the commit removing its outbox row never happened
@@ -111,7 +112,7 @@ async def test_a_claimed_nudge_no_longer_useful_after_the_restart_is_withheld(
     tmp_path: Path,
 ) -> None:
     bot, clock = await planned(tmp_path)
-    await bot.service.due_nudges()
+    await bot.service.due()
     await crash(bot)
     move_to(clock, "2026-12-04 15:00")  # down until after the session started
     again = await restart(tmp_path / "data", clock)
@@ -128,7 +129,7 @@ async def test_429s_are_waited_out_and_every_nudge_arrives_once(bot: Harness, cl
     people = [Chat(bot, Person(user_id=1100 + n, first_name=f"P{n}")) for n in range(4)]
     for chat in people:
         await set_session(chat, "Fri 14:00")
-    nudger = bot.app.bot_data["nudger"]
+    nudger = bot.app.bot_data.alarm
     move_to(clock, "2026-12-03 13:59")
     assert await nudger.run_due() == 0  # none early
     move_to(clock, "2026-12-03 14:00")
@@ -144,7 +145,7 @@ async def test_429s_beyond_the_limiters_retries_wait_in_the_outbox(
     clock.now = START
     chat = Chat(bot, ALEX)
     await set_session(chat, "Fri 14:00")
-    nudger = bot.app.bot_data["nudger"]
+    nudger = bot.app.bot_data.alarm
     move_to(clock, "2026-12-03 14:00")
     bot.request.too_many = 5  # the first try and all three retries are refused
     await nudger.run_due()
@@ -164,7 +165,7 @@ async def test_a_five_second_stall_around_the_due_time_still_delivers(data_dir: 
     """With APScheduler's default one-second misfire grace, this nudge would be skipped."""
     bot = await open_bot(data_dir)  # the real clock, and the real JobQueue running
     app: Application[Any, Any, Any, Any, Any, Any] = bot.app
-    service: Service = bot.service
+    service: App = bot.service
     await app.start()
     try:
         await Chat(bot, ALEX).send("/start")
@@ -174,7 +175,7 @@ async def test_a_five_second_stall_around_the_due_time_still_delivers(data_dir: 
                 tx, ALEX.user_id, "weekly", "w:stall", due, due + timedelta(hours=1)
             )
         )
-        await app.bot_data["nudger"].rearm()
+        await app.bot_data.alarm.rearm()
         time.sleep(5)  # the event loop is stuck across the due time
         for _ in range(50):
             await asyncio.sleep(0.1)

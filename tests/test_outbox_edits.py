@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.telegram_bot import flush_outbox
+from bot.delivery import flush_outbox
 from tests.conftest import Chat, Harness
 from tests.offline import Person
 from tests.test_supervision import link

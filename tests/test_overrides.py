@@ -15,7 +15,6 @@ import yaml
 from bot.app import open_service
 from bot.telegram_bot import build_application
 from flows.questions import catalogue as engine
-from flows.service import REQUIRED_MESSAGES
 from flows.store.core import StartupProblem
 from tests.conftest import Chat, Harness, make_config
 from tests.offline import Person, RecordingRequest
@@ -218,7 +217,7 @@ def test_every_locale_is_loaded_and_checked_once_at_start_up(tmp_path: Path) -> 
     org = tmp_path / "org"
     org.mkdir()
     welsh(org)
-    cat = engine.load(REQUIRED_MESSAGES, overlay=org)
+    cat = engine.load(overlay=org)
     assert set(cat.locales) == {"cy"}
     assert cat.for_language("cy-GB") is cat.locales["cy"]
     assert cat.for_language(None) is cat and cat.for_language("") is cat
@@ -229,7 +228,7 @@ def test_every_locale_is_loaded_and_checked_once_at_start_up(tmp_path: Path) -> 
 
 
 def test_the_shipped_prompts_are_the_en_gb_default() -> None:
-    cat = engine.load(REQUIRED_MESSAGES)
+    cat = engine.load()
     assert cat.code == "en-GB"
     assert cat.locales == {}  # no other locale ships yet
 
@@ -251,7 +250,7 @@ def test_a_locale_cannot_change_what_answers_mean(
     org = tmp_path / "org"
     path = write(org / "locales" / "cy", "top_tips.yaml", changed("top_tips.yaml", change))
     with pytest.raises(engine.PromptError) as caught:
-        engine.load(REQUIRED_MESSAGES, overlay=org)
+        engine.load(overlay=org)
     assert str(caught.value).startswith(str(path)) and expected in str(caught.value)
 
 
@@ -259,7 +258,7 @@ def test_a_locale_folder_must_be_a_language_code(tmp_path: Path) -> None:
     org = tmp_path / "org"
     (org / "locales" / "Welsh language").mkdir(parents=True)
     with pytest.raises(engine.PromptError, match="not a language code"):
-        engine.load(REQUIRED_MESSAGES, overlay=org)
+        engine.load(overlay=org)
 
 
 def test_a_broken_locale_names_its_file(tmp_path: Path) -> None:
@@ -268,7 +267,7 @@ def test_a_broken_locale_names_its_file(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "messages.yaml").write_text("messages: [not, a, mapping", encoding="utf-8")
     with pytest.raises(engine.PromptError) as caught:
-        engine.load(REQUIRED_MESSAGES, overlay=org)
+        engine.load(overlay=org)
     assert str(caught.value).startswith(str(folder / "messages.yaml") + ": not valid YAML")
 
 
@@ -292,7 +291,7 @@ def test_a_yml_file_is_refused_rather_than_silently_ignored(tmp_path: Path) -> N
     org.mkdir()
     (org / "team_check_in.yml").write_text(CHECK_IN, encoding="utf-8")
     with pytest.raises(engine.PromptError, match=r"team_check_in\.yml: question sets are read"):
-        engine.load(REQUIRED_MESSAGES, overlay=org)
+        engine.load(overlay=org)
 
 
 async def test_an_organisation_can_switch_an_optional_set_off(tmp_path: Path) -> None:

@@ -43,6 +43,6 @@ def test_wheel_contains_prompts_and_migrations(tmp_path: Path) -> None:
     }
     assert shipped_prompts and shipped_prompts <= names
     assert shipped_sql and shipped_sql <= names
-    assert "bot/__main__.py" in names and "flows/service.py" in names
+    assert "bot/__main__.py" in names and "flows/app.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "coreflect = bot.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

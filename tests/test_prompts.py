@@ -13,7 +13,6 @@ import yaml
 
 from bot.app import open_service
 from flows.questions import catalogue as engine
-from flows.service import REQUIRED_MESSAGES
 from flows.store.core import StartupProblem
 from tests.conftest import make_config
 
@@ -32,7 +31,7 @@ def edit(folder: Path, name: str, change) -> None:  # type: ignore[no-untyped-de
 
 
 def test_shipped_prompts_load() -> None:
-    cat = engine.load(REQUIRED_MESSAGES)
+    cat = engine.load()
     assert list(cat.flows) == [
         "preparation",
         "in_the_moment",
@@ -102,7 +101,7 @@ def test_broken_question_set_is_named(tmp_path: Path, name: str, change, expecte
     folder = copy_prompts(tmp_path)
     edit(folder, name, change)
     with pytest.raises(engine.PromptError) as caught:
-        engine.load(REQUIRED_MESSAGES, folder)
+        engine.load(folder)
     assert expected in str(caught.value)
 
 
@@ -110,7 +109,7 @@ def test_missing_message_is_named(tmp_path: Path) -> None:
     folder = copy_prompts(tmp_path)
     edit(folder, "messages.yaml", lambda d: d["messages"].pop("saved"))
     with pytest.raises(engine.PromptError, match=r"missing message.*saved"):
-        engine.load(REQUIRED_MESSAGES, folder)
+        engine.load(folder)
 
 
 async def test_start_up_refuses_a_broken_set(
@@ -119,7 +118,7 @@ async def test_start_up_refuses_a_broken_set(
     folder = copy_prompts(tmp_path)
     edit(folder, "preparation.yaml", lambda d: d["steps"][1].update(next="nowhere"))
     real_load = engine.load
-    monkeypatch.setattr(engine, "load", lambda required, **kw: real_load(required, folder, **kw))
+    monkeypatch.setattr(engine, "load", lambda **kw: real_load(folder, **kw))
     with pytest.raises(StartupProblem, match=r"preparation\.yaml: step 'comfortable_colleagues'"):
         await open_service(make_config(tmp_path / "data"))
     assert not (tmp_path / "data" / "coreflect.db").exists()  # nobody was answered
@@ -132,7 +131,7 @@ def test_branches_follow_the_answer(tmp_path: Path) -> None:
         d["steps"][3]["branches"] = [{"when": ["no"], "to": "timing"}]
 
     edit(folder, "in_the_moment.yaml", add_branch)
-    flow = engine.load(REQUIRED_MESSAGES, folder).flows["in_the_moment"]
+    flow = engine.load(folder).flows["in_the_moment"]
     assert flow.advance("benefit", "no") == "timing"
     assert flow.advance("benefit", "yes") == "okay"
     assert flow.advance("timing", "yes") == engine.END

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.telegram_bot import sweep
+from bot.delivery import sweep
 from tests.conftest import Chat, Clock, Harness
 from tests.offline import Person
 
@@ -422,11 +422,11 @@ async def test_withdrawn_before_it_could_be_sent_is_never_sent(
     bot.request.fail_chats = {supervisor.chat_id}
     await worker.press("Share with Sam")
     bot.request.fail_chats = set()
-    assert rows(bot, "SELECT COUNT(*) FROM outbox WHERE share_id IS NOT NULL") == [(1,)]
+    assert rows(bot, "SELECT COUNT(*) FROM outbox WHERE guard_kind = 'share'") == [(1,)]
     await worker.send("/shared")
     await worker.press("Withdraw 1")
     await worker.press("Withdraw it")
-    assert rows(bot, "SELECT COUNT(*) FROM outbox WHERE share_id IS NOT NULL") == [(0,)]
+    assert rows(bot, "SELECT COUNT(*) FROM outbox WHERE guard_kind = 'share'") == [(0,)]
     assert not any("Held back" in t for t in supervisor.read())
 
 

@@ -43,10 +43,11 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from bot.telegram_bot import build_application, sweep
+from bot.delivery import sweep
+from bot.telegram_bot import build_application
+from flows.app import build
 from flows.questions import catalogue as engine
 from flows.questions.catalogue import Catalogue
-from flows.service import REQUIRED_MESSAGES, Service
 from flows.store.core import Store
 from tests.conftest import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
@@ -64,7 +65,7 @@ NOT_FOUND = "I couldn't find that"
 def catalogue() -> Catalogue:
     """The question sets and wording, loaded once: they are read-only, and loading takes a
     quarter of a second, which would otherwise dominate every example."""
-    return engine.load(REQUIRED_MESSAGES)
+    return engine.load()
 
 
 @asynccontextmanager
@@ -72,7 +73,7 @@ async def started(data_dir: Path) -> AsyncIterator[tuple[Harness, Clock]]:
     """conftest's `bot` and `clock`, for one example; every Bot API call checked at the end."""
     config = make_config(data_dir)
     store = await Store.open(config.data_dir, config.key, config.synchronous)
-    service = Service(store, catalogue(), config.timezone)
+    service = build(store, catalogue(), config.timezone)
     clock = Clock()
     store.clock = clock
     request = RecordingRequest()

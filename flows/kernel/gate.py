@@ -29,12 +29,11 @@ A failed check is a bug, not a person's mistake: it raises, and the whole unit o
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows.features.supervision import db as sup_db
-from flows.features.team import db as team_db
 from flows.kernel import render
 from flows.kernel.model import Outcome, Reply
 from flows.store.unit import Unit
@@ -129,68 +128,163 @@ def send(
         _check_post_text(tx, basis.post_id, replies)
     for reply in replies:
         if isinstance(basis, Share):
-            reply.share_id = basis.share_id
+            reply.guard = ("share", basis.share_id)
             reply.protect = True
         if isinstance(basis, Reveal):
             reply.protect = True
         if isinstance(basis, TeamPost | TeamRequest):
-            reply.team_post_id = basis.post_id  # checked again before sending; its id kept
+            reply.guard = ("team_post", basis.post_id)  # checked again before sending
             reply.protect = True
         out.others.append((to, reply))
 
 
 def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
-    if isinstance(basis, Share):
-        share = sup_db.share(tx, basis.share_id)
-        link = sup_db.link(tx, share.link_id) if share else None
-        if share is None or link is None or not link.active:
+    if isinstance(basis, Share | Removal):
+        share = _share(tx, basis.share_id, now)
+        if share is None:
+            raise GateRefused("a summary that does not exist")
+        live, supervisor_id, link_id = share
+        if isinstance(basis, Removal):
+            if live or to != supervisor_id:
+                raise GateRefused("removing a copy of a share that is still live")
+            return
+        link = _link(tx, link_id)
+        if link is None or not link[2]:
             raise GateRefused("a summary without an active link")
-        if not share.live(now) or to != share.supervisor_id:
+        if not live or to != supervisor_id:
             raise GateRefused("a summary that is not shared with this person now")
     elif isinstance(basis, Reveal):
-        found = sup_db.round(tx, basis.round_id)
-        link = sup_db.link(tx, found.link_id) if found else None
-        if found is None or link is None or not link.active or found.outcome is not None:
+        found = tx.one("SELECT link_id, outcome FROM coreflections WHERE id = ?", (basis.round_id,))
+        link = _link(tx, found[0]) if found else None
+        if found is None or link is None or not link[2] or found[1] is not None:
             raise GateRefused("a reveal without an open round on an active link")
-        if to not in found.parts or len(found.parts) != 2:
+        parts = tx.conn.execute(
+            "SELECT person_id, finished_at IS NOT NULL AND reveal = 1 FROM coreflection_parts"
+            " WHERE round_id = ?",
+            (basis.round_id,),
+        ).fetchall()
+        if to not in {p[0] for p in parts} or len(parts) != 2:
             raise GateRefused("a reveal to someone outside the round")
-        if not all(p.finished and p.reveal is True for p in found.parts.values()):
+        if not all(p[1] for p in parts):
             raise GateRefused("a reveal without both people's yes")
     elif isinstance(basis, LinkRequest):
-        invite = sup_db.invite(tx, basis.invite_id)
-        if invite is None or invite.closed or invite.supervisor_id is None:
+        invite = tx.one(
+            "SELECT worker_id, supervisor_id, expires_at, closed_at FROM invites WHERE id = ?",
+            (basis.invite_id,),
+        )
+        if invite is None or invite[3] is not None or invite[1] is None:
             raise GateRefused("a link request without a confirmed invite")
-        if invite.expires_at <= now or to not in {invite.worker_id, invite.supervisor_id}:
+        if datetime.fromisoformat(invite[2]) <= now or to not in {invite[0], invite[1]}:
             raise GateRefused("a link request to someone outside the invite")
     elif isinstance(basis, Notice):
-        link = sup_db.link(tx, basis.link_id)
-        if link is None or to not in {link.worker_id, link.supervisor_id}:
+        link = _link(tx, basis.link_id)
+        if link is None or to not in {link[0], link[1]}:
             raise GateRefused("a notice to someone outside the link")
-    elif isinstance(basis, Removal):
-        share = sup_db.share(tx, basis.share_id)
-        if share is None or share.live(now) or to != share.supervisor_id:
-            raise GateRefused("removing a copy of a share that is still live")
     elif isinstance(basis, GroupNotice):
-        group = team_db.team_group(tx, basis.group_id)
-        if group is None or to != group.supervisor_id:
+        group = _group(tx, basis.group_id)
+        if group is None or to != group[1]:
             raise GateRefused("a group notice to someone who did not register it")
     else:
         _check_team(tx, to, basis)
 
 
+# The gate reads the records it checks itself, in this one file: a change to a feature's own
+# queries cannot loosen a check. Each returns a plain tuple.
+
+
+def _share(tx: Unit, share_id: int, now: datetime) -> tuple[bool, int, int] | None:
+    """(live, supervisor, link) of a share: live while neither withdrawn nor expired."""
+    row = tx.one(
+        "SELECT s.supervisor_id, s.link_id, s.expires_at, e.event FROM shares s"
+        " LEFT JOIN share_events e ON e.share_id = s.id WHERE s.id = ?",
+        (share_id,),
+    )
+    if row is None:
+        return None
+    live = row[3] is None and (row[2] is None or datetime.fromisoformat(row[2]) > now)
+    return live, int(row[0]), int(row[1])
+
+
+def _link(tx: Unit, link_id: int) -> tuple[int, int, bool] | None:
+    """(worker, supervisor, active) of a link."""
+    row = tx.one("SELECT worker_id, supervisor_id, ended_at FROM links WHERE id = ?", (link_id,))
+    return None if row is None else (int(row[0]), int(row[1]), row[2] is None)
+
+
+def _group(tx: Unit, group_id: int) -> tuple[int, int, bool] | None:
+    """(chat, supervisor, live) of a team group registration."""
+    row = tx.one(
+        "SELECT chat_id, supervisor_id, ended_at FROM team_groups WHERE id = ?", (group_id,)
+    )
+    return None if row is None else (int(row[0]), int(row[1]), row[2] is None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    group_id: int
+    link_id: int
+    worker_id: int
+    supervisor_id: int
+    proposed_by: int
+    events: list[str]  # oldest first
+    mode: str | None  # the latest chosen
+
+    @property
+    def state(self) -> str:
+        return self.events[-1] if self.events else ""
+
+    @property
+    def open(self) -> bool:
+        return self.state in {"asked", "edited"} or (
+            self.state == "consented" and self.proposed_by == self.worker_id
+        )
+
+
+def _post(tx: Unit, post_id: int) -> _Post | None:
+    row = tx.one(
+        "SELECT group_id, link_id, worker_id, supervisor_id, proposed_by FROM team_posts"
+        " WHERE id = ?",
+        (post_id,),
+    )
+    if row is None:
+        return None
+    events = tx.conn.execute(
+        "SELECT event, mode FROM team_post_events WHERE post_id = ? ORDER BY seq", (post_id,)
+    ).fetchall()
+    modes = [m for _, m in events if m is not None]
+    group_id, link_id, worker_id, supervisor_id, proposed_by = row
+    seen = [str(e) for e, _ in events]
+    mode = modes[-1] if modes else None
+    return _Post(group_id, link_id, worker_id, supervisor_id, proposed_by, seen, mode)
+
+
+def _consented(tx: Unit, post_id: int, worker_id: int) -> tuple[str, list[str]] | None:
+    """The exact text the worker said yes to, and the words an anonymous post must avoid."""
+    row = tx.one(
+        "SELECT b.consented, p.wrapped_key FROM team_post_bodies b JOIN people p ON p.id = ?"
+        " WHERE b.post_id = ?",
+        (worker_id, post_id),
+    )
+    if row is None or row[0] is None:
+        return None
+    cipher = tx.keys.person(worker_id, row[1])
+    data = json.loads(cipher.open(row[0], b"team-consent:%d" % post_id))
+    return str(data["html"]), [str(w) for w in data["avoid"]]
+
+
 def _check_team(
     tx: Unit, to: int, basis: TeamProposal | TeamRequest | TeamPost | TeamRemoval
 ) -> None:
-    post = team_db.team_post(tx, basis.post_id)
-    group = team_db.team_group(tx, post.group_id) if post else None
-    link = sup_db.link(tx, post.link_id) if post else None
+    post = _post(tx, basis.post_id)
+    group = _group(tx, post.group_id) if post else None
+    link = _link(tx, post.link_id) if post else None
     if post is None or group is None or link is None:
         raise GateRefused("a team post that does not exist")
     if isinstance(basis, TeamRemoval):
         if post.state != "withdrawn" or not (to < 0 or to == post.supervisor_id):
             raise GateRefused("removing a team post that is not withdrawn")
         return
-    if not link.active or not group.live or group.supervisor_id != link.supervisor_id:
+    if not link[2] or not group[2] or group[1] != link[1]:
         raise GateRefused("a team post without an active link and a live registration")
     if isinstance(basis, TeamProposal):
         if not post.open or post.proposed_by != post.supervisor_id or to != post.worker_id:
@@ -198,16 +292,16 @@ def _check_team(
     elif isinstance(basis, TeamRequest):
         if not post.open or post.proposed_by != post.worker_id or to != post.supervisor_id:
             raise GateRefused("a team request to someone other than the supervisor")
-    elif post.state != "posted" or to != group.chat_id or to >= 0:
+    elif post.state != "posted" or to != group[0] or to >= 0:
         raise GateRefused("a team post without its consent, or to another chat")
-    elif team_db.team_post_history(tx, post.id)[-2:] != ["consented", "posted"]:
+    elif post.events[-2:] != ["consented", "posted"]:
         raise GateRefused("a team post posted twice on one yes")
 
 
 def _check_post_text(tx: Unit, post_id: int, replies: list[Reply]) -> None:
     """The one message must be exactly the text the worker said yes to; anonymous: unnamed."""
-    consented = team_db.team_consented(tx, post_id)
-    post = team_db.team_post(tx, post_id)
+    post = _post(tx, post_id)
+    consented = _consented(tx, post_id, post.worker_id) if post else None
     if consented is None or post is None or [r.html for r in replies] != [consented[0]]:
         raise GateRefused("a team post whose text is not what the worker said yes to")
     if post.mode == "anonymous":

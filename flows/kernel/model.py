@@ -65,10 +65,10 @@ class Reply:
     html: str
     buttons: list[list[Button]] = field(default_factory=list)
     protect: bool = False  # protect_content: Telegram stops forwarding and saving (summaries)
-    share_id: int | None = None  # a shared summary: its message id is kept so it can be withdrawn
-    team_post_id: int | None = None  # a consented team post: checked again, its id kept
+    # (kind, id): the owning feature's Guard checks it just before it is sent and records the
+    # message id it got (a summary, so it can be withdrawn; a team post; a reminder).
+    guard: tuple[str, int] | None = None
     delete_message: int | None = None
-    nudge_id: int | None = None  # a nudge: checked once more just before it is sent
     edit_message: int | None = None
 
 
@@ -120,28 +120,47 @@ def reply_to_json(reply: Reply) -> bytes:
     data: dict[str, object] = {"html": reply.html, "buttons": rows}
     if reply.protect:
         data["protect"] = True
-    if reply.share_id is not None:
-        data["share"] = reply.share_id
+    if reply.guard is not None:
+        data["guard"] = list(reply.guard)
     if reply.delete_message is not None:
         data["delete"] = reply.delete_message
-    if reply.nudge_id is not None:
-        data["nudge"] = reply.nudge_id
-    if reply.team_post_id is not None:
-        data["team"] = reply.team_post_id
     if reply.edit_message is not None:
         data["edit"] = reply.edit_message
     return json.dumps(data).encode("utf-8")
 
 
+# Rows written before guards were generic named their kind as a key of its own.
+_OLD_GUARDS = {"share": "share", "team": "team_post", "nudge": "nudge"}
+
+
 def reply_from_json(raw: bytes) -> Reply:
     data = json.loads(raw)
+    guard = data.get("guard")
+    for key, kind in _OLD_GUARDS.items():
+        if data.get(key) is not None:
+            guard = [kind, data[key]]
     return Reply(
         data["html"],
         [[Button(label, d) for label, d in row] for row in data["buttons"]],
         protect=bool(data.get("protect", False)),
-        share_id=data.get("share"),
+        guard=None if guard is None else (str(guard[0]), int(guard[1])),
         delete_message=data.get("delete"),
-        nudge_id=data.get("nudge"),
-        team_post_id=data.get("team"),
         edit_message=data.get("edit"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupEvent:
+    """Something in a group chat the bot cares about (all else there it ignores).
+
+    `command`: a group command (/teamgroup), with `admin` as getChatMember said just before.
+    `left`: the bot was removed or left. `migrated`: the group became a supergroup;
+    `new_chat_id` is its id now.
+    """
+
+    kind: Literal["command", "left", "migrated"]
+    chat_id: int
+    title: str = ""
+    admin: bool = False
+    new_chat_id: int | None = None
+    anonymous: bool = False  # sent by an administrator who remains anonymous: nobody to check

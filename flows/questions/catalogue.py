@@ -6,6 +6,7 @@ naming the file and the step, so it stops start-up instead of failing a person m
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -207,7 +208,6 @@ MESSAGES_FILE = "messages.yaml"
 
 
 def load(
-    required_messages: frozenset[str],
     folder: Traversable | None = None,
     support_override: Path | None = None,
     overlay: Path | None = None,
@@ -222,7 +222,11 @@ def load(
     choice values), so an entry written in one language reads in another.
     `support_override` is an organisation's own support file (COREFLECT_SUPPORT_FILE): the keys
     it has replace the shipped ones.
+
+    Every message the shipped `messages.yaml` holds must be there (the code uses each of them:
+    tests/test_message_keys.py checks both ways), so a replacement folder cannot miss one.
     """
+    required_messages = shipped_message_keys()
     root = folder if folder is not None else resources.files("prompts")
     layers: list[tuple[Traversable, str]] = [(root, "")]
     if overlay is not None:
@@ -235,6 +239,13 @@ def load(
         _check_same_shape(default, translated, code)
         default.locales[code.lower()] = translated
     return default
+
+
+@functools.cache
+def shipped_message_keys() -> frozenset[str]:
+    """The names of the messages shipped in prompts/messages.yaml."""
+    data = _read_yaml(resources.files("prompts").joinpath(MESSAGES_FILE), MESSAGES_FILE)
+    return frozenset(data.get("messages", {}))
 
 
 def _locale_layers(

@@ -52,6 +52,7 @@ class Store:
         self._drainer: asyncio.Task[None] | None = None
         self.marked: set[int] = set()  # update ids a unit of work marked handled, for the consumer
         self.clock: Callable[[], datetime] = now_utc  # every timestamp written comes from here
+        self.default_timezone = "Europe/London"  # a new person's, until they choose
         # Outbox rows being sent right now (by the handler that queued them, the nudger or a
         # flush), so two senders never both pick up the same row. Only touched on the
         # database thread inside units of work, and by `sending_done`.
@@ -136,7 +137,13 @@ class Store:
                     outcomes = await self.db._execute(  # type: ignore[no-untyped-call]
                         _run_group,
                         self.db._conn,
-                        Unit(self.db._conn, self.keys, self.clock, self.inflight),
+                        Unit(
+                            self.db._conn,
+                            self.keys,
+                            self.clock,
+                            self.inflight,
+                            self.default_timezone,
+                        ),
                         works,
                         sent,
                     )

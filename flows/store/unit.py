@@ -43,7 +43,9 @@ class Unit:
         keys: Keyring,
         clock: Callable[[], datetime] = now_utc,
         inflight: set[int] | None = None,
+        default_timezone: str = "Europe/London",
     ) -> None:
+        self.default_timezone = default_timezone  # a new person's, until they choose
         self.conn = conn
         self.keys = keys
         self.clock = clock  # the Store's clock: tests move it on to reach expiries
@@ -56,8 +58,9 @@ class Unit:
         rows = self.conn.execute(sql, args).fetchall()
         return rows[0] if rows else None
 
-    def person(self, person_id: int, default_timezone: str) -> PersonRow:
+    def person(self, person_id: int, default_timezone: str | None = None) -> PersonRow:
         """The person, created on first contact with a fresh data key."""
+        default_timezone = default_timezone or self.default_timezone
         row = self.one(
             "SELECT timezone, welcomed, wrapped_key, created_at, name FROM people WHERE id = ?",
             (person_id,),
@@ -98,9 +101,9 @@ class Unit:
         row = self.one("SELECT wrapped_key FROM people WHERE id = ?", (person_id,))
         return None if row is None else self.keys.person(person_id, row[0])
 
-    def timezone_of(self, person_id: int, default: str = "Europe/London") -> str:
+    def timezone_of(self, person_id: int, default: str | None = None) -> str:
         row = self.one("SELECT timezone FROM people WHERE id = ?", (person_id,))
-        return default if row is None else str(row[0])
+        return (default or self.default_timezone) if row is None else str(row[0])
 
     def set_timezone(self, person_id: int, timezone: str) -> None:
         self.conn.execute("UPDATE people SET timezone = ? WHERE id = ?", (timezone, person_id))
@@ -284,6 +287,12 @@ class Unit:
         row = self.one("SELECT COUNT(*) FROM entries WHERE person_id = ?", (person_id,))
         return int(row[0])
 
+    def outbox_drop(self, kind: str, ids: Iterable[int]) -> None:
+        """Messages vouched for by these (kind, id) guards will not be sent after all."""
+        self.conn.executemany(
+            "DELETE FROM outbox WHERE guard_kind = ? AND guard_id = ?", [(kind, i) for i in ids]
+        )
+
     def forget_person(self, person_id: int) -> None:
         """Every row of the person goes (their data key with them); replies waiting to them too."""
         self.conn.execute("DELETE FROM outbox WHERE chat_id = ?", (person_id,))
@@ -327,18 +336,18 @@ class Unit:
         self,
         chat_id: int,
         payloads: list[bytes],
-        share_id: int | None = None,
-        nudge_id: int | None = None,
+        guard: tuple[str, int] | None = None,
     ) -> list[int]:
-        """Queue replies in this transaction; returns their ids in order."""
+        """Queue replies in this transaction; returns their ids in order. `guard`: the
+        (kind, id) that vouches for them, so its feature can take them back out."""
         stamp = iso(self.clock())
         ids: list[int] = []
         for payload in payloads:
             sealed = self.keys.master.seal(payload, b"outbox:%d" % chat_id)
             row = self.one(
-                "INSERT INTO outbox (chat_id, payload, created_at, share_id, nudge_id)"
+                "INSERT INTO outbox (chat_id, payload, created_at, guard_kind, guard_id)"
                 " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (chat_id, sealed, stamp, share_id, nudge_id),
+                (chat_id, sealed, stamp, *(guard or (None, None))),
             )
             ids.append(int(row[0]))
         self.inflight.update(ids)  # whoever queued them sends them (or a restart does)

@@ -301,9 +301,7 @@ def next_wake(tx: Unit) -> datetime | None:
 
 def unqueue_nudges(tx: Unit, nudge_ids: Iterable[int]) -> None:
     """Nudges still waiting in the outbox for a session that moved or was cancelled."""
-    tx.conn.executemany(
-        "DELETE FROM outbox WHERE nudge_id = ?", [(nudge_id,) for nudge_id in nudge_ids]
-    )
+    tx.outbox_drop("nudge", nudge_ids)
 
 
 def reflected_since(tx: Unit, person_id: int, episode_id: int, since: datetime) -> bool:

@@ -291,7 +291,8 @@ def shares_for_supervisor(
 def drop_queued_shares(tx: Unit, link_id: int) -> None:
     """Summaries over this link still waiting in the outbox will not be sent."""
     tx.conn.execute(
-        "DELETE FROM outbox WHERE share_id IN (SELECT id FROM shares WHERE link_id = ?)",
+        "DELETE FROM outbox WHERE guard_kind = 'share'"
+        " AND guard_id IN (SELECT id FROM shares WHERE link_id = ?)",
         (link_id,),
     )
 
@@ -318,7 +319,7 @@ def share_end(
         (share_id, event, iso(now)),
     )
     tx.conn.execute("DELETE FROM share_bodies WHERE share_id = ?", (share_id,))
-    tx.conn.execute("DELETE FROM outbox WHERE share_id = ?", (share_id,))
+    tx.outbox_drop("share", [share_id])
     rows = tx.conn.execute(
         "SELECT chat_id, message_id, sent_at FROM share_messages WHERE share_id = ?",
         (share_id,),

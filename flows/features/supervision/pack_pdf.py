@@ -12,31 +12,15 @@ import functools
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from flows.features.journal.entry import section as section_of
+from flows.features.supervision.answers import Item
 from flows.kernel import render as html
 from flows.kernel.model import Document
-from flows.kernel.turn import Turn
+from flows.kernel.turn import Turn, msg, title_of
+from flows.kernel.turn import zone as zone_of
 from flows.questions.catalogue import PROCTOR
 
-if TYPE_CHECKING:
-    from flows.features.supervision.supervision import Item, Supervision
-
-PACK_PDF_MESSAGES = frozenset(
-    {
-        "button_pack_pdf",
-        "pack_pdf_ready",
-        "pack_pdf_title",
-        "pack_pdf_subtitle",
-        "pack_pdf_made",
-        "pack_pdf_nothing",
-        "button_pack_pdf_only",
-        "pack_pdf_preview",
-        "pack_pdf_controls",
-        "button_pack_pdf_close",
-        "pack_pdf_closed",
-    }
-)
 FONT = "DejaVu"
 _STYLES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf"}
 INK = (26, 26, 26)
@@ -74,40 +58,39 @@ class Pack:
     sections: tuple[Section, ...]
 
 
-def document(t: Turn, sup: Supervision, kept: list[Item]) -> Document:
+def document(t: Turn, kept: list[Item]) -> Document:
     """The PDF of these answers (the ones kept in the preview), under Proctor's three functions,
     as a Document whose bytes are made after the transaction."""
-    say = sup.say
     entries = list({i.entry.id: i.entry for i in kept}.values())
     sections = tuple(
         Section(
-            html.to_plain(say(f"proctor_{section}")),
+            html.to_plain(msg(f"proctor_{section}")),
             tuple(
                 Entry(
-                    sup.svc._title(entry.flow),
-                    sup.svc._when(t, entry.created_at),
+                    title_of(entry.flow),
+                    t.when(entry.created_at),
                     tuple(Answer(i.label, i.text) for i in kept if i.entry is entry),
                 )
                 for entry in entries
-                if sup.section(entry) == section
+                if section_of(entry) == section
             ),
         )
         for section in PROCTOR
     )
-    zone = sup.svc._zone_of(t)
+    zone = zone_of(t.row.timezone)
     days = sorted(e.created_at.astimezone(zone) for e in entries)
     pack = Pack(
-        title=html.to_plain(say("pack_pdf_title")),
+        title=html.to_plain(msg("pack_pdf_title")),
         subtitle=html.to_plain(
-            say(
+            msg(
                 "pack_pdf_subtitle",
                 name=t.row.name,
                 first=days[0].strftime("%-d %B %Y"),
                 last=days[-1].strftime("%-d %B %Y"),
             )
         ),
-        made=html.to_plain(say("pack_pdf_made", when=sup.svc._when(t, t.now))),
-        nothing=html.to_plain(say("pack_pdf_nothing")),
+        made=html.to_plain(msg("pack_pdf_made", when=t.when(t.now))),
+        nothing=html.to_plain(msg("pack_pdf_nothing")),
         sections=sections,
     )
     day = t.now.astimezone(zone).strftime("%Y-%m-%d")

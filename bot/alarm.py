@@ -1,7 +1,8 @@
-"""The alarm clock for nudges: one JobQueue job, always set for the next moment anything is due.
+"""The alarm clock for reminders: one JobQueue job, always set for the next moment anything is
+due.
 
-The rows in the database are the truth (flows/nudges.py). This only wakes up when the earliest
-of them falls due, asks the engine to move everything due into the outbox (marked sent in the
+The rows in the database are the truth (flows/features/sessions/reminders.py). This only wakes
+up when the earliest of them falls due, asks the engine to move everything due into the outbox (marked sent in the
 same transaction), sends those rows, and sets itself again. So 10,000 pending nudges cost one
 job, not 10,000, and start-up is one query. The job runs however late it is (no misfire grace
 period: a stalled event loop or a slow start still delivers), and the minute sweep calls
@@ -16,23 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flows.features.sessions.nudges import BATCH
+from telegram import Bot
+from telegram.ext import JobQueue
 
-if TYPE_CHECKING:
-    from telegram import Bot
-    from telegram.ext import JobQueue
-
-    from flows.service import Service
+from bot.delivery import deliver_side_by_side, flush_outbox
+from flows.app import App
 
 log = logging.getLogger(__name__)
 JOB_ID = "coreflect-nudges"
 RETRY = timedelta(seconds=15)  # after a failure to reach Telegram
 
 
-class Nudger:
-    def __init__(self, bot: Bot, service: Service, job_queue: JobQueue[Any] | None) -> None:
+class Alarm:
+    def __init__(self, bot: Bot, service: App, job_queue: JobQueue[Any] | None) -> None:
         self.bot = bot
         self.service = service
         self.job_queue = job_queue
@@ -40,19 +39,15 @@ class Nudger:
         self._lock = asyncio.Lock()
 
     async def run_due(self) -> int:
-        """Send everything due now; returns how many nudges went into the outbox."""
-        from bot.telegram_bot import deliver_side_by_side, flush_outbox
-
+        """Send everything due now; returns how many reminders went into the outbox."""
         queued = 0
         async with self._lock:
             try:
-                while True:
-                    rows = await self.service.due_nudges()
+                # Each round moves a batch into the outbox; the last one finds nothing more due.
+                while rows := await self.service.due():
                     queued += len(rows)
                     await deliver_side_by_side(self.bot, self.service, rows)
                     await self.service.store.flush_sent()  # keep the repeat window narrow
-                    if len(rows) < BATCH:
-                        break
             except Exception as exc:  # Telegram unreachable: they wait in the outbox
                 log.warning("nudges not sent yet (%s); trying again soon", type(exc).__name__)
                 self.arm(self.service.clock() + RETRY)

@@ -1,0 +1,101 @@
+"""The account as a feature: /start, /help, /settings, /support, /export and /forget."""
+
+from __future__ import annotations
+
+from flows.features.account.export import export
+from flows.features.account.settings import settings, timezone_button, typed_timezone, welcome
+from flows.kernel.feature import Feature
+from flows.kernel.model import Button
+from flows.kernel.turn import Turn, flow_list, msg, wording
+
+
+def support(t: Turn) -> None:
+    support = wording().support
+    t.say(msg("support", lines=support.lines, organisation=support.organisation))
+
+
+def forget(t: Turn, stage: str) -> None:
+    """Erase everything, after asking twice; the person's data key goes with their rows."""
+    if stage == "ask":
+        t.conv.pending = {"kind": "forget"}
+        t.conv.turn += 1
+        t.say(
+            msg("forget_confirm", count=t.tx.count_entries(t.person.id)),
+            [
+                [Button(msg("button_forget"), f"f:{t.conv.turn}:1")],
+                [Button(msg("button_keep_everything"), f"f:{t.conv.turn}:no")],
+            ],
+        )
+    elif stage == "1" and (t.conv.pending or {}).get("kind") == "forget":
+        t.conv.pending = {"kind": "forget_again"}
+        t.conv.turn += 1
+        t.say(
+            msg("forget_really"),
+            [
+                [Button(msg("button_forget_now"), f"f:{t.conv.turn}:2")],
+                [Button(msg("button_keep_everything"), f"f:{t.conv.turn}:no")],
+            ],
+        )
+    elif stage == "2" and (t.conv.pending or {}).get("kind") == "forget_again":
+        for before in t.desk.hooks("before_forget"):
+            before(t)
+        t.tx.forget_person(t.person.id)
+        t.out.forgot = True
+        t.out.replies.clear()
+        t.say(msg("forgotten"))
+    else:
+        t.conv.pending = None
+        t.say(msg("forget_kept"))
+        t.resume()
+
+
+def _start(t: Turn, args: str) -> None:
+    t.say(msg("welcome_back", name=t.person.first_name))
+    t.resume()
+
+
+def _help(t: Turn, args: str) -> None:
+    t.say(msg("help", flows=flow_list()))
+    t.resume()
+
+
+def _support(t: Turn, args: str) -> None:
+    support(t)
+    t.still_in_flow()
+
+
+def _export(t: Turn, args: str) -> None:
+    export(t)
+    t.still_in_flow()
+
+
+def _forgetting(t: Turn, value: str) -> None:
+    if (t.conv.pending or {}).get("kind") not in {"forget", "forget_again"}:
+        t.stale()
+    else:
+        forget(t, value)
+
+
+def _offer_support(t: Turn) -> None:
+    """Words that sounded distressed: once per entry, a gentle line about support."""
+    if t.support_entry is not None and t.tx.offer_support_once(t.support_entry):
+        t.say(msg("support_offer"))
+
+
+FEATURE = Feature(
+    name="account",
+    commands={
+        "start": _start,
+        "help": _help,
+        "settings": lambda t, args: settings(t),
+        "support": _support,
+        "export": _export,
+        "forget": lambda t, args: forget(t, "ask"),
+    },
+    menu=("support", "settings", "help", "export", "forget"),
+    turn_buttons={"z": timezone_button, "f": _forgetting},
+    pending=frozenset({"timezone", "forget", "forget_again"}),
+    typed={"timezone": typed_timezone},
+    welcome=welcome,
+    after=_offer_support,
+)

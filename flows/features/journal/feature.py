@@ -1,0 +1,93 @@
+"""The journal as a feature: words kept outside a question set, edits, /entries."""
+
+from __future__ import annotations
+
+from flows.features.journal.entry import entry_action, open_entry, replace_choice
+from flows.features.journal.listing import entries
+from flows.kernel.feature import Feature
+from flows.kernel.model import Input
+from flows.kernel.turn import Turn, label_of, msg, wording
+from flows.questions.catalogue import Catalogue, PromptError
+from flows.questions.runner import (
+    carry_on_after,
+    paused_for_identifying,
+    refresh_search,
+    save_typed,
+)
+
+JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
+
+
+def note(t: Turn, text: str) -> None:
+    """Words sent outside a question set are kept as a journal entry rather than lost."""
+    if not text.strip():
+        t.say(msg("empty_answer"))
+        return
+    entry_id = t.tx.create_entry(t.person.id, JOURNAL, None)
+    key = f"{wording().flows[JOURNAL].first}.1"
+    save_typed(t, entry_id, key, text.strip())
+    t.tx.set_entry_status(entry_id, "saved")
+    refresh_search(t, entry_id, JOURNAL)
+    if not paused_for_identifying(t, entry_id, key, text, "note"):
+        carry_on_after(t, "note", key)
+
+
+def edited(t: Turn, inp: Input) -> None:
+    """An edited Telegram message updates the answer it became, and says so."""
+    found = (
+        t.tx.answer_for_message(t.person.id, inp.message_id) if inp.message_id is not None else None
+    )
+    entry = t.tx.entry(t.person.id, found[0]) if found else None
+    if found is None or entry is None or not inp.text.strip():
+        t.say(msg("edited"))
+        return
+    key = found[1]
+    label = label_of(wording().flows.get(entry.flow), key)
+    save_typed(t, entry.id, key, inp.text.strip())
+    if entry.status != "in_progress":
+        refresh_search(t, entry.id, entry.flow)
+    if not paused_for_identifying(t, entry.id, key, inp.text, "edited", label):
+        t.say(msg("edited_saved", label=label))
+
+
+def _text(t: Turn, text: str) -> bool:
+    """Words sent outside a question set: kept as a journal entry."""
+    if t.conv.flow is not None:
+        return False
+    note(t, text)
+    return True
+
+
+def _entries(t: Turn, args: str) -> None:
+    entries(t, args, 0)
+    t.still_in_flow()
+
+
+def _page(t: Turn, rest: str) -> None:
+    page, _, query = rest.partition(":")
+    entries(t, query, int(page) if page.isdigit() else 0)
+
+
+def _replacing(t: Turn, value: str) -> None:
+    """A choice pressed while an answer from an open entry is being replaced."""
+    if (t.conv.pending or {}).get("kind") != "edit":
+        t.stale()
+    else:
+        replace_choice(t, value)
+
+
+def _check(cat: Catalogue) -> None:
+    if JOURNAL not in cat.flows:
+        raise PromptError(f"{JOURNAL}.yaml: can't be switched off: loose messages are kept in it")
+
+
+FEATURE = Feature(
+    name="journal",
+    check=_check,
+    commands={"entries": _entries},
+    menu=("entries",),
+    buttons={"o": open_entry, "x": entry_action, "e": _page},
+    turn_buttons={"v": _replacing},
+    text=_text,
+    edited=edited,
+)

@@ -1,0 +1,122 @@
+"""Sessions and reminders as a feature: commands, buttons, typed answers and hooks."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime
+
+from flows.features.sessions import db as sessions_db
+from flows.features.sessions.planning import (
+    ask_when,
+    chosen,
+    menu,
+    nudge_button,
+    session_button,
+    turn_button,
+)
+from flows.features.sessions.reminders import (
+    after_check,
+    export,
+    process,
+    still_useful,
+    timezone_changed,
+)
+from flows.features.sessions.settings import pause_until, reminders, set_weekly, settings_button
+from flows.kernel import when
+from flows.kernel.feature import Feature, Guard
+from flows.kernel.turn import Turn, msg
+
+
+def _supervision(t: Turn, args: str) -> None:
+    menu(t)
+    t.still_in_flow()
+
+
+def _reminders(t: Turn, args: str) -> None:
+    reminders(t)
+    t.still_in_flow()
+
+
+def _button(kind: str, t: Turn, rest: str) -> None:
+    """Buttons carrying a session or nudge id (checked against the person pressing), and
+    the /reminders settings (which only ever touch the presser's own)."""
+    head, _, tail = rest.partition(":")
+    if kind == "u":
+        if head == "new" and tail.isdigit():
+            ask_when(t, int(tail), None)
+        elif head.isdigit():
+            session_button(t, int(head), tail)
+        else:
+            t.not_found()
+    elif kind == "N" and head.isdigit():
+        nudge_button(t, int(head), tail)
+    elif kind == "M":
+        settings_button(t, rest)
+    else:
+        t.not_found()
+
+
+def typed(t: Turn, text: str) -> None:
+    """Words typed while a session time, a weekly time or a pause date is asked for."""
+    pending = t.conv.pending or {}
+    kind = pending.get("kind")
+    local_now = when.to_local(t.now, t.row.timezone)
+    if kind == "session_when":
+        moment = when.parse_when(text, local_now)
+        if moment is None:
+            t.say(msg("session_unreadable"))
+            return
+        chosen(t, moment)
+    elif kind == "session_time":
+        at = when.parse_time(text)
+        if at is None:
+            t.say(msg("time_unreadable"))
+            return
+        chosen(t, datetime.combine(date.fromisoformat(pending["day"]), at))
+    elif kind == "weekly_time":
+        hhmm = when.parse_hhmm(text)
+        if hhmm is None:
+            t.say(msg("time_unreadable"))
+            return
+        set_weekly(t, int(pending["day"]), hhmm)
+    else:  # pause_date
+        day = when.parse_day(text.split(), local_now.date())
+        if day is None or day <= local_now.date():
+            t.say(msg("pause_unreadable"))
+            return
+        pause_until(t, day)
+
+
+def _setting_session(t: Turn, value: str) -> None:
+    """Day, time and repeat buttons, while a session is being set."""
+    if (t.conv.pending or {}).get("kind") not in {"session_when", "session_time", "session_repeat"}:
+        t.stale()
+    else:
+        turn_button(t, value)
+
+
+def _completed(t: Turn, entry_id: int, flow: str) -> None:
+    if flow == IN_THE_MOMENT:  # a check before sharing: later, one invitation to reflect
+        after_check(t, entry_id)
+
+
+IN_THE_MOMENT = "in_the_moment"
+TYPED = ("session_when", "session_time", "weekly_time", "pause_date")
+
+FEATURE = Feature(
+    name="sessions",
+    commands={"supervision": _supervision, "reminders": _reminders},
+    menu=("supervision", "reminders"),
+    buttons={kind: functools.partial(_button, kind) for kind in "uNM"},
+    turn_buttons={"b": _setting_session},
+    pending=frozenset({*TYPED, "session_repeat"}),
+    typed=dict.fromkeys(TYPED, typed),
+    completed=_completed,
+    timezone_changed=timezone_changed,
+    export=lambda tx, person_id, now: {"schedules": export(tx, person_id)},
+    due=process,
+    next_wake=sessions_db.next_wake,
+    guards={
+        "nudge": Guard(live=lambda tx, nudge_id, chat, html, now: still_useful(tx, nudge_id, now))
+    },
+)

@@ -1,0 +1,325 @@
+"""Supervision sessions (/supervision): planning, moving and cancelling them, for yourself or,
+as a supervisor, for someone you supervise; and the buttons on a reminder."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flows.features.journal import listing as journal
+from flows.features.sessions import db as sessions_db
+from flows.features.sessions.db import SessionRow
+from flows.features.sessions.reminders import (
+    SNOOZE,
+    duration,
+    plan,
+    plan_next_in_series,
+    repeat,
+    spoken,
+)
+from flows.features.supervision import db as sup_db
+from flows.features.supervision import links as supervision
+from flows.features.supervision import sharing
+from flows.kernel import when
+from flows.kernel.model import Button
+from flows.kernel.turn import Turn, msg, name_of
+from flows.store.rows import iso
+
+SESSION_TIMES = ("09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00", "17:00")
+
+
+DAYS_OFFERED = 14  # day buttons for setting a session: the coming two weeks
+
+
+def may_plan_for(t: Turn, worker_id: int) -> bool:
+    """The worker themself, or their supervisor while the link is active."""
+    if worker_id == t.person.id:
+        return True
+    link = sup_db.supervisor_link(t.tx, worker_id)
+    return link is not None and link.supervisor_id == t.person.id
+
+
+def menu(t: Turn) -> None:
+    mine = sessions_db.sessions_planned(t.tx, t.person.id)
+    theirs = [
+        (link.worker_id, sessions_db.sessions_planned(t.tx, link.worker_id))
+        for link in sup_db.supervisee_links(t.tx, t.person.id)
+    ]
+    rows: list[list[Button]] = []
+    for session in mine + [s for _, group in theirs for s in group]:
+        label = short(t, session)
+        if session.worker_id != t.person.id:
+            label = f"{name_of(t.tx, session.worker_id)} · {label}"
+        rows.append(
+            [
+                Button(msg("button_session_move", when=label), f"u:{session.id}:move"),
+                Button(msg("button_session_cancel"), f"u:{session.id}:cancel"),
+            ]
+        )
+    rows.append([Button(msg("button_session_new"), f"u:new:{t.person.id}")])
+    for worker_id, _ in theirs:
+        name = name_of(t.tx, worker_id)
+        rows.append([Button(msg("button_session_for", name=name), f"u:new:{worker_id}")])
+    t.say(
+        msg(
+            "supervision_menu",
+            mine=[listed(t, s) for s in mine],
+            theirs=[
+                {"name": name_of(t.tx, w), "sessions": [listed(t, s) for s in g]} for w, g in theirs
+            ],
+        ),
+        rows,
+    )
+
+
+def short(t: Turn, session: SessionRow) -> str:
+    return when.to_local(session.starts_at, t.row.timezone).strftime("%a %-d %b %H:%M")
+
+
+def listed(t: Turn, session: SessionRow) -> dict[str, Any]:
+    return {
+        "when": spoken(session.starts_at, t.now, t.row.timezone),
+        "every": session.every,
+        "repeat": repeat(session.every),
+        "by_other": session.set_by != session.worker_id,
+        "set_by": name_of(t.tx, session.set_by),
+    }
+
+
+def ask_when(t: Turn, worker_id: int, move: int | None) -> None:
+    if not may_plan_for(t, worker_id):
+        t.not_found()
+        return
+    t.conv.pending = {"kind": "session_when", "worker": worker_id, "move": move}
+    t.conv.turn += 1
+    today = when.to_local(t.now, t.row.timezone).date()
+    days = [today + timedelta(days=n) for n in range(DAYS_OFFERED)]
+    buttons = [Button(d.strftime("%a %-d %b"), f"b:{t.conv.turn}:d{d.isoformat()}") for d in days]
+    name = name_of(t.tx, worker_id) if worker_id != t.person.id else ""
+    t.say(
+        msg("session_when", name=name, move=move is not None),
+        [buttons[i : i + 3] for i in range(0, len(buttons), 3)],
+    )
+
+
+def ask_time(t: Turn, day: date) -> None:
+    pending = t.conv.pending or {}
+    pending.update(kind="session_time", day=day.isoformat())
+    t.conv.pending = pending
+    t.conv.turn += 1
+    buttons = [Button(h, f"b:{t.conv.turn}:t{h.replace(':', '')}") for h in SESSION_TIMES]
+    t.say(
+        msg("session_time", day=day),
+        [buttons[i : i + 3] for i in range(0, len(buttons), 3)],
+    )
+
+
+def turn_button(t: Turn, value: str) -> None:
+    """Day, time and repeat buttons while a session is being set."""
+    pending = t.conv.pending or {}
+    if value.startswith("d") and pending.get("kind") == "session_when":
+        try:
+            day = date.fromisoformat(value[1:])
+        except ValueError:
+            t.stale()
+            return
+        ask_time(t, day)
+    elif value.startswith("t") and value[1:].isdigit() and pending.get("kind") == "session_time":
+        at = when.parse_time(f"{value[1:3]}:{value[3:5]}")
+        if at is None:
+            t.stale()
+            return
+        chosen(t, datetime.combine(date.fromisoformat(pending["day"]), at))
+    elif value.startswith("e") and pending.get("kind") == "session_repeat":
+        every = value[1:] if value[1:] in when.EVERY else None
+        save(t, when.from_iso_local(pending["local"]), every)
+    else:
+        t.stale()
+
+
+def chosen(t: Turn, local: datetime) -> None:
+    """A day and time in the chooser's own zone: past is refused; a new one asks about
+    repeating, a moved one is saved at once."""
+    pending = t.conv.pending or {}
+    if when.to_utc(local, t.row.timezone) <= t.now:
+        t.say(msg("session_past"))
+        ask_when(t, int(pending.get("worker", t.person.id)), pending.get("move"))
+        return
+    if pending.get("move"):
+        save(t, local, None)
+        return
+    pending.update(kind="session_repeat", local=when.iso_local(local))
+    t.conv.pending = pending
+    t.conv.turn += 1
+    choices = ("once", *when.EVERY)
+    t.say(
+        msg(
+            "session_repeat",
+            when=spoken(when.to_utc(local, t.row.timezone), t.now, t.row.timezone),
+        ),
+        [[Button(msg("button_repeat", every=c), f"b:{t.conv.turn}:e{c}")] for c in choices],
+    )
+
+
+def save(t: Turn, local: datetime, every: str | None) -> None:
+    pending = t.conv.pending or {}
+    worker_id = int(pending.get("worker", t.person.id))
+    move = pending.get("move")
+    t.conv.pending = None
+    t.out.clear_buttons = True
+    if not may_plan_for(t, worker_id):
+        t.not_found()
+        return
+    starts_at = when.to_utc(local, t.row.timezone)
+    worker_tz = t.tx.timezone_of(worker_id)
+    worker_local = when.iso_local(when.to_local(starts_at, worker_tz))
+    if move:
+        session = sessions_db.session(t.tx, int(move))
+        if session is None or session.worker_id != worker_id or session.state != "planned":
+            t.say(msg("session_gone"))
+            return
+        # Moving one session of a series moves the series' rhythm with it.
+        series = worker_local if session.every else None
+        sessions_db.session_move(t.tx, session.id, worker_local, starts_at, series_start=series)
+        every = session.every
+    else:
+        sessions_db.session_create(
+            t.tx,
+            worker_id,
+            t.person.id,
+            worker_local,
+            starts_at,
+            every,
+            worker_local if every else None,
+        )
+    plan(t.tx, worker_id, t.now)
+    t.out.rearm = True
+    settings = sessions_db.reminder_settings(t.tx, worker_id)
+    name = name_of(t.tx, worker_id) if worker_id != t.person.id else ""
+    t.say(
+        msg(
+            "session_saved",
+            when=spoken(starts_at, t.now, t.row.timezone),
+            every=every,
+            repeat=repeat(every),
+            name=name,
+            moved=bool(move),
+            first=duration(settings.first_before) if settings.first_before else "",
+            second=duration(settings.second_before) if settings.second_before else "",
+        )
+    )
+    tell_other_side(
+        t, worker_id, starts_at, "session_moved_notice" if move else "session_set_notice", every
+    )
+    t.resume()
+
+
+def tell_other_side(
+    t: Turn, worker_id: int, starts_at: datetime, message: str, every: str | None
+) -> None:
+    """The worker and their supervisor both see sessions: the other one is told (names and
+    dates only, through the gate)."""
+    link = sup_db.supervisor_link(t.tx, worker_id)
+    if link is None:
+        return
+    other = link.other(t.person.id)
+    tz = t.tx.timezone_of(other)
+    supervision.notice(
+        t.tx,
+        t.out,
+        link.id,
+        other,
+        message,
+        t.now,
+        t.person.id,
+        when=spoken(starts_at, t.now, tz),
+        every=every,
+        repeat=repeat(every),
+        for_worker=other == worker_id,
+    )
+
+
+def session_button(t: Turn, session_id: int, action: str) -> None:
+    session = sessions_db.session(t.tx, session_id)
+    if session is None or not may_plan_for(t, session.worker_id):
+        t.not_found()
+        return
+    if session.state != "planned":
+        t.out.clear_buttons = True
+        t.say(msg("session_gone"))
+        return
+    label = spoken(session.starts_at, t.now, t.row.timezone)
+    if action == "move":
+        ask_when(t, session.worker_id, session.id)
+    elif action == "cancel":
+        one = msg("button_cancel_one", every=session.every)
+        rows = [[Button(one, f"u:{session.id}:one")]]
+        if session.every:
+            rows.append([Button(msg("button_cancel_all"), f"u:{session.id}:all")])
+        rows.append([Button(msg("button_keep_session"), f"u:{session.id}:keep")])
+        t.say(msg("session_cancel_confirm", when=label, every=session.every), rows)
+    elif action in {"one", "all"}:
+        t.out.clear_buttons = True
+        sessions_db.session_state(t.tx, session.id, "cancelled")
+        if action == "one":
+            plan_next_in_series(t.tx, session, t.now)
+        plan(t.tx, session.worker_id, t.now)
+        t.out.rearm = True
+        t.say(msg("session_cancelled", when=label, all=action == "all" and bool(session.every)))
+        tell_other_side(t, session.worker_id, session.starts_at, "session_cancelled_notice", None)
+    else:
+        t.out.clear_buttons = True
+        t.out.toast = msg("session_kept")
+
+
+def nudge_button(t: Turn, nudge_id: int, action: str) -> None:
+    nudge = sessions_db.nudge(t.tx, nudge_id)
+    if nudge is None or nudge.person_id != t.person.id:
+        t.not_found()
+        return
+    t.out.clear_buttons = True
+    if action == "prep":
+        pack = sharing.pack_entries(t)
+        if pack and sup_db.supervisor_link(t.tx, t.person.id):
+            sharing.share_pick(t, "k", "")
+        elif pack:
+            journal.entries(t, "supervision", 0)
+        else:
+            t.command("prepare")
+    elif action == "snooze":
+        session = sessions_db.session(t.tx, nudge.session_id) if nudge.session_id else None
+        if session is None or session.state != "planned" or session.starts_at <= t.now:
+            t.out.toast = msg("nudge_over")
+            return
+        if session.starts_at - t.now <= SNOOZE:
+            t.out.toast = msg("snooze_too_late")
+            return
+        due = t.now + SNOOZE
+        sessions_db.nudge_plan(
+            t.tx,
+            t.person.id,
+            "snooze",
+            f"z:{nudge.id}:{iso(t.now)}",
+            due,
+            session.starts_at,
+            session_id=session.id,
+        )
+        t.out.rearm = True
+        t.out.toast = msg("snoozed", at=when.to_local(due, t.row.timezone))
+    elif action == "skip":
+        if nudge.session_id is not None:
+            for other in sessions_db.nudges_pending(t.tx, t.person.id):
+                if other.session_id == nudge.session_id:
+                    sessions_db.nudge_end(t.tx, other.id, "cancelled", "not this time", t.now)
+            t.out.rearm = True
+            t.out.toast = msg("not_this_time")
+        else:
+            t.out.toast = msg("nudge_dismissed")
+    elif action in {"reflect", "journal"}:
+        t.command("reflect" if action == "reflect" else "journal")
+        check = t.tx.entry(t.person.id, nudge.entry_id) if nudge.entry_id else None
+        if action == "reflect" and check is not None and t.conv.flow == "reflection":
+            assert t.conv.entry_id is not None
+            t.tx.set_entry_episode(t.conv.entry_id, check.episode_id)
+    else:
+        t.not_found()

@@ -1,0 +1,169 @@
+"""/reminders: how long before a session, reflecting afterwards, a weekly nudge, quiet hours,
+pausing. They only ever touch the presser's own settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flows.features.sessions import db as sessions_db
+from flows.features.sessions.reminders import duration, plan
+from flows.kernel import when
+from flows.kernel.model import Button, Reply
+from flows.kernel.turn import Turn, msg
+
+FIRST_BEFORE = (1440, 2880, 720, 0)  # minutes before a session; 0: off (the first is the default)
+
+
+SECOND_BEFORE = (60, 120, 30, 0)
+
+
+REFLECT_AFTER = (240, 120, 480, 0)
+
+
+QUIET = (("21:00", "08:00"), ("22:00", "07:00"), ("20:00", "09:00"), ("00:00", "00:00"))
+
+
+WEEKLY_TIMES = ("08:00", "09:00", "12:00", "13:00", "17:00", "18:00", "19:00", "20:00")
+
+
+PAUSE_WEEKS = (1, 2, 4)
+
+
+def reminders(t: Turn, edit: bool = False) -> None:
+    settings = sessions_db.reminder_settings(t.tx, t.person.id)
+    paused = settings.paused_until is not None and settings.paused_until > t.now
+    quiet_off = settings.quiet_start == settings.quiet_end
+    weekday = (
+        msg("weekday_short", day=settings.weekly_day) if settings.weekly_day is not None else ""
+    )
+    text = msg(
+        "reminders",
+        s=settings,
+        first=duration(settings.first_before) if settings.first_before else "",
+        second=duration(settings.second_before) if settings.second_before else "",
+        reflect=duration(settings.reflect_after),
+        weekday=weekday,
+        quiet_off=quiet_off,
+        paused_until=when.to_local(settings.paused_until, t.row.timezone)
+        if paused and settings.paused_until
+        else None,
+        timezone=t.row.timezone,
+    )
+    rows = [
+        [Button(lead("button_first_before", settings.first_before), "M:first")],
+        [Button(lead("button_second_before", settings.second_before), "M:second")],
+        [Button(lead("button_reflect_after", settings.reflect_after), "M:reflect")],
+        [Button(msg("button_weekly", s=settings, weekday=weekday), "M:weekly")],
+        [Button(msg("button_quiet", s=settings, off=quiet_off), "M:quiet")],
+        [
+            Button(
+                msg("button_resume" if paused else "button_pause"),
+                "M:resume" if paused else "M:pause",
+            )
+        ],
+    ]
+    if edit:
+        t.out.replace = Reply(text, rows)
+    else:
+        t.say(text, rows)
+
+
+def lead(message: str, minutes: int) -> str:
+    return msg(message, minutes=minutes, lead=duration(minutes))
+
+
+def change(t: Turn, **values: Any) -> None:
+    settings = replace(sessions_db.reminder_settings(t.tx, t.person.id), **values)
+    sessions_db.set_reminder_settings(t.tx, t.person.id, settings)
+    plan(t.tx, t.person.id, t.now)
+    t.out.rearm = True
+
+
+def settings_button(t: Turn, value: str) -> None:
+    settings = sessions_db.reminder_settings(t.tx, t.person.id)
+    cycles = {
+        "first": ("first_before", FIRST_BEFORE),
+        "second": ("second_before", SECOND_BEFORE),
+        "reflect": ("reflect_after", REFLECT_AFTER),
+    }
+    if value in cycles:
+        field, options = cycles[value]
+        current = getattr(settings, field)
+        following = (
+            options[(options.index(current) + 1) % len(options)]
+            if current in options
+            else options[0]
+        )
+        change(t, **{field: following})
+        reminders(t, edit=True)
+    elif value == "quiet":
+        quiet = (settings.quiet_start, settings.quiet_end)
+        hours = QUIET[(QUIET.index(quiet) + 1) % len(QUIET)] if quiet in QUIET else QUIET[0]
+        change(t, quiet_start=hours[0], quiet_end=hours[1])
+        reminders(t, edit=True)
+    elif value == "weekly":
+        t.say(
+            msg("weekly_day"),
+            [
+                [Button(msg("weekday_short", day=d), f"M:wd{d}") for d in range(4)],
+                [Button(msg("weekday_short", day=d), f"M:wd{d}") for d in range(4, 7)],
+                [Button(msg("button_weekly_off"), "M:wdoff")],
+            ],
+        )
+    elif value == "wdoff":
+        t.out.clear_buttons = True
+        change(t, weekly_day=None)
+        reminders(t)
+    elif value.startswith("wd") and value[2:].isdigit() and int(value[2:]) < 7:
+        t.out.clear_buttons = True
+        t.conv.pending = {"kind": "weekly_time", "day": int(value[2:])}
+        buttons = [Button(h, f"M:wt{value[2:]}:{h.replace(':', '')}") for h in WEEKLY_TIMES]
+        t.say(
+            msg("weekly_time", day=int(value[2:])),
+            [buttons[i : i + 4] for i in range(0, len(buttons), 4)],
+        )
+    elif value.startswith("wt"):
+        day, _, hhmm = value[2:].partition(":")
+        at = when.parse_hhmm(f"{hhmm[:2]}:{hhmm[2:]}") if len(hhmm) == 4 else None
+        if not day.isdigit() or int(day) > 6 or at is None:
+            t.stale()
+            return
+        t.out.clear_buttons = True
+        set_weekly(t, int(day), at)
+    elif value == "pause":
+        t.say(
+            msg("pause_how_long"),
+            [
+                [Button(msg("button_pause_weeks", weeks=w), f"M:p{w}") for w in PAUSE_WEEKS],
+                [Button(msg("button_pause_date"), "M:pdate")],
+            ],
+        )
+    elif value == "pdate":
+        t.out.clear_buttons = True
+        t.conv.pending = {"kind": "pause_date"}
+        t.say(msg("pause_date_ask"))
+    elif value.startswith("p") and value[1:].isdigit() and int(value[1:]) in PAUSE_WEEKS:
+        t.out.clear_buttons = True
+        today = when.to_local(t.now, t.row.timezone).date()
+        pause_until(t, today + timedelta(weeks=int(value[1:])))
+    elif value == "resume":
+        change(t, paused_until=None)
+        t.out.toast = msg("resumed")
+        reminders(t, edit=True)
+    else:
+        t.stale()
+
+
+def set_weekly(t: Turn, day: int, at: str) -> None:
+    t.conv.pending = None
+    change(t, weekly_day=day, weekly_time=at)
+    reminders(t)
+
+
+def pause_until(t: Turn, day: date) -> None:
+    t.conv.pending = None
+    resume = when.to_utc(datetime.combine(day, datetime.min.time()), t.row.timezone)
+    change(t, paused_until=resume)
+    t.say(msg("paused", day=day))

@@ -1,0 +1,40 @@
+"""Where other features add to supervision's screens without supervision importing them.
+
+A feature fills these points through its `Feature.extends` (team learning does); supervision calls
+the helpers below and never knows who answered.
+"""
+
+from __future__ import annotations
+
+from flows.features.supervision.db import LinkRow
+from flows.kernel.model import Button
+from flows.kernel.turn import Turn
+
+SHARE_MENU_ROWS = "supervision.share_menu_rows"  # (t, link) -> rows of buttons under /share
+HAS_SHARED = "supervision.has_shared"  # (t) -> bool: something else shared, for /shared
+SHARED = "supervision.shared"  # (t) -> None: its part of /shared, after the summaries
+SUMMARY_OPENED = "supervision.summary_opened"  # (t, share id) -> None: after a summary is shown
+BEFORE_LINKS_END = "supervision.before_links_end"  # (t) -> None: /forget, before links end
+
+
+def share_menu_extras(t: Turn, link: LinkRow) -> list[list[Button]]:
+    return [row for hook in t.also(SHARE_MENU_ROWS) for row in hook(t, link)]
+
+
+def has_other_shared(t: Turn) -> bool:
+    return any(hook(t) for hook in t.also(HAS_SHARED))
+
+
+def shared_extras(t: Turn) -> None:
+    for hook in t.also(SHARED):
+        hook(t)
+
+
+def summary_opened(t: Turn, share_id: int) -> None:
+    for hook in t.also(SUMMARY_OPENED):
+        hook(t, share_id)
+
+
+def forget_extras(t: Turn) -> None:
+    for hook in t.also(BEFORE_LINKS_END):
+        hook(t)

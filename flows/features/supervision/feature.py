@@ -1,0 +1,177 @@
+"""Supervision as a feature: its commands, buttons and hooks."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any
+
+from flows.features.journal.entry import CAN_SHARE, SHARE_ENTRY
+from flows.features.supervision import db as sup_db
+from flows.features.supervision.coreflection import completed, coreflect, coreflect_on, round_button
+from flows.features.supervision.extend import (
+    forget_extras,
+    has_other_shared,
+    shared_extras,
+    summary_opened,
+)
+from flows.features.supervision.links import (
+    code,
+    end_link,
+    invite,
+    links_of,
+    menu,
+    supervisor_answer,
+    unlink,
+    worker_answer,
+)
+from flows.features.supervision.sharing import (
+    end_share,
+    preview,
+    preview_button,
+    share_menu,
+    share_pick,
+    shared,
+    sweep,
+    withdraw,
+)
+from flows.features.supervision.supervisor import open_summary, summaries, supervisees
+from flows.kernel import export
+from flows.kernel.feature import Feature, Guard
+from flows.kernel.turn import Turn
+from flows.store.rows import EntryRow
+from flows.store.unit import Unit
+
+
+def _command(command: str, t: Turn, args: str) -> None:
+    if command == "supervisor":
+        menu(t)
+    elif command == "link":
+        code(t, args)
+    elif command == "share":
+        share_menu(t)
+    elif command == "shared":
+        shared(t, 0, team=has_other_shared(t))
+        shared_extras(t)
+    elif command == "supervisees":
+        supervisees(t)
+    else:
+        summaries(t, 0)
+    t.still_in_flow()
+
+
+def _button(kind: str, t: Turn, rest: str) -> None:
+    """Buttons that carry an id: each is checked against the person pressing it."""
+    head, _, tail = rest.partition(":")
+    number = int(head) if head.isdigit() else None
+    if kind == "g":
+        invite(t)
+    elif kind == "j" and number is not None:
+        worker_answer(t, number, tail)
+    elif kind == "n" and number is not None:
+        unlink(t, number, tail)
+    elif kind == "h":
+        share_pick(t, head, tail)
+    elif kind == "w" and number is not None:
+        withdraw(t, number, tail)
+    elif kind == "d":
+        shared(t, number or 0)
+    elif kind == "y":
+        summaries(t, number or 0)
+    elif kind == "m" and number is not None:
+        open_summary(t, number)
+        summary_opened(t, number)
+    elif kind == "q" and number is not None:
+        coreflect_on(t, number)
+    elif kind == "r" and number is not None:
+        round_button(t, number, tail)
+    else:
+        t.not_found()
+
+
+def _confirming_link(t: Turn, value: str) -> None:
+    if (t.conv.pending or {}).get("kind") != "link_confirm":
+        t.stale()
+    else:
+        supervisor_answer(t, value)
+
+
+def _previewing(t: Turn, value: str) -> None:
+    if (t.conv.pending or {}).get("kind") != "share_preview":
+        t.stale()
+    else:
+        preview_button(t, value)
+
+
+def before_forget(t: Turn) -> None:
+    """Erasing everything withdraws every live summary and ends every link, telling the
+    other side, before the rows go."""
+    for share in sup_db.shares_by_worker(t.tx, t.person.id, 10_000, 0):
+        if share.live(t.now):
+            end_share(t.tx, t.out, share, "withdrawn", t.now)
+    forget_extras(t)
+    for link in links_of(t):
+        end_link(t.tx, t.out, link, t.person.id, t.now, "forgotten_notice")
+
+
+def _together(t: Turn, command: str, args: str) -> bool:
+    """A question set marked `together` (co-reflection) starts a round, not a lone entry."""
+    flow = t.cat.by_command(command)
+    if flow is None or not flow.together:
+        return False
+    coreflect(t)
+    return True
+
+
+def _export(tx: Unit, person_id: int, now: datetime) -> dict[str, Any]:
+    """Supervision's part of /export: every summary shared, and how it stands."""
+    shares = [
+        export.ExportShare(
+            id=share.id,
+            kind=share.kind,
+            with_id=share.supervisor_id,
+            with_name=tx.name_of(share.supervisor_id) or "",
+            answers=tuple(share.answers),
+            shared_at=share.created_at,
+            expires_at=share.expires_at,
+            # Past its expiry but not yet swept is expired all the same.
+            ended=share.ended or (None if share.live(now) else "expired"),
+            ended_at=share.ended_at or (None if share.live(now) else share.expires_at),
+        )
+        for share in sup_db.shares_by_worker(tx, person_id, -1, 0)
+    ]
+    return {"shares": shares}
+
+
+def _can_share(t: Turn) -> bool:
+    return sup_db.supervisor_link(t.tx, t.person.id) is not None
+
+
+def _share_entry(t: Turn, entry: EntryRow) -> None:
+    preview(t, "entry", entry.id, [entry])
+
+
+FEATURE = Feature(
+    name="supervision",
+    commands={
+        name: functools.partial(_command, name)
+        for name in ("supervisor", "link", "share", "shared", "supervisees", "summaries")
+    },
+    menu=("share", "shared", "supervisor", "summaries"),
+    deep_links={"link_": code},
+    buttons={kind: functools.partial(_button, kind) for kind in "gjnhwdymqr"},
+    turn_buttons={"k": _confirming_link, "p": _previewing},
+    pending=frozenset({"link_confirm", "share_preview"}),
+    dynamic_command=_together,
+    completed=completed,
+    before_forget=before_forget,
+    sweep=sweep,
+    export=_export,
+    extends={CAN_SHARE: _can_share, SHARE_ENTRY: _share_entry},
+    guards={
+        "share": Guard(
+            live=lambda tx, share_id, chat, html, now: sup_db.share_sendable(tx, share_id, now),
+            sent=sup_db.record_share_message,
+        )
+    },
+)

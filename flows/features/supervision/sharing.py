@@ -1,0 +1,488 @@
+"""Sharing with the supervisor: choose, preview (leave any answer out), share, withdraw.
+
+The promise: a supervisor sees only what the worker chose to share, when they chose it, and
+nothing after they withdraw it. Everything that reaches another person goes through
+`flows.kernel.gate`; every button that names a share is checked against the person pressing."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from flows.features.journal.entry import section
+from flows.features.supervision import db as sup_db
+from flows.features.supervision import pack_pdf
+from flows.features.supervision.answers import Item, items_of
+from flows.features.supervision.db import LinkRow, ShareRow
+from flows.features.supervision.extend import (
+    share_menu_extras,
+)
+from flows.features.supervision.links import WRONG_CODE_WINDOW, notice
+from flows.kernel import gate, render
+from flows.kernel.model import Button, Outcome, Reply
+from flows.kernel.turn import Turn, msg, name_of, title_of, wording
+from flows.questions.catalogue import PROCTOR
+from flows.store.rows import EntryRow
+from flows.store.unit import Unit
+
+DELETE_WINDOW = timedelta(hours=48)  # Telegram lets a bot delete its messages for 48 hours
+
+
+EXPIRY_DAYS = (0, 7, 30)  # 0: until withdrawn
+
+
+LIST_PAGE = 5
+
+
+TOGGLES_PER_ROW = 5
+
+
+TOGGLE_LIMIT = 90  # answer buttons in one preview; beyond this, whole entries are toggled
+
+
+def share_menu(t: Turn) -> None:
+    link = sup_db.supervisor_link(t.tx, t.person.id)
+    pack = pack_entries(t)
+    if link is None:
+        # A supervisor who isn't on CoReflect can still be brought the pack, printed.
+        rows = [[Button(msg("button_pack_pdf_only"), "h:kp")]] if pack else []
+        t.say(msg("share_no_supervisor", pack=len(pack)), rows)
+        return
+    t.say(
+        msg("share_what", name=name_of(t.tx, link.supervisor_id)),
+        [
+            [Button(msg("button_share_entry"), "h:le:0")],
+            [Button(msg("button_share_episode"), "h:lp:0")],
+            [Button(msg("button_share_pack", count=len(pack)), "h:k")],
+            *share_menu_extras(t, link),
+        ],
+    )
+
+
+def share_pick(t: Turn, what: str, tail: str) -> None:
+    number = int(tail) if tail.isdigit() else 0
+    if what == "le":
+        pick_list(t, "entry", number)
+    elif what == "lp":
+        pick_list(t, "episode", number)
+    elif what == "e":
+        entry = t.tx.entry(t.person.id, number)
+        if entry is None or entry.status == "in_progress":
+            t.not_found()
+            return
+        preview(t, "entry", entry.id, [entry])
+    elif what == "p":
+        episode = episode_of(t, number)
+        if not episode:
+            t.not_found()
+            return
+        preview(t, "episode", number, episode)
+    elif what == "k":
+        pack = pack_entries(t)
+        if not pack:
+            t.say(msg("pack_empty"))
+            return
+        preview(t, "pack", None, pack)
+    elif what == "kp":
+        pack = pack_entries(t)
+        if not pack:
+            t.say(msg("pack_empty"))
+            return
+        preview(t, "pack", None, pack, pdf_only=True)
+    else:
+        t.not_found()
+
+
+def pick_list(t: Turn, what: str, page: int) -> None:
+    """Recent entries (or sharing episodes), newest first, to choose one to share."""
+    start = page * LIST_PAGE
+    if what == "entry":
+        rows = t.tx.entries(t.person.id, limit=LIST_PAGE + 1, offset=start)
+        choices = [(t.entry_label(e), f"h:e:{e.id}") for e in rows]
+    else:
+        # An episode is listed by its newest entry; only episodes of two or more entries.
+        seen: dict[int, list[EntryRow]] = {}
+        for e in t.tx.entries(t.person.id, limit=200):
+            seen.setdefault(e.episode_id, []).append(e)
+        groups = [g for g in seen.values() if len(g) > 1][start : start + LIST_PAGE + 1]
+        choices = [
+            (
+                " → ".join(title_of(e.flow) for e in reversed(g))[:40],
+                f"h:p:{g[0].episode_id}",
+            )
+            for g in groups
+        ]
+    more, choices = len(choices) > LIST_PAGE, choices[:LIST_PAGE]
+    if not choices:
+        t.say(msg("share_nothing", what=what))
+        return
+    rows_ = [[Button(render.shorten(label, 40), data)] for label, data in choices]
+    paging = []
+    if page > 0:
+        paging.append(Button(msg("button_newer"), f"h:l{what[0]}:{page - 1}"))
+    if more:
+        paging.append(Button(msg("button_older"), f"h:l{what[0]}:{page + 1}"))
+    if paging:
+        rows_.append(paging)
+    t.say(msg("share_pick_entry" if what == "entry" else "share_pick_episode"), rows_)
+
+
+def episode_of(t: Turn, episode_id: int) -> list[EntryRow]:
+    rows = t.tx.entries(t.person.id, limit=20, episode_id=episode_id)
+    return sorted(rows, key=lambda e: (e.created_at, e.id))
+
+
+def pack_entries(t: Turn) -> list[EntryRow]:
+    """Everything flagged "Bring to supervision" since the last pack they shared."""
+    since = sup_db.last_pack_at(t.tx, t.person.id)
+    rows = t.tx.entries(t.person.id, limit=200, flagged=True, flagged_since=since)
+    return sorted(rows, key=lambda e: (e.created_at, e.id))
+
+
+def summary_blocks(
+    t: Turn,
+    kind: str,
+    items: list[Item],
+    left_out: set[int],
+    preview: bool,
+    name: str,
+) -> list[str]:
+    """The summary as HTML blocks (a heading, then one per entry), from the template in
+    prompts/: what the supervisor would receive, or (preview) what the worker checks."""
+    macros = wording().share_template.module
+    numbered = list(enumerate(items, start=1))
+    groups: list[tuple[str | None, list[EntryRow]]]
+    entries = list({i.entry.id: i.entry for i in items}.values())
+    if kind == "pack":
+        groups = [(msg(f"proctor_{s}"), [e for e in entries if section(e) == s]) for s in PROCTOR]
+    else:
+        groups = [(None, entries)]
+    blocks = [
+        str(
+            macros.heading(  # type: ignore[attr-defined]
+                name=name, kind=kind, when=t.when(t.now), preview=preview
+            )
+        )
+    ]
+    for title, group in groups:
+        if title is not None:
+            blocks.append(str(macros.section(title=title, empty=not group)))  # type: ignore[attr-defined]
+        for entry in group:
+            answers = [
+                {"number": n, "label": i.label, "text": i.text, "left_out": n - 1 in left_out}
+                for n, i in numbered
+                if i.entry.id == entry.id and (preview or n - 1 not in left_out)
+            ]
+            if not answers:
+                continue
+            blocks.append(
+                str(
+                    macros.entry(  # type: ignore[attr-defined]
+                        title=title_of(entry.flow),
+                        when=t.when(entry.created_at),
+                        answers=answers,
+                        preview=preview,
+                    )
+                )
+            )
+    return blocks
+
+
+def preview(
+    t: Turn,
+    kind: str,
+    subject: int | None,
+    entries: list[EntryRow],
+    pdf_only: bool = False,
+) -> None:
+    """The preview, with a button per answer. `pdf_only`: the pack, to be printed rather
+    than shared (no supervisor is linked), so it offers only the PDF."""
+    link = None if pdf_only else sup_db.supervisor_link(t.tx, t.person.id)
+    if link is None and not pdf_only:
+        t.say(msg("share_no_supervisor", pack=0))
+        return
+    items = items_of(t, entries)
+    if not items:
+        t.say(msg("share_nothing", what="entry"))
+        return
+    t.conv.pending = {
+        "kind": "share_preview",
+        "what": kind,
+        "subject": subject,
+        # consent is to this supervisor: another link needs a new preview
+        "link": link.id if link else None,
+        "entries": [e.id for e in entries],
+        "out": [],
+        "expiry": 0,
+        "pdf_only": pdf_only,
+    }
+    blocks = summary_blocks(t, kind, items, set(), True, t.row.name)
+    if pdf_only:
+        blocks[0] = msg("pack_pdf_preview")
+    for chunk in render.pack(blocks):
+        t.say(chunk)
+    t.say(*controls(t, items, link))
+
+
+def controls(t: Turn, items: list[Item], link: LinkRow | None) -> tuple[str, list[list[Button]]]:
+    pending = t.conv.pending or {}
+    left_out = set(pending.get("out", []))
+    t.conv.turn += 1
+    turn = t.conv.turn
+    pending["digest"] = digest(t, str(pending.get("what")), items, left_out)
+    toggles: list[Button] = []
+    if len(items) <= TOGGLE_LIMIT:
+        for n in range(len(items)):
+            mark = "—" if n in left_out else "✓"
+            toggles.append(Button(f"{mark} {n + 1}", f"p:{turn}:t{n}"))
+    rows = [toggles[i : i + TOGGLES_PER_ROW] for i in range(0, len(toggles), TOGGLES_PER_ROW)]
+    left = [{"number": n + 1, "label": items[n].label} for n in sorted(left_out)]
+    if link is None:
+        rows.append([Button(msg("button_pack_pdf"), f"p:{turn}:pdf")])
+        rows.append([Button(msg("button_pack_pdf_close"), f"p:{turn}:keep")])
+        return msg("pack_pdf_controls", left_out=left, toggles=bool(toggles)), rows
+    name = name_of(t.tx, link.supervisor_id)
+    days = int(pending.get("expiry", 0))
+    rows.append([Button(msg("button_expiry", days=days), f"p:{turn}:x")])
+    rows.append([Button(msg("button_share_with", name=name), f"p:{turn}:send")])
+    if pending.get("what") == "pack":
+        rows.append([Button(msg("button_pack_pdf"), f"p:{turn}:pdf")])
+    rows.append([Button(msg("button_keep_private"), f"p:{turn}:keep")])
+    text = msg(
+        "share_controls",
+        name=name,
+        left_out=left,
+        days=days,
+        toggles=bool(toggles),
+        count=len(items),
+    )
+    return text, rows
+
+
+def digest(t: Turn, kind: str, items: list[Item], left_out: set[int]) -> str:
+    """A fingerprint of exactly what would be sent: the press shares this text or nothing.
+    (The heading, with today's date, is left out, so a preview does not go stale.)"""
+    blocks = summary_blocks(t, kind, items, left_out, False, t.row.name)[1:]
+    return hashlib.sha256("\n".join(blocks).encode("utf-8")).hexdigest()
+
+
+def preview_entries(t: Turn) -> list[EntryRow] | None:
+    pending = t.conv.pending or {}
+    found = [t.tx.entry(t.person.id, int(i)) for i in pending.get("entries", [])]
+    if any(e is None for e in found):
+        return None
+    return [e for e in found if e is not None]
+
+
+def preview_button(t: Turn, value: str) -> None:
+    pending = t.conv.pending or {}
+    pdf_only = bool(pending.get("pdf_only"))
+    link = None if pdf_only else sup_db.supervisor_link(t.tx, t.person.id)
+    entries = preview_entries(t)
+    if (link is None and not pdf_only) or entries is None:
+        t.conv.pending = None
+        t.out.clear_buttons = True
+        t.say(msg("share_changed" if link or pdf_only else "share_no_supervisor", pack=0))
+        return
+    items = items_of(t, entries)
+    left_out = {int(n) for n in pending.get("out", [])}
+    if value == "keep":
+        t.conv.pending = None
+        t.out.replace = Reply(msg("pack_pdf_closed" if pdf_only else "share_kept_private"))
+        return
+    if value == "pdf" and pending.get("what") == "pack":
+        send_pack_pdf(t, items, left_out)
+        return
+    if link is None:
+        if not (value.startswith("t") and value[1:].isdigit()):
+            t.not_found()  # a preview for printing has only its toggles and the PDF
+            t.out.clear_buttons = False
+            return
+    elif link.id != pending.get("link"):
+        # The preview named someone else (unlinked and linked again since): start afresh.
+        t.out.clear_buttons = True
+        t.say(msg("share_changed"))
+        preview(t, str(pending.get("what")), pending.get("subject"), entries)
+        return
+    if value.startswith("t") and value[1:].isdigit():
+        n = int(value[1:])
+        if n < len(items):
+            left_out ^= {n}
+        pending["out"] = sorted(left_out)
+    elif value == "x":
+        days = int(pending.get("expiry", 0))
+        pending["expiry"] = EXPIRY_DAYS[(EXPIRY_DAYS.index(days) + 1) % len(EXPIRY_DAYS)]
+    elif value == "send" and link is not None:
+        send_share(t, link, items, left_out)
+        return
+    t.conv.pending = pending
+    text, rows = controls(t, items, link)
+    t.out.replace = Reply(text, rows)
+
+
+def send_share(t: Turn, link: LinkRow, items: list[Item], left_out: set[int]) -> None:
+    pending = t.conv.pending or {}
+    kept = [i for n, i in enumerate(items) if n not in left_out]
+    if not kept:
+        t.out.toast = msg("share_none_left")
+        return
+    if digest(t, str(pending["what"]), items, left_out) != pending.get("digest"):
+        # Something changed since the preview (an answer edited meanwhile): show it again.
+        kind, subject = str(pending["what"]), pending.get("subject")
+        t.out.clear_buttons = True
+        t.say(msg("share_changed"))
+        entries = preview_entries(t) or []
+        preview(t, kind, subject, entries)
+        return
+    days = int(pending.get("expiry", 0))
+    name = name_of(t.tx, link.supervisor_id)
+    blocks = summary_blocks(t, str(pending["what"]), items, left_out, False, t.row.name)
+    body = render.pack(blocks)
+    share_id = sup_db.share_create(
+        t.tx,
+        link,
+        str(pending["what"]),
+        pending.get("subject"),
+        [(i.entry.id, i.key) for i in kept],
+        t.now,
+        t.now + timedelta(days=days) if days else None,
+        t.row.cipher,
+        body,
+    )
+    gate.send(
+        t.tx,
+        t.out,
+        link.supervisor_id,
+        [Reply(chunk) for chunk in body],
+        gate.Share(share_id),
+        t.now,
+    )
+    t.conv.pending = None
+    t.out.replace = Reply(msg("share_sent", name=name, days=days))
+
+
+def send_pack_pdf(t: Turn, items: list[Item], left_out: set[int]) -> None:
+    """The pack as previewed, less what was left out, as a PDF for the worker alone: made in
+    memory after this transaction and never stored. The preview stays open."""
+    pending = t.conv.pending or {}
+    kept = [(n, i) for n, i in enumerate(items) if n not in left_out]
+    if not kept:
+        t.out.toast = msg("share_none_left")
+        return
+    if digest(t, "pack", items, left_out) != pending.get("digest"):
+        t.out.clear_buttons = True
+        t.say(msg("share_changed"))
+        pdf_only = bool(pending.get("pdf_only"))
+        preview(t, "pack", None, preview_entries(t) or [], pdf_only=pdf_only)
+        return
+    t.out.documents.append(pack_pdf.document(t, [i for _, i in kept]))
+    t.out.toast = msg("pack_pdf_ready")
+    t.out.clear_buttons = False  # the preview stays open: share, or keep it private
+
+
+def shared(t: Turn, page: int, team: bool = False) -> None:
+    rows = sup_db.shares_by_worker(t.tx, t.person.id, LIST_PAGE + 1, page * LIST_PAGE)
+    more, rows = len(rows) > LIST_PAGE, rows[:LIST_PAGE]
+    if not rows:
+        if not team:  # team posts (listed already) are something shared too
+            t.say(msg("shared_empty"))
+        return
+    items = []
+    buttons: list[list[Button]] = []
+    for number, share in enumerate(rows, start=page * LIST_PAGE + 1):
+        live = share.live(t.now)
+        items.append(
+            {
+                "number": number,
+                "what": share_label(t, share),
+                "name": name_of(t.tx, share.supervisor_id),
+                "when": t.when(share.created_at),
+                "live": live,
+                "ended": share.ended or ("expired" if not live else None),
+                "until": t.when(share.expires_at) if share.expires_at else "",
+            }
+        )
+        if live:
+            label = msg("button_withdraw", number=number)
+            buttons.append([Button(label, f"w:{share.id}:ask")])
+    buttons += paging("d", page, more)
+    t.say(msg("shared_list", items=items), buttons)
+
+
+def share_label(t: Turn, share: ShareRow) -> str:
+    if share.kind == "pack":
+        return msg("button_share_pack", count=len({e for e, _ in share.answers}))
+    entry = t.tx.entry(share.worker_id, share.answers[0][0]) if share.answers else None
+    title = title_of(entry.flow) if entry else ""
+    return title + (" · " + msg("button_share_episode") if share.kind == "episode" else "")
+
+
+def paging(kind: str, page: int, more: bool) -> list[list[Button]]:
+    row = []
+    if page > 0:
+        row.append(Button(msg("button_newer"), f"{kind}:{page - 1}"))
+    if more:
+        row.append(Button(msg("button_older"), f"{kind}:{page + 1}"))
+    return [row] if row else []
+
+
+def withdraw(t: Turn, share_id: int, stage: str) -> None:
+    share = sup_db.share(t.tx, share_id)
+    if share is None or share.worker_id != t.person.id:
+        t.not_found()
+        return
+    if not share.live(t.now):
+        t.out.clear_buttons = True
+        t.out.toast = msg("already_over")
+        return
+    name = name_of(t.tx, share.supervisor_id)
+    if stage == "ask":
+        t.say(
+            msg("withdraw_confirm", name=name, when=t.when(share.created_at)),
+            [
+                [Button(msg("button_withdraw_yes"), f"w:{share.id}:yes")],
+                [Button(msg("button_keep_shared"), f"w:{share.id}:no")],
+            ],
+        )
+        return
+    t.out.clear_buttons = True
+    if stage != "yes":
+        t.out.toast = msg("kept_toast")
+        return
+    kept = end_share(t.tx, t.out, share, "withdrawn", t.now)
+    t.say(msg("withdrawn", name=name, kept=kept))
+
+
+def end_share(tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime) -> int:
+    """Withdrawn or expired: a new log row, the text deleted, the supervisor's copies
+    deleted where Telegram still allows it, and the supervisor told. Returns how many
+    copies were too old to delete."""
+    copies = sup_db.share_end(tx, share.id, event, now)
+    kept = 0
+    for chat_id, message_id, sent_at in copies:
+        if now - sent_at < DELETE_WINDOW:
+            removal = Reply("", delete_message=message_id)
+            gate.send(tx, out, chat_id, [removal], gate.Removal(share.id), now)
+        else:
+            kept += 1
+    notice(
+        tx,
+        out,
+        share.link_id,
+        share.supervisor_id,
+        "share_ended_notice",
+        now,
+        share.worker_id,
+        event=event,
+        kept=kept,
+        when=share.created_at.strftime("%-d %b"),
+    )
+    return kept
+
+
+def sweep(tx: Unit, out: Outcome, now: datetime) -> None:
+    for share_id in sup_db.shares_due(tx, now):
+        share = sup_db.share(tx, share_id)
+        if share is not None:
+            end_share(tx, out, share, "expired", now)
+    sup_db.prune_wrong_codes(tx, now - WRONG_CODE_WINDOW)

@@ -1,0 +1,149 @@
+"""Team groups: a supervisor registers a Telegram group with /teamgroup (Telegram must say they
+are an administrator there), lists and unregisters them; what happens when the bot leaves.
+
+Nothing here talks to Telegram: the bot layer asks getChatMember and passes the answer in
+(`Input.admin_in`, `GroupEvent.admin`), after asking `checks` which answers it needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flows.features.supervision import db as sup_db
+from flows.features.team import db as team_db
+from flows.features.team.db import TeamGroupRow
+from flows.kernel import gate, render
+from flows.kernel.model import Button, GroupEvent, Input, Outcome, Person, Reply
+from flows.kernel.turn import Turn, msg
+from flows.store.unit import Unit
+
+GROUP_COMMAND = "teamgroup"
+
+
+def group_title(group: TeamGroupRow) -> str:
+    return group.title or msg("a_team_group")
+
+
+def checks(tx: Unit, person_id: int, inp: Input) -> list[tuple[int, int]]:
+    """(group chat id, user id) pairs whose administrator status this input depends on:
+    the supervisor choosing a group or posting, or the worker saying yes (the post goes
+    out under the supervisor's registration, so it is the supervisor who is checked).
+    Only team buttons ever need one (see `needs_checks`)."""
+    if inp.kind == "button" and inp.data.startswith("t:"):
+        parts = inp.data.split(":")
+        action = parts[1] if len(parts) > 1 else ""
+        numbers = [int(p) for p in parts[2:] if p.isdigit()]
+        if action in {"g", "b"} and len(numbers) == 2:
+            group = team_db.team_group(tx, numbers[1])
+            if group is not None and group.live and group.supervisor_id == person_id:
+                return [(group.chat_id, person_id)]
+        elif action in {"a", "f", "o"} and numbers:
+            post = team_db.team_post(tx, numbers[0])
+            group = team_db.team_group(tx, post.group_id) if post else None
+            if (
+                post is not None
+                and group is not None
+                and group.live
+                and person_id in {post.worker_id, post.supervisor_id}
+            ):
+                return [(group.chat_id, post.supervisor_id)]
+    return []
+
+
+def group_event(tx: Unit, person: Person, event: GroupEvent, now: datetime) -> Outcome:
+    """A group event. Replies (to /teamgroup only) are `out.replies`, for the group chat;
+    they are catalogue wording, never anything a person wrote."""
+    out = Outcome()
+    if event.kind == "migrated" and event.new_chat_id is not None:
+        team_db.team_group_migrate(tx, event.chat_id, event.new_chat_id)
+    elif event.kind == "left":
+        for group in team_db.team_groups_in(tx, event.chat_id):
+            team_db.team_group_end(tx, group.id, "removed", now)
+            html = msg("group_removed_notice", title=group_title(group))
+            gate.send(tx, out, group.supervisor_id, [Reply(html)], gate.GroupNotice(group.id), now)
+    elif event.kind == "command":
+        register(tx, out, person, event, now)
+    return out
+
+
+def register(tx: Unit, out: Outcome, person: Person, event: GroupEvent, now: datetime) -> None:
+    if event.anonymous:
+        out.replies.append(Reply(msg("group_anonymous_admin")))
+        return
+    if not event.admin:
+        out.replies.append(Reply(msg("group_not_admin")))
+        return
+    # Checked before anything is stored: someone unknown to the bot leaves no row behind.
+    if not sup_db.supervisee_links(tx, person.id):
+        out.replies.append(Reply(msg("group_no_supervisees")))
+        return
+    row = tx.person(person.id)
+    mine = [g for g in team_db.team_groups_in(tx, event.chat_id) if g.supervisor_id == person.id]
+    if mine:
+        if event.title:
+            team_db.team_group_title(tx, mine[0].id, row.cipher, event.title)
+        out.replies.append(Reply(msg("group_already_registered")))
+        return
+    group_id = team_db.team_group_register(tx, event.chat_id, row, event.title, now)
+    out.replies.append(Reply(msg("group_registered")))
+    html = msg("group_registered_notice", title=event.title or msg("a_team_group"))
+    gate.send(tx, out, person.id, [Reply(html)], gate.GroupNotice(group_id), now)
+
+
+def command(t: Turn, command: str) -> None:
+    if command == GROUP_COMMAND:
+        t.say(msg("teamgroup_private"))
+    else:
+        teams(t)
+    if t.conv.flow:
+        t.say(msg("still_in_flow", title=t.flow.title))
+
+
+def teams(t: Turn) -> None:
+    groups = team_db.team_groups_of(t.tx, t.person.id)
+    if not groups:
+        t.say(msg("teams_empty"))
+        return
+    items = [{"title": group_title(g), "since": t.when(g.created_at)} for g in groups]
+    rows = [
+        [
+            Button(
+                render.shorten(msg("button_unregister", title=group_title(g)), 40),
+                f"t:u:{g.id}:ask",
+            )
+        ]
+        for g in groups
+    ]
+    t.say(msg("teams_list", groups=items), rows)
+
+
+def unregister(t: Turn, group_id: int, stage: str) -> None:
+    group = team_db.team_group(t.tx, group_id)
+    if group is None or group.supervisor_id != t.person.id:
+        t.not_found()
+        return
+    if not group.live:
+        t.out.clear_buttons = True
+        t.out.toast = msg("team_gone")
+        return
+    if stage == "ask":
+        t.say(
+            msg("unregister_confirm", title=group_title(group)),
+            [
+                [Button(msg("button_unregister_yes"), f"t:u:{group.id}:yes")],
+                [Button(msg("button_keep_group"), f"t:u:{group.id}:no")],
+            ],
+        )
+        return
+    t.out.clear_buttons = True
+    if stage != "yes":
+        t.out.toast = msg("group_kept")
+        return
+    team_db.team_group_end(t.tx, group.id, "unregistered", t.now)
+    t.say(msg("unregistered", title=group_title(group)))
+
+
+def own_group(t: Turn, group_id: int) -> TeamGroupRow | None:
+    group = team_db.team_group(t.tx, group_id)
+    if group is None or group.supervisor_id != t.person.id or not group.live:
+        return None
+    return group

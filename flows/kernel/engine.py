@@ -1,0 +1,284 @@
+"""The engine: one input in, replies out, state saved in the same transaction.
+
+Telegram, the console and the tests all call `Engine.handle`. It loads the person's state, lets the
+dispatcher route the input to the feature that owns it, writes every change and commits before
+returning, so the reply is only ever sent for an answer already on disk. Everything runs inside
+one unit of work per message, on the database's own thread.
+
+The engine knows no feature by name: what the bot layer needs from them (reminders falling due,
+upkeep, group chats, the guards on messages waiting in the outbox) comes through their hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from flows.kernel.feature import Dispatcher, Feature
+from flows.kernel.model import (
+    Document,
+    GroupEvent,
+    Input,
+    Outcome,
+    Person,
+    Photo,
+    Reply,
+    reply_to_json,
+)
+from flows.kernel.turn import Turn, speaking
+from flows.questions.catalogue import Catalogue, PromptError
+from flows.store.core import Store
+from flows.store.unit import Unit
+
+T = TypeVar("T")
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        features: tuple[Feature, ...],
+        default_timezone: str = "Europe/London",
+    ) -> None:
+        self.desk = Dispatcher(features)
+        clash = set(self.desk.commands) & {f.command for f in catalogue.flows.values()}
+        if clash:
+            raise PromptError(
+                f"a question set uses a built-in command: /{', /'.join(sorted(clash))}"
+            )
+        for check in self.desk.hooks("check"):
+            check(catalogue)
+        self.store = store
+        self.catalogue = catalogue  # the default locale; each person's is chosen per input
+        self.default_timezone = default_timezone
+        store.default_timezone = default_timezone
+        self.bot_username: str | None = None  # from getMe; makes invite codes into links
+
+    @property
+    def cat(self) -> Catalogue:
+        return self.catalogue
+
+    @property
+    def menu(self) -> tuple[str, ...]:
+        """The built-in commands for Telegram's command menu, in order."""
+        return self.desk.menu
+
+    @property
+    def group_commands(self) -> tuple[str, ...]:
+        return self.desk.group_commands
+
+    def clock(self) -> datetime:
+        """Now, by the store's clock (tests move it on to reach expiries and time limits)."""
+        return self.store.clock()
+
+    async def _run(self, work: Callable[[Unit], T], cat: Catalogue | None = None) -> T:
+        """A unit of work in `cat`'s wording (the default locale's unless said)."""
+        wording = cat or self.catalogue
+
+        def in_wording(tx: Unit) -> T:
+            with speaking(wording):
+                return work(tx)
+
+        return await self.store.run(in_wording)
+
+    async def handle(
+        self,
+        person: Person,
+        inp: Input,
+        update_id: int | None = None,
+        outbox_chat: int | None = None,
+        pressed: int | None = None,
+    ) -> Outcome:
+        """Handle one input; everything it changes is committed before this returns.
+
+        With `outbox_chat`, the replies are saved in the same transaction too, so a crash before
+        they are sent cannot leave the person waiting for a question that never comes; with
+        `pressed` (the message whose button this was), so is the new text for that message.
+        """
+        outcome = await self._run(
+            lambda tx: self._handle(tx, person, inp, update_id, outbox_chat, pressed),
+            self.catalogue.for_language(person.language_code),
+        )
+        if update_id is not None:
+            self.store.marked.add(update_id)
+        if outcome.forgot:
+            await self.store.checkpoint()
+        if outcome.documents or outcome.photos:
+            await _make_files(outcome)
+        return outcome
+
+    def _handle(
+        self,
+        tx: Unit,
+        person: Person,
+        inp: Input,
+        update_id: int | None,
+        outbox_chat: int | None,
+        pressed: int | None,
+    ) -> Outcome:
+        row = tx.person(person.id, self.default_timezone)
+        if person.first_name and person.first_name != row.name:
+            tx.set_name(row.cipher, person.id, person.first_name)
+        turn = Turn(
+            tx,
+            person,
+            row,
+            tx.conversation(person.id),
+            Outcome(),
+            self.clock(),
+            self.desk,
+            inp.message_id,
+            admin_in=inp.admin_in,
+            bot_username=self.bot_username,
+        )
+        if not row.welcomed:
+            for welcome in self.desk.hooks("welcome"):
+                welcome(turn)
+        # A bare /start from someone new is answered by the welcome alone.
+        if row.welcomed or inp.kind != "command" or inp.command != "start" or inp.args:
+            self.desk.dispatch(turn, inp)
+        for after in self.desk.hooks("after"):
+            after(turn)
+        if not turn.out.forgot:
+            tx.save_conversation(turn.conv)
+        if update_id is not None:
+            tx.inbox_mark_handled(update_id)
+        if outbox_chat is not None:
+            if pressed is not None and turn.out.replace is not None:
+                edit = dataclasses.replace(turn.out.replace, edit_message=pressed)
+                (turn.out.replace_id,) = tx.outbox_add(outbox_chat, [reply_to_json(edit)])
+                turn.out.replace = edit
+            _queue(tx, turn.out, outbox_chat)
+        return turn.out
+
+    async def handle_group(
+        self, person: Person, event: GroupEvent, update_id: int | None = None
+    ) -> Outcome:
+        """Something in a group chat (a group command, the bot removed, a supergroup migration).
+        Replies go to that group chat, in the same transaction as everything else."""
+
+        def work(tx: Unit) -> Outcome:
+            groups = self.desk.hooks("group")  # one feature answers in groups
+            out = groups[0](tx, person, event, self.clock()) if groups else Outcome()
+            if update_id is not None:
+                tx.inbox_mark_handled(update_id)
+            _queue(tx, out, event.chat_id)
+            return out
+
+        outcome = await self._run(work)
+        if update_id is not None:
+            self.store.marked.add(update_id)
+        return outcome
+
+    # ---- what the bot layer asks between inputs ------------------------------------------
+
+    async def due(self) -> list[tuple[int, int, Reply]]:
+        """Messages falling due now (reminders), moved into the outbox in the same transaction
+        that marks them sent: (outbox id, chat, reply)."""
+        now = self.clock()
+        return await self._run(
+            lambda tx: [row for due in self.desk.hooks("due") for row in due(tx, now)]
+        )
+
+    async def next_wake(self) -> datetime | None:
+        """When something next falls due, if anything will."""
+
+        def work(tx: Unit) -> datetime | None:
+            times = [t for wake in self.desk.hooks("next_wake") if (t := wake(tx)) is not None]
+            return min(times, default=None)
+
+        return await self._run(work)
+
+    async def sweep(self) -> Outcome:
+        """Periodic upkeep (shares past their expiry end, old records go)."""
+        now = self.clock()
+
+        def work(tx: Unit) -> Outcome:
+            out = Outcome()
+            for sweep in self.desk.hooks("sweep"):
+                sweep(tx, out, now)
+            _queue(tx, out, None)
+            return out
+
+        return await self._run(work)
+
+    def needs_admin_checks(self, inp: Input) -> bool:
+        """Whether this input needs Telegram asked first (only some buttons, so nothing else
+        costs a database read or a Bot API call)."""
+        if inp.kind != "button":
+            return False
+        return inp.data.partition(":")[0] in self.desk.admin_check_prefixes
+
+    async def admin_checks(self, person_id: int, inp: Input) -> list[tuple[int, int]]:
+        """Which (group, user) administrator statuses the bot layer must ask Telegram for."""
+        return await self._run(
+            lambda tx: [
+                pair
+                for checks in self.desk.hooks("admin_checks")
+                for pair in checks(tx, person_id, inp)
+            ]
+        )
+
+    # ---- the guards on messages waiting in the outbox ------------------------------------
+
+    async def guard_live(self, guard: tuple[str, int], chat_id: int, html: str) -> bool:
+        """Checked just before a guarded message is sent: still wanted, still consented?"""
+        owner = self.desk.guards.get(guard[0])
+        if owner is None:
+            return False  # a kind no feature vouches for any more: never sent
+        now = self.clock()
+        return await self._run(lambda tx: owner.live(tx, guard[1], chat_id, html, now))
+
+    async def guard_sent(self, guard: tuple[str, int], chat_id: int, message_id: int) -> bool:
+        """Telegram took it: the owner keeps its message id. False: delete it again at once."""
+        owner = self.desk.guards.get(guard[0])
+        if owner is None or owner.sent is None:
+            return True
+        sent, now = owner.sent, self.clock()
+        return await self._run(lambda tx: sent(tx, guard[1], chat_id, message_id, now))
+
+    async def guard_refused(self, guard: tuple[str, int], chat_id: int) -> Outcome:
+        """Telegram refused it outright: its owner records that, and tells whoever it should."""
+        owner = self.desk.guards.get(guard[0])
+        refused = owner.refused if owner is not None else None
+        if refused is None:
+            return Outcome()
+        now = self.clock()
+
+        def work(tx: Unit) -> Outcome:
+            out = Outcome()
+            refused(tx, out, guard[1], chat_id, now)
+            _queue(tx, out, None)
+            return out
+
+        return await self._run(work)
+
+
+def _queue(tx: Unit, out: Outcome, chat: int | None) -> None:
+    """Save the replies (and anything the gate let through to others) in this transaction."""
+    if chat is not None and out.replies:
+        out.outbox_ids = tx.outbox_add(chat, [reply_to_json(r) for r in out.replies])
+    for other, reply in out.others:
+        out.others_ids += tx.outbox_add(other, [reply_to_json(reply)], reply.guard)
+
+
+async def _make_files(outcome: Outcome) -> None:
+    """Charts and PDFs are drawn from data read in the transaction, but after it, in a worker
+    thread: a slow drawing never holds up the database thread everyone shares."""
+    documents: list[Document] = []
+    for document in outcome.documents:
+        if document.make is not None:
+            made = await asyncio.to_thread(document.make)
+            document = dataclasses.replace(document, content=made, make=None)
+        documents.append(document)
+    photos: list[Photo] = []
+    for photo in outcome.photos:
+        if photo.make is not None:
+            made = await asyncio.to_thread(photo.make)
+            photo = dataclasses.replace(photo, content=made, make=None)
+        photos.append(photo)
+    outcome.documents, outcome.photos = documents, photos
