@@ -65,7 +65,7 @@ from bench.flows import (  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
 from flows.questions.answers import matcher, search_text  # noqa: E402
-from flows.questions.catalogue import Flow  # noqa: E402
+from flows.questions.sets import Flow  # noqa: E402
 from flows.store.rows import iso, now_utc  # noqa: E402
 from flows.store.unit import Unit  # noqa: E402
 

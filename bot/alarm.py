@@ -2,13 +2,13 @@
 due.
 
 The rows in the database are the truth (flows/features/sessions/reminders.py). This only wakes
-up when the earliest of them falls due, asks the engine to move everything due into the outbox (marked sent in the
-same transaction), sends those rows, and sets itself again. So 10,000 pending nudges cost one
-job, not 10,000, and start-up is one query. The job runs however late it is (no misfire grace
-period: a stalled event loop or a slow start still delivers), and the minute sweep calls
-`run_due` too, in case the clock jumps.
+up when the earliest of them falls due, asks the engine to move everything due into the outbox
+(marked sent in the same transaction), sends those rows, and sets itself again. So 10,000
+pending reminders cost one job, not 10,000, and start-up is one query. The job runs however late
+it is (no misfire grace period: a stalled event loop or a slow start still delivers), and the
+minute sweep calls `run_due` too, in case the clock jumps.
 
-Once a nudge is in the outbox, the outbox's promise holds: it is sent after a crash, and sent
+Once a reminder is in the outbox, the outbox's promise holds: it is sent after a crash, and sent
 twice only if the process dies between Telegram accepting it and the commit that removes it.
 """
 

@@ -9,7 +9,7 @@ import sqlite3
 import pypdf
 
 from flows.features.supervision import pack_pdf
-from flows.questions.catalogue import Flow
+from flows.questions.sets import Flow
 from flows.store.unit import Unit
 from tests.conftest import Chat, Harness
 from tests.offline import Call, Person

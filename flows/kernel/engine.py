@@ -29,7 +29,8 @@ from flows.kernel.model import (
     reply_to_json,
 )
 from flows.kernel.turn import Turn, speaking
-from flows.questions.catalogue import Catalogue, PromptError
+from flows.questions.catalogue import Catalogue
+from flows.questions.sets import PromptError
 from flows.store.core import Store
 from flows.store.unit import Unit
 

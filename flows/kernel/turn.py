@@ -13,18 +13,26 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.kernel import render
 from flows.kernel.model import Button, Outcome, Person, Reply
 from flows.questions import answers
-from flows.questions.catalogue import Catalogue, Flow, Step
+from flows.questions.catalogue import Catalogue
+from flows.questions.sets import Flow, Step
 from flows.store.rows import Conversation, EntryRow, PersonRow
 from flows.store.unit import Unit
 
-if TYPE_CHECKING:
-    from flows.kernel.feature import Dispatcher
+
+class Desk(Protocol):
+    """What a turn may ask of the dispatcher (flows.kernel.feature.Dispatcher is one)."""
+
+    def resume(self, t: Turn) -> None: ...
+    def command(self, t: Turn, command: str, args: str = "") -> None: ...
+    def hooks(self, name: str) -> list[Any]: ...
+    def extensions(self, point: str) -> list[Callable[..., Any]]: ...
+
 
 _WORDING: ContextVar[Catalogue | None] = ContextVar("coreflect_wording", default=None)
 
@@ -94,7 +102,7 @@ class Turn:
     conv: Conversation
     out: Outcome
     now: datetime
-    desk: Dispatcher
+    desk: Desk
     message_id: int | None = None
     support_entry: int | None = None  # free text was saved here that sounded distressed
     # Team groups where Telegram (asked by the bot layer just before) says the supervisor is admin.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from flows.questions.catalogue import Flow, Step
+from flows.questions.sets import Flow, Step
 
 NOTE = "note"
 _TAG = re.compile(r"(?<![\w&])#(\w[\w-]{0,40})")

@@ -17,11 +17,12 @@ from typing import Any
 
 import yaml
 from jinja2 import Environment, Template, TemplateSyntaxError
-from transitions import Machine
 
 from flows.kernel import export, render
+from flows.questions.sets import END as END  # re-exported: the loader's API
+from flows.questions.sets import PROCTOR, Choice, Flow, Step
+from flows.questions.sets import PromptError as PromptError
 
-END = "end"
 CALLBACK_LIMIT = 64
 # Buttons carry the conversation's turn number; leave room for a very long-lived conversation.
 _LONGEST_TURN = "9" * 12
@@ -35,102 +36,9 @@ BUTTON_LABEL_LIMIT = 24
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class PromptError(Exception):
-    """A question set or message template is broken; the text names the file and the step."""
-
-
-@dataclass(frozen=True, slots=True)
-class Choice:
-    value: str
-    label: str
-    caution: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    id: str
-    label: str
-    ask: Template
-    input: str  # "text" or "choice"
-    optional: bool
-    choices: tuple[Choice, ...]
-    next: str
-    branches: tuple[tuple[frozenset[str], str], ...]
-
-    def choice(self, value: str) -> Choice | None:
-        return next((c for c in self.choices if c.value == value), None)
-
-    def match_typed(self, text: str) -> Choice | None:
-        """A typed 'yes' or 'not sure' counts as pressing that button."""
-        wanted = " ".join(text.lower().replace("_", " ").split()).strip(" .!")
-        for choice in self.choices:
-            if wanted in {choice.label.lower(), choice.value.replace("_", " ")}:
-                return choice
-        return None
-
-
-class _Cursor:
-    """The model the machine moves; the engine sets `state` from the database before each use."""
-
-    state: str
-
-
-@dataclass(slots=True)
-class Flow:
-    name: str
-    command: str
-    menu: str
-    title: str
-    link_to: tuple[str, ...]
-    intro: Template
-    summary: Template
-    steps: dict[str, Step]
-    source: str
-    proctor: str = "formative"  # the supervision pack section its entries go to by default
-    together: bool = False  # answered by both sides of a link in a co-reflection round
-    _machine: Any = field(default=None, repr=False)
-    _cursor: _Cursor = field(default_factory=_Cursor, repr=False)
-
-    @property
-    def first(self) -> str:
-        return next(iter(self.steps))
-
-    def position(self, step_id: str) -> int:
-        return list(self.steps).index(step_id) + 1
-
-    def advance(self, step_id: str, value: str | None) -> str:
-        """The step after `step_id` for this answer (None if skipped), fired through the machine."""
-        self._cursor.state = step_id
-        self._machine.events["answer"].trigger(self._cursor, value=value)
-        return self._cursor.state
-
-    def build_machine(self) -> None:
-        states = [*self.steps, END]
-        machine = Machine(
-            model=self._cursor,
-            states=states,
-            initial=self.first,
-            auto_transitions=False,
-            send_event=True,
-        )
-        for step in self.steps.values():
-            for values, target in step.branches:
-                machine.add_transition("answer", step.id, target, conditions=[_answer_in(values)])
-            machine.add_transition("answer", step.id, step.next)
-        self._machine = machine
-
-
-def _answer_in(values: frozenset[str]) -> Any:
-    def condition(event: Any) -> bool:
-        return event.kwargs.get("value") in values
-
-    return condition
-
-
 SUPPORT_FILE = "support.yaml"
 EXPORT_TEMPLATE = "export.md.j2"
 SHARE_TEMPLATE = "share_summary.html.j2"
-PROCTOR = ("formative", "normative", "restorative")  # Proctor's three functions of supervision
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from flows.kernel import identifying, render
 from flows.kernel.model import Button
 from flows.kernel.turn import Turn, flow_list, label_of, msg, title_of, wording
 from flows.questions import answers as content
-from flows.questions.catalogue import END, Flow
+from flows.questions.sets import END, Flow
 
 LINK_WINDOW = timedelta(days=14)
 SUMMARY_ANSWER_CHARS = 300

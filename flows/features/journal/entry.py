@@ -7,8 +7,8 @@ from flows.kernel import render
 from flows.kernel.model import Button
 from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
-from flows.questions.catalogue import PROCTOR, Flow
 from flows.questions.runner import choice_rows, refresh_search
+from flows.questions.sets import PROCTOR, Flow
 from flows.store.rows import EntryRow
 
 # Where supervision adds to an open entry without the journal importing it:

@@ -7,13 +7,14 @@ from flows.features.journal.listing import entries
 from flows.kernel.feature import Feature
 from flows.kernel.model import Input
 from flows.kernel.turn import Turn, label_of, msg, wording
-from flows.questions.catalogue import Catalogue, PromptError
+from flows.questions.catalogue import Catalogue
 from flows.questions.runner import (
     carry_on_after,
     paused_for_identifying,
     refresh_search,
     save_typed,
 )
+from flows.questions.sets import PromptError
 
 JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
 

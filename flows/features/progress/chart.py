@@ -19,25 +19,14 @@ from typing import TYPE_CHECKING, Any
 from flows.kernel import render
 from flows.kernel.model import Button, Photo
 from flows.kernel.turn import Turn
-from flows.questions.catalogue import Catalogue, Flow
+from flows.questions.catalogue import Catalogue
+from flows.questions.sets import Flow
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when the first picture is drawn
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-PROGRESS_MESSAGES = frozenset(
-    {
-        "progress_none",
-        "progress_line",
-        "progress_title",
-        "progress_tips_heading",
-        "progress_activity_heading",
-        "progress_nothing_these_weeks",
-        "progress_date_format",
-        "button_weeks",
-    }
-)
 WEEKS = (4, 12, 52)  # the buttons under the picture
 DEFAULT_WEEKS = 12
 TIPS = "top_tips"

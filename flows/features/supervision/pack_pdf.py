@@ -19,7 +19,7 @@ from flows.kernel import render as html
 from flows.kernel.model import Document
 from flows.kernel.turn import Turn, msg, title_of
 from flows.kernel.turn import zone as zone_of
-from flows.questions.catalogue import PROCTOR
+from flows.questions.sets import PROCTOR
 
 FONT = "DejaVu"
 _STYLES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf"}

@@ -21,7 +21,7 @@ from flows.features.supervision.links import WRONG_CODE_WINDOW, notice
 from flows.kernel import gate, render
 from flows.kernel.model import Button, Outcome, Reply
 from flows.kernel.turn import Turn, msg, name_of, title_of, wording
-from flows.questions.catalogue import PROCTOR
+from flows.questions.sets import PROCTOR
 from flows.store.rows import EntryRow
 from flows.store.unit import Unit
 
