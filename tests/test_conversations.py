@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tests.conftest import Chat, Harness, plain
+from tests.drivers import Chat, Harness, plain
 from tests.offline import Person
 
 PREP_ANSWERS = [

@@ -57,7 +57,7 @@ from bot.app import open_service
 from flows import when
 from flows.entries import base
 from flows.store import Store, Tx
-from tests.conftest import make_config, plain
+from tests.drivers import make_config, plain
 from tests.fakeapi import FakeBotAPI, Sent
 from tests.offline import Person
 from tests.running import TOKEN, start_bot, stop, straddles_kill

@@ -25,7 +25,7 @@ from bot import logs
 from bot.telegram_bot import build_application
 from flows.service import Service
 from flows.store import Store
-from tests.conftest import TOKEN, Chat, Harness, make_config, plain
+from tests.drivers import TOKEN, Chat, Harness, make_config, plain
 from tests.offline import Person, RecordingRequest
 
 COMMANDS = [

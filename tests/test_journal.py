@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flows.store import Tx
-from tests.conftest import Chat, Harness, plain
+from tests.drivers import Chat, Harness, plain
 from tests.offline import Person
 
 
@@ -243,7 +243,7 @@ async def test_an_organisation_adds_its_own_support_lines(tmp_path: Path) -> Non
     from bot.app import open_service
     from flows.model import Input
     from flows.model import Person as EnginePerson
-    from tests.conftest import make_config
+    from tests.drivers import make_config
 
     extra = tmp_path / "support.yaml"
     extra.write_text('organisation:\n  - "<b>Staff support</b>: call 0300 123 4567"\n')

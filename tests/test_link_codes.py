@@ -28,7 +28,7 @@ from bot.telegram_bot import sweep
 from flows.model import Input
 from flows.model import Person as Who
 from flows.supervision import new_code
-from tests.conftest import Chat, Clock, Harness, plain
+from tests.drivers import Chat, Clock, Harness, plain
 from tests.offline import Person
 
 DOESNT_WORK = "That code doesn't work"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Chat, Clock, Harness
+from tests.drivers import Chat, Clock, Harness
 from tests.offline import Person
 from tests.test_supervision import link
 

@@ -19,7 +19,7 @@ from telegram.ext import Application
 from bot.app import open_service
 from bot.telegram_bot import build_application, deliver, flush_outbox
 from flows.service import Service
-from tests.conftest import Chat, Clock, Harness, make_config
+from tests.drivers import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
 from tests.test_nudges import REMINDER, move_to, set_session
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_service
-from tests.conftest import make_config
+from tests.drivers import make_config
 from tests.fakeapi import FakeBotAPI
 from tests.running import TOKEN, start_bot, stop, straddles_kill
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from bot.telegram_bot import flush_outbox
-from tests.conftest import Chat, Harness
+from tests.drivers import Chat, Harness
 from tests.offline import Person
 from tests.test_supervision import link
 

@@ -17,7 +17,7 @@ from bot.telegram_bot import build_application
 from flows import engine
 from flows.service import REQUIRED_MESSAGES
 from flows.store import StartupProblem
-from tests.conftest import Chat, Harness, make_config
+from tests.drivers import Chat, Harness, make_config
 from tests.offline import Person, RecordingRequest
 
 

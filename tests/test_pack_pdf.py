@@ -11,7 +11,7 @@ import pypdf
 from flows import pack_pdf
 from flows.engine import Flow
 from flows.store import Tx
-from tests.conftest import Chat, Harness
+from tests.drivers import Chat, Harness
 from tests.offline import Call, Person
 from tests.test_supervision import link
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from flows import progress
 from flows.store import Tx, iso
-from tests.conftest import Chat, Clock, Harness, plain
+from tests.drivers import Chat, Clock, Harness, plain
 from tests.offline import Call
 
 TIPS = [

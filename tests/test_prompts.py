@@ -15,7 +15,7 @@ from bot.app import open_service
 from flows import engine
 from flows.service import REQUIRED_MESSAGES
 from flows.store import StartupProblem
-from tests.conftest import make_config
+from tests.drivers import make_config
 
 
 def copy_prompts(tmp_path: Path) -> Path:

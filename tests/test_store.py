@@ -13,7 +13,7 @@ import pytest
 from bot.app import open_service
 from flows.model import Input, Person
 from flows.store import StartupProblem, Store, Tx, migrate, migration_files
-from tests.conftest import Chat, make_config
+from tests.drivers import Chat, make_config
 
 
 async def test_migrations_apply_on_a_blank_database_and_are_idempotent(tmp_path: Path) -> None:

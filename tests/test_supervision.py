@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.telegram_bot import sweep
-from tests.conftest import Chat, Clock, Harness
+from tests.drivers import Chat, Clock, Harness
 from tests.offline import Person
 
 

@@ -48,7 +48,7 @@ from flows import engine
 from flows.engine import Catalogue
 from flows.service import REQUIRED_MESSAGES, Service
 from flows.store import Store
-from tests.conftest import Chat, Clock, Harness, make_config
+from tests.drivers import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
 
 WORKER_NAMES = ("Alex", "Bea")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.inbox import _chat_key
-from tests.conftest import Chat, Clock, Group, Harness
+from tests.drivers import Chat, Clock, Group, Harness
 from tests.offline import Person
 from tests.test_supervision import link, rows
 
