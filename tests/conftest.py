@@ -1,4 +1,5 @@
-"""Pytest fixtures: a started bot over an offline request layer, people to talk to it, a clock.
+"""Pytest fixtures: a started bot over an offline request layer, people to talk to it (a worker
+and their supervisor, linked or not), a clock.
 The drivers themselves (Harness, Chat, Group, Clock, ...) are in tests/drivers.py."""
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ import pytest
 
 from bot.app import open_service
 from bot.telegram_bot import build_application
-from tests.drivers import Chat, Clock, Harness, make_config
+from tests.drivers import (
+    Chat,
+    Clock,
+    Harness,
+    link,
+    make_config,
+    other_chat,
+    supervisor_chat,
+    worker_chat,
+)
 from tests.offline import RecordingRequest
 
 
@@ -46,3 +56,26 @@ def clock(bot: Harness) -> Clock:
     tick = Clock()
     bot.service.store.clock = tick
     return tick
+
+
+@pytest.fixture
+def worker(bot: Harness) -> Chat:
+    return worker_chat(bot)
+
+
+@pytest.fixture
+def supervisor(bot: Harness) -> Chat:
+    return supervisor_chat(bot)
+
+
+@pytest.fixture
+def other(bot: Harness) -> Chat:
+    return other_chat(bot)
+
+
+@pytest.fixture
+async def linked(worker: Chat, supervisor: Chat) -> tuple[Chat, Chat]:
+    """(worker, supervisor), linked through the invite flow. Fixtures set up in the order a test
+    names them, so a test that also sets the clock names `linked` after `clock`/`at`."""
+    await link(worker, supervisor)
+    return worker, supervisor

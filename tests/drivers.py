@@ -194,6 +194,48 @@ class Group:
         return [int(c.params["message_id"]) for c in self.calls() if c.method == "deleteMessage"]
 
 
+# ---- a worker and their supervisor ----------------------------------------------------------
+# Alex (1001) is the worker, Sam (2002) supervises Alex, Jo (3003) is someone else.
+
+
+def worker_chat(bot: Harness) -> Chat:
+    return Chat(bot, Person(user_id=1001, first_name="Alex"))
+
+
+def supervisor_chat(bot: Harness) -> Chat:
+    return Chat(bot, Person(user_id=2002, first_name="Sam"))
+
+
+def other_chat(bot: Harness) -> Chat:
+    return Chat(bot, Person(user_id=3003, first_name="Jo"))
+
+
+async def invite_code(worker: Chat) -> tuple[str, str]:
+    """The worker makes an invite; returns (code, deep link)."""
+    await worker.send("/supervisor")
+    replies = await worker.press("Create an invite")
+    text = replies[-1]
+    code = re.search(r"/link ([A-Z2-7-]+)", text)
+    url = re.search(r"https://t\.me/\S+", text)
+    assert code and url, text
+    return code.group(1), url.group(0)
+
+
+async def link(worker: Chat, supervisor: Chat) -> None:
+    """Invite → the supervisor confirms → the worker confirms."""
+    code, _ = await invite_code(worker)
+    await supervisor.send(f"/link {code}")
+    await supervisor.press("Yes, link")
+    await worker.press("Yes, link")
+
+
+async def linked_pair(bot: Harness) -> tuple[Chat, Chat]:
+    """Alex and Sam, linked through the invite flow: (worker, supervisor)."""
+    worker, supervisor = worker_chat(bot), supervisor_chat(bot)
+    await link(worker, supervisor)
+    return worker, supervisor
+
+
 def make_config(data_dir: Path, **overrides: Any) -> Config:
     values: dict[str, Any] = {
         "token": TOKEN,
