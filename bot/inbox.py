@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
@@ -36,7 +36,7 @@ class InboxRunner:
         app: Application[Any, Any, Any, Any, Any, Any],
         service: Service,
         poll_timeout: int = 30,
-        receive: Callable[[], Awaitable[None]] | None = None,
+        receive: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         """`receive`, if given, brings updates into the inbox instead of long polling (webhook
         mode: bot/webhook.py); it runs until cancelled and calls `wake()` after each store."""

@@ -90,7 +90,8 @@ def build_application(
     to measure our own cost rather than Telegram's limits.
     """
     assert config.token, "a bot token is needed for Telegram mode"
-    builder = (
+    # Any: the bot's type differs with and without the rate limiter (ExtBot[int] or ExtBot[None]).
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.api_base_url)

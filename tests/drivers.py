@@ -147,7 +147,7 @@ class Group:
         """Someone removes the bot (my_chat_member: the bot is now kicked, or left)."""
         bot_user = {k: v for k, v in BOT_USER.items() if k in {"id", "is_bot", "first_name"}}
         old = {"status": "member", "user": bot_user}
-        new = {"status": status, "user": bot_user}
+        new: dict[str, Any] = {"status": status, "user": bot_user}
         if status == "kicked":
             new["until_date"] = 0
         update = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ async def chat(bot: Harness) -> Chat:
     return person
 
 
-def rows(bot: Harness, sql: str) -> list[tuple[object, ...]]:
+def rows(bot: Harness, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(bot.service.store.path) as db:
         return db.execute(sql).fetchall()
 
