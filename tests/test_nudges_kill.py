@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_service
+from flows.store import Tx
 from tests.drivers import make_config
 from tests.fakeapi import FakeBotAPI
 from tests.running import TOKEN, start_bot, stop, straddles_kill
@@ -31,7 +32,7 @@ async def plan(data_dir: Path) -> None:
     service = await open_service(make_config(data_dir, token=TOKEN))
     soon = datetime.now(UTC) + timedelta(seconds=1)
 
-    def work(tx) -> None:  # type: ignore[no-untyped-def]
+    def work(tx: Tx) -> None:
         for n, person_id in enumerate(PEOPLE):
             tx.person(person_id, "Europe/London")
             tx.set_welcomed(person_id)
