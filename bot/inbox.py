@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from telegram import Update
@@ -36,7 +37,7 @@ class InboxRunner:
         app: TelegramApp,
         service: App,
         poll_timeout: int = 30,
-        receive: Callable[[], Awaitable[None]] | None = None,
+        receive: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         """`receive`, if given, brings updates into the inbox instead of long polling (webhook
         mode: bot/webhook.py); it runs until cancelled and calls `wake()` after each store."""
@@ -255,6 +256,6 @@ def _kind(data: dict[str, Any]) -> str:
     return next((k for k in data if k != "update_id"), "empty")
 
 
-def _seconds(value: object) -> float:
-    total = getattr(value, "total_seconds", None)
-    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
+def _seconds(value: float | timedelta) -> float:
+    """RetryAfter.retry_after: seconds, or a timedelta once PTB's timedelta switch is on."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -48,7 +48,7 @@ def configure(level: str = "INFO", secrets: tuple[str | None, ...] = ()) -> None
     for old in list(root.handlers):
         if getattr(old, "coreflect", False):
             root.removeHandler(old)
-    handler.coreflect = True  # type: ignore[attr-defined]
+    handler.coreflect = True  # type: ignore[attr-defined]  # our mark, so setup replaces only ours
     root.addHandler(handler)
     root.setLevel(level.upper())
     hold_library_loggers()

@@ -93,9 +93,9 @@ class Responder:
         if status == "creator":
             member["is_anonymous"] = False
         elif status == "administrator":
-            rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats")
-            rights += ("can_restrict_members", "can_promote_members", "can_change_info")
-            rights += ("can_invite_users", "can_post_stories", "can_edit_stories")
+            rights = ["can_manage_chat", "can_delete_messages", "can_manage_video_chats"]
+            rights += ["can_restrict_members", "can_promote_members", "can_change_info"]
+            rights += ["can_invite_users", "can_post_stories", "can_edit_stories"]
             member |= {"can_be_edited": False, "is_anonymous": False}
             member |= {right: right == "can_delete_messages" for right in rights}
             member["can_delete_stories"] = False

@@ -18,7 +18,7 @@ import pytest
 
 from bot.backup import BackupProblem, backup, restore, running_lock
 from flows.store.core import Store
-from tests.conftest import Chat, Harness, make_config
+from tests.drivers import Chat, Harness, make_config
 from tests.fakeapi import FakeBotAPI
 from tests.offline import Person
 from tests.running import ROOT, TOKEN, start_bot, stop

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import NoReturn
 
-from tests.conftest import Chat, Harness, plain
+from tests.drivers import Chat, Harness, plain
 from tests.offline import Person
 
 PREP_ANSWERS = [
@@ -323,11 +324,11 @@ async def test_very_long_answers_are_split_into_messages_that_fit(chat: Chat) ->
 async def test_something_going_wrong_gets_a_kind_apology(chat: Chat, bot: Harness) -> None:
     await chat.send("/prepare")
 
-    async def broken(*args: object, **kwargs: object) -> None:
+    async def broken(*args: object, **kwargs: object) -> NoReturn:
         raise RuntimeError("disk on fire")
 
     real = bot.service.handle
-    bot.service.handle = broken  # type: ignore[method-assign]
+    bot.service.handle = broken  # type: ignore[method-assign]  # a stand-in, for this test only
     replies = await chat.send("an answer")
     assert "something went wrong on my side" in replies[0]
     bot.service.handle = real  # type: ignore[method-assign]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import Chat
+from tests.drivers import Chat
 
 
 async def test_coproduction_check_is_saved_like_any_entry(chat: Chat) -> None:

@@ -60,7 +60,7 @@ from flows.kernel import when
 from flows.questions.answers import base
 from flows.store.core import Store
 from flows.store.unit import Unit
-from tests.conftest import make_config, plain
+from tests.drivers import make_config, plain
 from tests.fakeapi import FakeBotAPI, Sent
 from tests.offline import Person
 from tests.running import TOKEN, start_bot, stop, straddles_kill

@@ -25,7 +25,7 @@ from bot import logs
 from bot.telegram_bot import build_application
 from flows.app import build
 from flows.store.core import Store
-from tests.conftest import TOKEN, Chat, Harness, make_config, plain
+from tests.drivers import TOKEN, Chat, Harness, make_config, plain
 from tests.offline import Person, RecordingRequest
 
 COMMANDS = [
@@ -80,7 +80,9 @@ actions = st.lists(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(script=actions)
-async def test_generated_conversations(bot: Harness, script: list, caplog) -> None:  # type: ignore[type-arg, no-untyped-def]
+async def test_generated_conversations(
+    bot: Harness, script: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.ERROR)
     base = 9000 + (abs(hash(repr(script))) % 100_000) * 2  # fresh people for every example
     people = [Chat(bot, Person(base, "Ana")), Chat(bot, Person(base + 1, "Ben"))]

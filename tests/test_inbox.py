@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 from bot.inbox import InboxRunner
-from tests.conftest import Chat, Harness, plain
+from tests.drivers import Chat, Harness, plain
 from tests.offline import Person
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flows.store.unit import Unit
-from tests.conftest import Chat, Harness, plain
+from tests.drivers import Chat, Harness, plain
 from tests.offline import Person
 
 
@@ -22,7 +23,7 @@ async def chat(bot: Harness) -> Chat:
     return person
 
 
-def rows(bot: Harness, sql: str) -> list[tuple[object, ...]]:
+def rows(bot: Harness, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(bot.service.store.path) as db:
         return db.execute(sql).fetchall()
 
@@ -243,7 +244,7 @@ async def test_an_organisation_adds_its_own_support_lines(tmp_path: Path) -> Non
     from bot.app import open_service
     from flows.kernel.model import Input
     from flows.kernel.model import Person as EnginePerson
-    from tests.conftest import make_config
+    from tests.drivers import make_config
 
     extra = tmp_path / "support.yaml"
     extra.write_text('organisation:\n  - "<b>Staff support</b>: call 0300 123 4567"\n')

@@ -28,7 +28,7 @@ from bot.delivery import sweep
 from flows.features.supervision.links import new_code
 from flows.kernel.model import Input
 from flows.kernel.model import Person as Who
-from tests.conftest import Chat, Clock, Harness, plain
+from tests.drivers import Chat, Clock, Harness, plain
 from tests.offline import Person
 
 DOESNT_WORK = "That code doesn't work"

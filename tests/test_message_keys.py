@@ -45,8 +45,10 @@ def _asked_for() -> set[str]:
                 continue
             first = node.args[0]
             options = [first.body, first.orelse] if isinstance(first, ast.IfExp) else [first]
-            found |= {o.value for o in options if isinstance(o, ast.Constant)}
-    return {key for key in found if isinstance(key, str)}
+            found |= {
+                o.value for o in options if isinstance(o, ast.Constant) and isinstance(o.value, str)
+            }
+    return found
 
 
 def _literals() -> set[str]:
@@ -87,7 +89,9 @@ def test_every_key_built_at_run_time_is_shipped_and_declared() -> None:
 def test_every_shipped_key_is_used() -> None:
     built = {f"{prefix}{v}" for prefix, values in BUILT_AT_RUN_TIME.items() for v in values}
     unused = sorted(shipped_message_keys() - _literals() - built)
-    assert not unused, f"messages no code uses (remove them, or declare how they are built): {unused}"
+    assert not unused, (
+        f"messages no code uses (remove them, or declare how they are built): {unused}"
+    )
 
 
 def test_the_check_reads_the_shipped_file() -> None:

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Chat, Clock, Harness
+from tests.drivers import Chat, Clock, Harness, link
 from tests.offline import Person
-from tests.test_supervision import link
 
 START = datetime(2026, 12, 2, 16, 30, tzinfo=UTC)  # Wed 2 Dec 2026, 16:30 in London (GMT)
 REMINDER = "Your supervision is"
@@ -27,16 +26,6 @@ REMINDER = "Your supervision is"
 def at(clock: Clock) -> Clock:
     clock.now = START
     return clock
-
-
-@pytest.fixture
-def worker(bot: Harness) -> Chat:
-    return Chat(bot, Person(user_id=1001, first_name="Alex"))
-
-
-@pytest.fixture
-def supervisor(bot: Harness) -> Chat:
-    return Chat(bot, Person(user_id=2002, first_name="Sam"))
 
 
 def rows(bot: Harness, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -153,9 +142,9 @@ async def test_prepare_now_opens_the_pack_or_a_preparation(
 
 
 async def test_a_pack_already_shared_is_acknowledged_not_nagged(
-    worker: Chat, supervisor: Chat, bot: Harness, at: Clock
+    bot: Harness, at: Clock, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, _ = linked
     await worker.send("Something to bring")
     await worker.send("/entries")
     await worker.press(worker.buttons()[0])
@@ -271,9 +260,9 @@ async def test_cancel_one_of_a_series_keeps_the_rhythm(
 
 
 async def test_supervisor_sets_a_session_for_a_supervisee(
-    worker: Chat, supervisor: Chat, bot: Harness, at: Clock
+    bot: Harness, at: Clock, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     await supervisor.send("/supervision")
     await supervisor.press("Set a session for Alex")
     await supervisor.send("Thu 10:00")

@@ -21,7 +21,7 @@ from bot.delivery import deliver, flush_outbox
 from bot.telegram_bot import build_application
 from flows.app import App
 from flows.features.sessions import db as sessions_db
-from tests.conftest import Chat, Clock, Harness, make_config
+from tests.drivers import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
 from tests.test_nudges import REMINDER, move_to, set_session
 

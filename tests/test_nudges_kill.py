@@ -18,7 +18,8 @@ import pytest
 
 from bot.app import open_service
 from flows.features.sessions import db as sessions_db
-from tests.conftest import make_config
+from flows.store.unit import Unit
+from tests.drivers import make_config
 from tests.fakeapi import FakeBotAPI
 from tests.running import TOKEN, start_bot, stop, straddles_kill
 
@@ -32,7 +33,7 @@ async def plan(data_dir: Path) -> None:
     service = await open_service(make_config(data_dir, token=TOKEN))
     soon = datetime.now(UTC) + timedelta(seconds=1)
 
-    def work(tx) -> None:  # type: ignore[no-untyped-def]
+    def work(tx: Unit) -> None:
         for n, person_id in enumerate(PEOPLE):
             tx.person(person_id, "Europe/London")
             tx.set_welcomed(person_id)

@@ -6,14 +6,11 @@ from __future__ import annotations
 import sqlite3
 
 from bot.delivery import flush_outbox
-from tests.conftest import Chat, Harness
-from tests.offline import Person
-from tests.test_supervision import link
+from tests.drivers import Harness, linked_pair
 
 
 async def test_the_confirmation_edit_waits_in_the_outbox_until_sent(bot: Harness) -> None:
-    worker, supervisor = Chat(bot, Person(1001, "Alex")), Chat(bot, Person(2002, "Sam"))
-    await link(worker, supervisor)
+    worker, _ = await linked_pair(bot)
     await worker.send("a note worth sharing")
     await worker.send("/share")
     await worker.press("One entry")

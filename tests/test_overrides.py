@@ -16,7 +16,7 @@ from bot.app import open_service
 from bot.telegram_bot import build_application
 from flows.questions import catalogue as engine
 from flows.store.core import StartupProblem
-from tests.conftest import Chat, Harness, make_config
+from tests.drivers import Chat, Harness, make_config
 from tests.offline import Person, RecordingRequest
 
 

@@ -11,9 +11,8 @@ import pypdf
 from flows.features.supervision import pack_pdf
 from flows.questions.sets import Flow
 from flows.store.unit import Unit
-from tests.conftest import Chat, Harness
+from tests.drivers import Chat, Harness, link, linked_pair
 from tests.offline import Call, Person
-from tests.test_supervision import link
 
 AWKWARD = "<b>not bold</b> & <script>x</script> 🌱👍🏽 café ‘quoted’"
 
@@ -117,9 +116,7 @@ async def test_the_pack_pdf_holds_every_kind_of_entry_and_nothing_left_out(bot: 
 
 
 async def test_the_pdf_button_is_only_under_a_pack(bot: Harness) -> None:
-    worker = Chat(bot, Person(user_id=1001, first_name="Alex"))
-    supervisor = Chat(bot, Person(user_id=2002, first_name="Sam"))
-    await link(worker, supervisor)
+    worker, _ = await linked_pair(bot)
     await worker.send("A note for one entry")
     await worker.send("/share")
     await worker.press("One entry")

@@ -87,8 +87,10 @@ def test_sigkill_mid_flow_then_restart_loses_nothing(tmp_path: Path) -> None:
                 fake.push(update)
                 if n % 2 == 0:
                     # Kill the moment the bot confirms this update to "Telegram".
-                    uid = update["update_id"]
-                    assert fake.wait_for(lambda _, uid=uid: fake.confirmed_below > uid, 20)
+                    def passed(_: object, uid: int = update["update_id"]) -> bool:
+                        return fake.confirmed_below > uid
+
+                    assert fake.wait_for(passed, 20)
                     bot.send_signal(signal.SIGKILL)
                     bot.wait(10)
                     kills += 1

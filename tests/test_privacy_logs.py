@@ -8,7 +8,7 @@ import pytest
 
 from bot import logs
 from bot.inbox import InboxRunner
-from tests.conftest import Chat
+from tests.drivers import Chat
 
 
 async def test_no_answer_text_in_any_log_record(

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from PIL import Image
@@ -15,7 +15,7 @@ from PIL import Image
 from flows.features.progress import chart as progress
 from flows.store.rows import iso
 from flows.store.unit import Unit
-from tests.conftest import Chat, Clock, Harness, plain
+from tests.drivers import Chat, Clock, Harness, plain
 from tests.offline import Call
 
 TIPS = [
@@ -106,7 +106,8 @@ async def test_one_check_makes_a_picture_naming_the_right_tips(chat: Chat) -> No
 def no_red(image: Image.Image) -> bool:
     """No pixel is a red: the picture never colours an answer as a failure."""
     rgb = image.convert("RGB")
-    colours = rgb.getcolors(maxcolors=1 << 20) or []
+    # An RGB image's colours are (r, g, b); getcolors is typed for every mode.
+    colours = cast("list[tuple[int, tuple[int, int, int]]]", rgb.getcolors(maxcolors=1 << 20) or [])
     return not any(r > 170 and g < 110 and b < 110 for _, (r, g, b) in colours)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,7 +16,7 @@ import yaml
 from bot.app import open_service
 from flows.questions import catalogue as engine
 from flows.store.core import StartupProblem
-from tests.conftest import make_config
+from tests.drivers import make_config
 
 
 def copy_prompts(tmp_path: Path) -> Path:
@@ -23,7 +25,7 @@ def copy_prompts(tmp_path: Path) -> Path:
     return folder
 
 
-def edit(folder: Path, name: str, change) -> None:  # type: ignore[no-untyped-def]
+def edit(folder: Path, name: str, change: Callable[[Any], object]) -> None:
     path = folder / name
     data = yaml.safe_load(path.read_text())
     change(data)
@@ -97,7 +99,9 @@ def test_wording_says_sharing_personal_experience() -> None:
         ),
     ],
 )
-def test_broken_question_set_is_named(tmp_path: Path, name: str, change, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_broken_question_set_is_named(
+    tmp_path: Path, name: str, change: Callable[[Any], object], expected: str
+) -> None:
     folder = copy_prompts(tmp_path)
     edit(folder, name, change)
     with pytest.raises(engine.PromptError) as caught:
@@ -127,7 +131,7 @@ async def test_start_up_refuses_a_broken_set(
 def test_branches_follow_the_answer(tmp_path: Path) -> None:
     folder = copy_prompts(tmp_path)
 
-    def add_branch(d):  # type: ignore[no-untyped-def]
+    def add_branch(d: Any) -> None:
         d["steps"][3]["branches"] = [{"when": ["no"], "to": "timing"}]
 
     edit(folder, "in_the_moment.yaml", add_branch)

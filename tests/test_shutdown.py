@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def replies(fake: FakeBotAPI) -> int:
     )
 
 
-def terminate_within_ten_seconds(bot) -> float:  # type: ignore[no-untyped-def]
+def terminate_within_ten_seconds(bot: subprocess.Popen[bytes]) -> float:
     started = time.monotonic()
     bot.send_signal(signal.SIGTERM)
     assert bot.wait(12) == 0
@@ -111,7 +112,7 @@ async def test_sigterm_in_webhook_mode_keeps_every_update_it_answered(tmp_path: 
         await asyncio.gather(*(worker() for _ in range(8)))
 
     with FakeBotAPI(TOKEN) as fake:
-        bot = start_bot(fake, data_dir, **env)
+        bot = start_bot(fake, data_dir, log=subprocess.DEVNULL, **env)
         try:
             assert fake.wait_for(lambda c: any(x.method == "setWebhook" for x in c), 30)
             await asyncio.sleep(0.3)
@@ -123,7 +124,7 @@ async def test_sigterm_in_webhook_mode_keeps_every_update_it_answered(tmp_path: 
                 await sending
                 first = set(answered)
                 assert len(first) < NOTES
-                bot = start_bot(fake, data_dir, **env)
+                bot = start_bot(fake, data_dir, log=subprocess.DEVNULL, **env)
                 assert fake.wait_for(lambda c: sum(x.method == "setWebhook" for x in c) == 2, 30)
                 await asyncio.sleep(0.3)
                 while len(answered) < NOTES:  # Telegram retries everything not answered 200

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from bot.app import open_service
 from flows.kernel.model import Input, Person
 from flows.store.core import StartupProblem, Store, migrate, migration_files
 from flows.store.unit import Unit
-from tests.conftest import Chat, make_config
+from tests.drivers import Chat, Harness, make_config
 
 
 async def test_migrations_apply_on_a_blank_database_and_are_idempotent(tmp_path: Path) -> None:
@@ -33,15 +34,19 @@ async def test_migrations_apply_on_a_blank_database_and_are_idempotent(tmp_path:
     assert {"people", "conversations", "entries", "answers", "inbox"} <= tables
 
 
+async def pragma(store: Store, name: str) -> Any:
+    async with store.db.execute(f"PRAGMA {name}") as cur:
+        row = await cur.fetchone()
+    assert row is not None, name
+    return row[0]
+
+
 async def test_store_pragmas(tmp_path: Path) -> None:
     store = await Store.open(tmp_path, synchronous="FULL")
     try:
-        async with store.db.execute("PRAGMA journal_mode") as cur:
-            assert (await cur.fetchone())[0] == "wal"
-        async with store.db.execute("PRAGMA foreign_keys") as cur:
-            assert (await cur.fetchone())[0] == 1
-        async with store.db.execute("PRAGMA synchronous") as cur:
-            assert (await cur.fetchone())[0] == 2  # FULL
+        assert await pragma(store, "journal_mode") == "wal"
+        assert await pragma(store, "foreign_keys") == 1
+        assert await pragma(store, "synchronous") == 2  # FULL
     finally:
         await store.close()
 
@@ -108,7 +113,7 @@ async def test_canary_is_in_no_file_of_the_data_directory(chat: Chat, data_dir: 
             assert canary.encode("utf-16-le") not in content, path.name
 
 
-async def test_answers_are_bound_to_their_row(chat: Chat, bot) -> None:  # type: ignore[no-untyped-def]
+async def test_answers_are_bound_to_their_row(chat: Chat, bot: Harness) -> None:
     """Swapping two encrypted answers between rows makes them unreadable, not misattributed."""
     await chat.send("/prepare")
     await chat.send("first")
@@ -128,6 +133,11 @@ async def test_answers_are_bound_to_their_row(chat: Chat, bot) -> None:  # type:
         await bot.service.store.run(read)
 
 
+async def inbox_rows(store: Store) -> list[tuple[Any, ...]]:
+    async with store.db.execute("SELECT update_id, payload IS NULL FROM inbox") as cur:
+        return [tuple(row) for row in await cur.fetchall()]
+
+
 async def test_inbox_keeps_what_is_unhandled_and_prunes_old_handled_rows(tmp_path: Path) -> None:
     store = await Store.open(tmp_path)
     try:
@@ -139,13 +149,11 @@ async def test_inbox_keeps_what_is_unhandled_and_prunes_old_handled_rows(tmp_pat
             "UPDATE inbox SET handled_at = '2020-01-01T00:00:00+00:00' WHERE handled_at IS NOT NULL"
         )
         await store.inbox_prune()
-        async with store.db.execute("SELECT update_id, payload IS NULL FROM inbox") as cur:
-            assert await cur.fetchall() == [(3, False)]  # unhandled: kept, payload and all
+        assert await inbox_rows(store) == [(3, False)]  # unhandled: kept, payload and all
         await store.inbox_mark_handled(3)
         await store.db.execute("UPDATE inbox SET handled_at = '2020-01-01T00:00:00+00:00'")
         await store.inbox_prune()
-        async with store.db.execute("SELECT update_id, payload IS NULL FROM inbox") as cur:
-            assert await cur.fetchall() == [(3, True)]  # the newest stays, for the offset
+        assert await inbox_rows(store) == [(3, True)]  # the newest stays, for the offset
         assert await store.inbox_next_offset() == 4
     finally:
         await store.close()

@@ -9,45 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.delivery import sweep
-from tests.conftest import Chat, Clock, Harness
-from tests.offline import Person
-
-
-@pytest.fixture
-def worker(bot: Harness) -> Chat:
-    return Chat(bot, Person(user_id=1001, first_name="Alex"))
-
-
-@pytest.fixture
-def supervisor(bot: Harness) -> Chat:
-    return Chat(bot, Person(user_id=2002, first_name="Sam"))
-
-
-@pytest.fixture
-def other(bot: Harness) -> Chat:
-    return Chat(bot, Person(user_id=3003, first_name="Jo"))
-
-
-async def invite_code(worker: Chat) -> tuple[str, str]:
-    """The worker makes an invite; returns (code, deep link)."""
-    await worker.send("/supervisor")
-    replies = await worker.press("Create an invite")
-    text = replies[-1]
-    code = re.search(r"/link ([A-Z2-7-]+)", text)
-    url = re.search(r"https://t\.me/\S+", text)
-    assert code and url, text
-    return code.group(1), url.group(0)
-
-
-async def link(worker: Chat, supervisor: Chat) -> None:
-    """Invite → the supervisor confirms → the worker confirms."""
-    code, _ = await invite_code(worker)
-    await supervisor.send(f"/link {code}")
-    await supervisor.press("Yes, link")
-    await worker.press("Yes, link")
+from tests.drivers import Chat, Clock, Harness, invite_code, link
 
 
 def rows(bot: Harness, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -157,9 +120,9 @@ async def test_wrong_code_limit_is_five_an_hour(
 
 
 async def test_unlink_from_either_side_with_confirmation(
-    worker: Chat, supervisor: Chat, bot: Harness
+    bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     await supervisor.send("/supervisor")
     await supervisor.press("Unlink Alex")
     await supervisor.press("Keep the link")
@@ -185,9 +148,9 @@ async def test_unlink_from_either_side_with_confirmation(
 
 
 async def test_share_with_toggled_answers_then_withdraw(
-    worker: Chat, supervisor: Chat, bot: Harness
+    bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     await reflect(worker, "It went well, they smiled", "SECRET-DETAIL about my own past")
     before = len(supervisor.sent())
     await worker.send("/share")
@@ -230,8 +193,8 @@ async def test_share_with_toggled_answers_then_withdraw(
     assert "Nothing has been shared with you" in (await supervisor.send("/summaries"))[-1]
 
 
-async def test_keep_private_sends_nothing(worker: Chat, supervisor: Chat, bot: Harness) -> None:
-    await link(worker, supervisor)
+async def test_keep_private_sends_nothing(bot: Harness, linked: tuple[Chat, Chat]) -> None:
+    worker, supervisor = linked
     await reflect(worker, "Private words", "More private words")
     before = len(supervisor.sent())
     await worker.send("/share")
@@ -244,9 +207,9 @@ async def test_keep_private_sends_nothing(worker: Chat, supervisor: Chat, bot: H
 
 
 async def test_withdraw_after_48_hours_asks_the_supervisor_to_delete(
-    worker: Chat, supervisor: Chat, clock: Clock
+    clock: Clock, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     await reflect(worker, "Words from two days ago", "More")
     await share_first_entry(worker)
     clock.advance(hours=49)
@@ -260,9 +223,9 @@ async def test_withdraw_after_48_hours_asks_the_supervisor_to_delete(
 
 
 async def test_expiry_after_7_days_removes_it_like_a_withdrawal(
-    worker: Chat, supervisor: Chat, clock: Clock, bot: Harness
+    clock: Clock, bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     await reflect(worker, "A week-long share", "More")
     await worker.send("/share")
     await worker.press("One entry")
@@ -287,9 +250,9 @@ async def test_expiry_after_7_days_removes_it_like_a_withdrawal(
 
 
 async def test_supervisor_lists_newest_first_paged_and_ids_checked(
-    worker: Chat, supervisor: Chat, other: Chat, bot: Harness
+    other: Chat, bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     for n in range(7):
         await worker.send(f"Journal note number {chr(97 + n)}")
         await share_first_entry(worker)
@@ -329,9 +292,9 @@ async def test_supervisor_lists_newest_first_paged_and_ids_checked(
 
 
 async def test_sharing_episode_and_supervision_pack_by_proctor(
-    worker: Chat, supervisor: Chat, bot: Harness
+    bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     await worker.send("/moment")
     await worker.send("My time off work")
     for label in ["Some detail", "To offer hope or ideas", "Yes", "Yes", "Not sure"]:
@@ -388,11 +351,9 @@ async def test_sharing_episode_and_supervision_pack_by_proctor(
     assert "Nothing is marked" in (await worker.press("Supervision pack (0)"))[-1]
 
 
-async def test_an_edit_after_the_preview_means_a_new_preview(
-    worker: Chat, supervisor: Chat
-) -> None:
+async def test_an_edit_after_the_preview_means_a_new_preview(linked: tuple[Chat, Chat]) -> None:
     """Consent is for the exact text previewed: words edited meanwhile are not sent unseen."""
-    await link(worker, supervisor)
+    worker, supervisor = linked
     first = worker.person.text("Words as first written")
     await worker.send_update(first)
     before = len(supervisor.sent())
@@ -411,10 +372,10 @@ async def test_an_edit_after_the_preview_means_a_new_preview(
 
 
 async def test_withdrawn_before_it_could_be_sent_is_never_sent(
-    worker: Chat, supervisor: Chat, bot: Harness
+    bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
     """A summary left in the outbox (Telegram unreachable) and withdrawn meanwhile never goes."""
-    await link(worker, supervisor)
+    worker, supervisor = linked
     await worker.send("Held back by the network")
     await worker.send("/share")
     await worker.press("One entry")
@@ -430,10 +391,8 @@ async def test_withdrawn_before_it_could_be_sent_is_never_sent(
     assert not any("Held back" in t for t in supervisor.read())
 
 
-async def test_forget_withdraws_and_unlinks_first(
-    worker: Chat, supervisor: Chat, bot: Harness
-) -> None:
-    await link(worker, supervisor)
+async def test_forget_withdraws_and_unlinks_first(bot: Harness, linked: tuple[Chat, Chat]) -> None:
+    worker, supervisor = linked
     await worker.send("Something I shared and then erased")
     await share_first_entry(worker)
     await worker.send("/forget")
@@ -455,9 +414,9 @@ async def answer_round(chat: Chat, words: str) -> None:
 
 
 async def test_coreflection_both_agree_then_see_both(
-    worker: Chat, supervisor: Chat, bot: Harness
+    bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     replies = await supervisor.send("/coreflect")  # supervisors model sharing: they can start
     assert "1 of 5" in replies[-1]
     assert "Sam has started a co-reflection round" in worker.read()[-1]
@@ -481,8 +440,8 @@ async def test_coreflection_both_agree_then_see_both(
     assert rows(bot, "SELECT outcome FROM coreflections") == [("revealed",)]
 
 
-async def test_coreflection_one_declines_nothing_is_shown(worker: Chat, supervisor: Chat) -> None:
-    await link(worker, supervisor)
+async def test_coreflection_one_declines_nothing_is_shown(linked: tuple[Chat, Chat]) -> None:
+    worker, supervisor = linked
     await worker.send("/coreflect")
     await answer_round(worker, "WORKER-WORDS")
     await supervisor.press("Answer now")
@@ -494,8 +453,8 @@ async def test_coreflection_one_declines_nothing_is_shown(worker: Chat, supervis
     assert not any("SUP-WORDS" in t for t in worker.read())
 
 
-async def test_coreflection_withdraw_before_reveal(worker: Chat, supervisor: Chat) -> None:
-    await link(worker, supervisor)
+async def test_coreflection_withdraw_before_reveal(linked: tuple[Chat, Chat]) -> None:
+    worker, supervisor = linked
     await worker.send("/coreflect")
     await answer_round(worker, "WORKER-WORDS")
     await worker.press("Withdraw from this round")
@@ -526,11 +485,11 @@ def test_only_the_gate_adds_messages_for_other_people() -> None:
 
 
 async def test_export_lists_what_was_shared_and_how_it_stands(
-    worker: Chat, supervisor: Chat, clock: Clock, bot: Harness
+    clock: Clock, bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
     """/export after sharing: the share log is in both files (never the supervisor's copy of the
     words), with a withdrawn share and one past its expiry but not yet swept."""
-    await link(worker, supervisor)
+    worker, _ = linked
     await worker.send("A note to withdraw")
     await share_first_entry(worker)
     await worker.send("/shared")

@@ -49,7 +49,7 @@ from flows.app import build
 from flows.questions import catalogue as engine
 from flows.questions.catalogue import Catalogue
 from flows.store.core import Store
-from tests.conftest import Chat, Clock, Harness, make_config
+from tests.drivers import Chat, Clock, Harness, make_config
 from tests.offline import Person, RecordingRequest
 
 WORKER_NAMES = ("Alex", "Bea")

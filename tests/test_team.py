@@ -11,26 +11,10 @@ from typing import Any
 import pytest
 
 from bot.inbox import _chat_key
-from tests.conftest import Chat, Clock, Group, Harness
-from tests.offline import Person
-from tests.test_supervision import link, rows
+from tests.drivers import Chat, Clock, Group, Harness, link
+from tests.test_supervision import rows
 
 LEARNED = "Saying less and listening more helped most"
-
-
-@pytest.fixture
-def worker(bot: Harness) -> Chat:
-    return Chat(bot, Person(user_id=1001, first_name="Alex"))
-
-
-@pytest.fixture
-def supervisor(bot: Harness) -> Chat:
-    return Chat(bot, Person(user_id=2002, first_name="Sam"))
-
-
-@pytest.fixture
-def other(bot: Harness) -> Chat:
-    return Chat(bot, Person(user_id=3003, first_name="Jo"))
 
 
 @pytest.fixture
@@ -373,9 +357,9 @@ async def test_bot_removed_unregisters_and_old_proposals_go_nowhere(
 
 
 async def test_worker_starts_team_learning_from_their_reflection(
-    worker: Chat, supervisor: Chat, group: Group, bot: Harness
+    group: Group, bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
-    await link(worker, supervisor)
+    worker, supervisor = linked
     await registered(supervisor, group)
     await reflection(worker, share_learning="no")
     await worker.send("/share")

@@ -39,9 +39,8 @@ from typing import Any
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Chat, Clock, Group, Harness
+from tests.drivers import Chat, Clock, Group, Harness, link
 from tests.offline import Person
-from tests.test_supervision import link
 from tests.test_supervision_property import Errors, started
 
 CANARY = re.compile(r"\bq[js][a-z]{4}\b")

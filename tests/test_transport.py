@@ -52,7 +52,7 @@ async def test_messages_and_files_arrive_as_telegram_reads_them() -> None:
         assert isinstance(document, botapi.Upload)
         assert (document.filename, document.content) == ("pack.pdf", b"%PDF-1.7 pack")
         assert sent[1].params["caption"] == "Your pack"
-        assert sorted(m.text for m in results) == sorted(f"n{n}" for n in range(20))
+        assert sorted(m.text or "" for m in results) == sorted(f"n{n}" for n in range(20))
 
 
 async def test_refusals_come_back_as_telegram_errors() -> None:

@@ -15,7 +15,7 @@ from bot.config import ConfigProblem, check_webhook_secret
 from bot.inbox import InboxRunner
 from bot.telegram_bot import ALLOWED_UPDATES
 from bot.webhook import WebhookReceiver
-from tests.conftest import Chat, Harness
+from tests.drivers import Chat, Harness
 from tests.offline import Person
 
 SECRET = "s3cret_Token-for-tests"
