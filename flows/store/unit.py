@@ -21,16 +21,16 @@ from flows.store.rows import Conversation, EntryRow, PersonRow, iso, now_utc
 _ENTRY_COLUMNS = "id, flow, status, episode_id, created_at, flagged, updated_at, proctor"
 
 
-def entry_row(r: Sequence[Any]) -> EntryRow:
+def entry_row(r: sqlite3.Row) -> EntryRow:
     return EntryRow(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        datetime.fromisoformat(r[4]),
-        bool(r[5]),
-        datetime.fromisoformat(r[6]),
-        r[7],
+        id=r["id"],
+        flow=r["flow"],
+        status=r["status"],
+        episode_id=r["episode_id"],
+        created_at=datetime.fromisoformat(r["created_at"]),
+        flagged=bool(r["flagged"]),
+        updated_at=datetime.fromisoformat(r["updated_at"]),
+        proctor=r["proctor"],
     )
 
 
@@ -56,6 +56,16 @@ class Unit:
         # fetchall, not fetchone: it runs the statement to the end (an INSERT … RETURNING left
         # half-stepped would block the next savepoint).
         rows = self.conn.execute(sql, args).fetchall()
+        return rows[0] if rows else None
+
+    def named(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Rows read by column name (row["created_at"]) rather than by position."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor.execute(sql, args).fetchall()
+
+    def named_one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = self.named(sql, args)
         return rows[0] if rows else None
 
     def person(self, person_id: int, default_timezone: str | None = None) -> PersonRow:
@@ -209,10 +219,10 @@ class Unit:
             args.append(iso(flagged_since))
         sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         args.extend([limit, offset])
-        return [entry_row(r) for r in self.conn.execute(sql, args).fetchall()]
+        return [entry_row(r) for r in self.named(sql, args)]
 
     def entry(self, person_id: int, entry_id: int) -> EntryRow | None:
-        r = self.one(
+        r = self.named_one(
             f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id = ? AND person_id = ?",
             (entry_id, person_id),
         )

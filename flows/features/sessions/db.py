@@ -3,6 +3,7 @@ the unit of work."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,16 +28,18 @@ class SessionRow:
 _SESSION_COLUMNS = "id, worker_id, set_by, local_start, starts_at, every, series_start, state"
 
 
-def _session_row(r: Sequence[Any]) -> SessionRow:
+def _session_row(r: sqlite3.Row) -> SessionRow:
     return SessionRow(
-        r[0],
-        r[1],
-        r[2],
-        datetime.strptime(r[3], "%Y-%m-%dT%H:%M"),
-        datetime.fromisoformat(r[4]),
-        r[5],
-        datetime.strptime(r[6], "%Y-%m-%dT%H:%M") if r[6] else None,
-        r[7],
+        id=r["id"],
+        worker_id=r["worker_id"],
+        set_by=r["set_by"],
+        local_start=datetime.strptime(r["local_start"], "%Y-%m-%dT%H:%M"),
+        starts_at=datetime.fromisoformat(r["starts_at"]),
+        every=r["every"],
+        series_start=(
+            datetime.strptime(r["series_start"], "%Y-%m-%dT%H:%M") if r["series_start"] else None
+        ),
+        state=r["state"],
     )
 
 
@@ -59,18 +62,18 @@ _NUDGE_COLUMNS = (
 )
 
 
-def _nudge_row(r: Sequence[Any]) -> NudgeRow:
+def _nudge_row(r: sqlite3.Row) -> NudgeRow:
     return NudgeRow(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        at(r[6]),
-        datetime.fromisoformat(r[7]),
-        datetime.fromisoformat(r[8]),
-        r[9],
+        id=r["id"],
+        person_id=r["person_id"],
+        kind=r["kind"],
+        key=r["key"],
+        session_id=r["session_id"],
+        entry_id=r["entry_id"],
+        base_at=at(r["base_at"]),
+        due_at=datetime.fromisoformat(r["due_at"]),
+        useful_until=datetime.fromisoformat(r["useful_until"]),
+        state=r["state"],
     )
 
 
@@ -151,14 +154,14 @@ def session_create(
 
 
 def session(tx: Unit, session_id: int) -> SessionRow | None:
-    r = tx.one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+    r = tx.named_one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
     return None if r is None else _session_row(r)
 
 
 def _sessions(tx: Unit, where: str, args: Sequence[Any]) -> list[SessionRow]:
-    rows = tx.conn.execute(
+    rows = tx.named(
         f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where} ORDER BY starts_at, id", args
-    ).fetchall()
+    )
     return [_session_row(r) for r in rows]
 
 
@@ -172,11 +175,11 @@ def sessions_all(tx: Unit, worker_id: int) -> list[SessionRow]:
 
 def nudges_all(tx: Unit, person_id: int) -> list[tuple[NudgeRow, str | None]]:
     """Every nudge of the person, oldest due first, with why it was dropped or cancelled."""
-    rows = tx.conn.execute(
+    rows = tx.named(
         f"SELECT {_NUDGE_COLUMNS}, reason FROM nudges WHERE person_id = ? ORDER BY due_at, id",
         (person_id,),
-    ).fetchall()
-    return [(_nudge_row(r), r[10] or None) for r in rows]
+    )
+    return [(_nudge_row(r), r["reason"] or None) for r in rows]
 
 
 def has_reminder_settings(tx: Unit, person_id: int) -> bool:
@@ -213,25 +216,25 @@ def session_state(tx: Unit, session_id: int, state: str) -> None:
 
 
 def sessions_started(tx: Unit, now: datetime, limit: int) -> list[SessionRow]:
-    rows = tx.conn.execute(
+    rows = tx.named(
         f"SELECT {_SESSION_COLUMNS} FROM sessions INDEXED BY sessions_next"
         " WHERE state = 'planned' AND starts_at <= ? ORDER BY starts_at LIMIT ?",
         (iso(now), limit),
-    ).fetchall()
+    )
     return [_session_row(r) for r in rows]
 
 
 def nudge(tx: Unit, nudge_id: int) -> NudgeRow | None:
-    r = tx.one(f"SELECT {_NUDGE_COLUMNS} FROM nudges WHERE id = ?", (nudge_id,))
+    r = tx.named_one(f"SELECT {_NUDGE_COLUMNS} FROM nudges WHERE id = ?", (nudge_id,))
     return None if r is None else _nudge_row(r)
 
 
 def nudges_pending(tx: Unit, person_id: int) -> list[NudgeRow]:
-    rows = tx.conn.execute(
+    rows = tx.named(
         f"SELECT {_NUDGE_COLUMNS} FROM nudges WHERE person_id = ? AND state = 'pending'"
         " ORDER BY due_at, id",
         (person_id,),
-    ).fetchall()
+    )
     return [_nudge_row(r) for r in rows]
 
 
@@ -282,11 +285,11 @@ def nudge_withheld(tx: Unit, nudge_id: int, reason: str, now: datetime) -> None:
 
 
 def nudges_due(tx: Unit, now: datetime, limit: int) -> list[NudgeRow]:
-    rows = tx.conn.execute(
+    rows = tx.named(
         f"SELECT {_NUDGE_COLUMNS} FROM nudges INDEXED BY nudges_due"
         " WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
         (iso(now), limit),
-    ).fetchall()
+    )
     return [_nudge_row(r) for r in rows]
 
 

@@ -4,6 +4,7 @@ copies), co-reflection rounds. Plain functions over the unit of work."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,19 +85,19 @@ _SHARE_COLUMNS = (
 _SHARE_FROM = "shares s LEFT JOIN share_events e ON e.share_id = s.id"
 
 
-def _share_row(r: Sequence[Any]) -> ShareRow:
+def _share_row(r: sqlite3.Row) -> ShareRow:
     return ShareRow(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        [(int(e), str(k)) for e, k in json.loads(r[6])],
-        datetime.fromisoformat(r[7]),
-        at(r[8]),
-        r[9],
-        at(r[10]),
+        id=r["id"],
+        link_id=r["link_id"],
+        worker_id=r["worker_id"],
+        supervisor_id=r["supervisor_id"],
+        kind=r["kind"],
+        subject=r["subject"],
+        answers=[(int(e), str(k)) for e, k in json.loads(r["answers"])],
+        created_at=datetime.fromisoformat(r["created_at"]),
+        expires_at=at(r["expires_at"]),
+        ended=r["event"],
+        ended_at=at(r["at"]),
     )
 
 
@@ -115,7 +116,7 @@ def invite_create(tx: Unit, worker_id: int, code_hash: bytes, now: datetime, ttl
 
 
 def _invite(tx: Unit, where: str, arg: Any) -> InviteRow | None:
-    r = tx.one(
+    r = tx.named_one(
         "SELECT id, worker_id, created_at, expires_at, supervisor_id, closed_at FROM invites"
         f" WHERE {where}",
         (arg,),
@@ -123,12 +124,12 @@ def _invite(tx: Unit, where: str, arg: Any) -> InviteRow | None:
     if r is None:
         return None
     return InviteRow(
-        r[0],
-        r[1],
-        datetime.fromisoformat(r[2]),
-        datetime.fromisoformat(r[3]),
-        r[4],
-        r[5] is not None,
+        id=r["id"],
+        worker_id=r["worker_id"],
+        created_at=datetime.fromisoformat(r["created_at"]),
+        expires_at=datetime.fromisoformat(r["expires_at"]),
+        supervisor_id=r["supervisor_id"],
+        closed=r["closed_at"] is not None,
     )
 
 
@@ -184,12 +185,21 @@ def link_create(tx: Unit, worker_id: int, supervisor_id: int, now: datetime) -> 
 
 
 def _links(tx: Unit, where: str, args: Sequence[Any]) -> list[LinkRow]:
-    rows = tx.conn.execute(
+    rows = tx.named(
         "SELECT id, worker_id, supervisor_id, created_at, ended_at FROM links"
         f" WHERE {where} ORDER BY created_at, id",
         args,
-    ).fetchall()
-    return [LinkRow(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4] is None) for r in rows]
+    )
+    return [
+        LinkRow(
+            id=r["id"],
+            worker_id=r["worker_id"],
+            supervisor_id=r["supervisor_id"],
+            created_at=datetime.fromisoformat(r["created_at"]),
+            active=r["ended_at"] is None,
+        )
+        for r in rows
+    ]
 
 
 def link(tx: Unit, link_id: int) -> LinkRow | None:
@@ -246,7 +256,7 @@ def share_create(
 
 
 def share(tx: Unit, share_id: int) -> ShareRow | None:
-    r = tx.one(f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} WHERE s.id = ?", (share_id,))
+    r = tx.named_one(f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} WHERE s.id = ?", (share_id,))
     return None if r is None else _share_row(r)
 
 
@@ -266,11 +276,11 @@ def share_body(tx: Unit, cipher: Cipher, share_id: int) -> list[str] | None:
 
 
 def shares_by_worker(tx: Unit, worker_id: int, limit: int, offset: int) -> list[ShareRow]:
-    rows = tx.conn.execute(
+    rows = tx.named(
         f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} WHERE s.worker_id = ?"
         " ORDER BY s.created_at DESC, s.id DESC LIMIT ? OFFSET ?",
         (worker_id, limit, offset),
-    ).fetchall()
+    )
     return [_share_row(r) for r in rows]
 
 
@@ -278,13 +288,13 @@ def shares_for_supervisor(
     tx: Unit, supervisor_id: int, now: datetime, limit: int, offset: int
 ) -> list[ShareRow]:
     """Live summaries over links still active, newest first."""
-    rows = tx.conn.execute(
+    rows = tx.named(
         f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} JOIN links l ON l.id = s.link_id"
         " WHERE s.supervisor_id = ? AND l.ended_at IS NULL AND e.event IS NULL"
         " AND (s.expires_at IS NULL OR s.expires_at > ?)"
         " ORDER BY s.created_at DESC, s.id DESC LIMIT ? OFFSET ?",
         (supervisor_id, iso(now), limit, offset),
-    ).fetchall()
+    )
     return [_share_row(r) for r in rows]
 
 
@@ -365,7 +375,7 @@ def round_create(tx: Unit, link: LinkRow, started_by: int, now: datetime) -> int
 
 
 def round(tx: Unit, round_id: int) -> RoundRow | None:
-    r = tx.one(
+    r = tx.named_one(
         "SELECT id, link_id, started_by, created_at, outcome FROM coreflections WHERE id = ?",
         (round_id,),
     )
@@ -373,13 +383,20 @@ def round(tx: Unit, round_id: int) -> RoundRow | None:
         return None
     parts = {
         p[0]: RoundPart(p[0], p[1], p[2] is not None, None if p[3] is None else bool(p[3]))
-        for p in tx.conn.execute(
+        for p in tx.named(
             "SELECT person_id, entry_id, finished_at, reveal FROM coreflection_parts"
             " WHERE round_id = ?",
             (round_id,),
-        ).fetchall()
+        )
     }
-    return RoundRow(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4], parts)
+    return RoundRow(
+        id=r["id"],
+        link_id=r["link_id"],
+        started_by=r["started_by"],
+        created_at=datetime.fromisoformat(r["created_at"]),
+        outcome=r["outcome"],
+        parts=parts,
+    )
 
 
 def open_round(tx: Unit, link_id: int) -> RoundRow | None:

@@ -68,20 +68,28 @@ class TeamDraft:
 
 
 def _team_groups(tx: Unit, where: str, args: Sequence[Any]) -> list[TeamGroupRow]:
-    rows = tx.conn.execute(
+    rows = tx.named(
         "SELECT g.id, g.chat_id, g.supervisor_id, g.title, g.created_at, g.ended_at,"
         " p.wrapped_key, g.ended_why FROM team_groups g JOIN people p ON p.id = g.supervisor_id"
         f" WHERE {where} ORDER BY g.created_at, g.id",
         args,
-    ).fetchall()
+    )
     found = []
     for r in rows:
         title = ""
-        if r[3] is not None:
-            cipher = tx.keys.person(r[2], r[6])
-            title = cipher.open(r[3], b"group:%d" % r[0]).decode("utf-8")
+        if r["title"] is not None:
+            cipher = tx.keys.person(r["supervisor_id"], r["wrapped_key"])
+            title = cipher.open(r["title"], b"group:%d" % r["id"]).decode("utf-8")
         found.append(
-            TeamGroupRow(r[0], r[1], r[2], title, datetime.fromisoformat(r[4]), r[5] is None, r[7])
+            TeamGroupRow(
+                id=r["id"],
+                chat_id=r["chat_id"],
+                supervisor_id=r["supervisor_id"],
+                title=title,
+                created_at=datetime.fromisoformat(r["created_at"]),
+                live=r["ended_at"] is None,
+                ended=r["ended_why"],
+            )
         )
     return found
 
@@ -186,33 +194,33 @@ def team_post_event(
 
 
 def _team_posts(tx: Unit, where: str, args: Sequence[Any], tail: str = "") -> list[TeamPostRow]:
-    rows = tx.conn.execute(
+    rows = tx.named(
         "SELECT t.id, t.group_id, t.link_id, t.worker_id, t.supervisor_id, t.proposed_by,"
         " t.share_id, t.entry_id, t.created_at, e.event, e.at,"
         " (SELECT mode FROM team_post_events m WHERE m.post_id = t.id AND m.mode IS NOT NULL"
-        "  ORDER BY m.seq DESC LIMIT 1),"
+        "  ORDER BY m.seq DESC LIMIT 1) AS mode,"
         " (SELECT COUNT(*) FROM team_post_events v WHERE v.post_id = t.id"
-        "  AND v.event = 'edited')"
+        "  AND v.event = 'edited') AS version"
         " FROM team_posts t JOIN team_post_events e ON e.post_id = t.id"
         " AND e.seq = (SELECT MAX(seq) FROM team_post_events x WHERE x.post_id = t.id)"
         f" WHERE {where} ORDER BY t.created_at DESC, t.id DESC {tail}",
         args,
-    ).fetchall()
+    )
     return [
         TeamPostRow(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            datetime.fromisoformat(r[8]),
-            r[9],
-            r[11],
-            int(r[12]),
-            datetime.fromisoformat(r[10]),
+            id=r["id"],
+            group_id=r["group_id"],
+            link_id=r["link_id"],
+            worker_id=r["worker_id"],
+            supervisor_id=r["supervisor_id"],
+            proposed_by=r["proposed_by"],
+            share_id=r["share_id"],
+            entry_id=r["entry_id"],
+            created_at=datetime.fromisoformat(r["created_at"]),
+            state=r["event"],
+            mode=r["mode"],
+            version=int(r["version"]),
+            at=datetime.fromisoformat(r["at"]),
         )
         for r in rows
     ]
