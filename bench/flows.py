@@ -72,7 +72,7 @@ from telegram.warnings import PTBUserWarning  # noqa: E402
 
 from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
-from bot import telegram_bot  # noqa: E402
+from bot import delivery  # noqa: E402
 from bot.app import open_service  # noqa: E402
 from bot.config import DEFAULT_API_BASE, Config  # noqa: E402
 from bot.inbox import CONCURRENT_PEOPLE, InboxRunner  # noqa: E402
@@ -413,7 +413,7 @@ async def run_ours(args: argparse.Namespace, synchronous: str) -> dict[str, Any]
             while done < count:
                 batch = [updates.text(*next(steps)) for _ in range(min(INBOX_BATCH, count - done))]
                 started = time.perf_counter()
-                await telegram_bot.flush_outbox(app.bot, service)  # the consumer, each batch
+                await delivery.flush_outbox(app.bot, service)  # the consumer, each batch
                 await store.inbox_add(batch)  # the poller: stored and committed before confirming
                 rows = await store.inbox_unhandled(limit=INBOX_BATCH)  # the consumer's read
                 await consumer.process_batch(rows)  # exactly the consumer's path
