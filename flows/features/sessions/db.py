@@ -4,7 +4,7 @@ the unit of work."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -300,11 +300,6 @@ def next_wake(tx: Unit) -> datetime | None:
         " UNION ALL SELECT MIN(starts_at) FROM sessions WHERE state = 'planned')"
     )
     return at(row[0]) if row else None
-
-
-def unqueue_nudges(tx: Unit, nudge_ids: Iterable[int]) -> None:
-    """Nudges still waiting in the outbox for a session that moved or was cancelled."""
-    tx.outbox_drop("nudge", nudge_ids)
 
 
 def reflected_since(tx: Unit, person_id: int, episode_id: int, since: datetime) -> bool:

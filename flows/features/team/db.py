@@ -241,11 +241,6 @@ def team_posts_by_worker(tx: Unit, worker_id: int) -> list[TeamPostRow]:
     )
 
 
-def team_posts_open(tx: Unit, group_id: int) -> list[TeamPostRow]:
-    """Proposals for one group still waiting on someone's answer."""
-    return [p for p in _team_posts(tx, "t.group_id = ?", (group_id,)) if p.open]
-
-
 def team_draft(tx: Unit, cipher: Cipher, post_id: int) -> TeamDraft | None:
     row = tx.one("SELECT draft FROM team_post_bodies WHERE post_id = ?", (post_id,))
     if row is None:

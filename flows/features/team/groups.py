@@ -89,15 +89,6 @@ def register(tx: Unit, out: Outcome, person: Person, event: GroupEvent, now: dat
     gate.send(tx, out, person.id, [Reply(html)], gate.GroupNotice(group_id), now)
 
 
-def command(t: Turn, command: str) -> None:
-    if command == GROUP_COMMAND:
-        t.say(msg("teamgroup_private"))
-    else:
-        teams(t)
-    if t.conv.flow:
-        t.say(msg("still_in_flow", title=t.flow.title))
-
-
 def teams(t: Turn) -> None:
     groups = team_db.team_groups_of(t.tx, t.person.id)
     if not groups:
