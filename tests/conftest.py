@@ -19,6 +19,9 @@ from bot.telegram_bot import build_application
 from flows.service import Service
 from tests.offline import BOT_USER, Call, Person, RecordingRequest, update_ids
 
+# A test that overruns its time limit prints every thread's and asyncio task's stack.
+pytest_plugins = ("tests.hangs",)
+
 TOKEN = "123456:TEST-token"
 _TAG = re.compile(r"<[^>]*>")
 
