@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from bot import logs
@@ -27,6 +27,19 @@ from flows.service import Service
 from flows.store import Store
 from tests.conftest import TOKEN, Chat, Harness, make_config, plain
 from tests.offline import Person, RecordingRequest
+
+# Both tests draw their examples from one seed per run, printed as each test starts, so any
+# failure can be replayed even from a run cut off before Hypothesis reported it:
+# COREFLECT_FUZZ_SEED=<seed> .venv/bin/python -m pytest tests/test_fuzz.py (README, Testing).
+# A failure also prints its example as @reproduce_failure(...) (print_blob).
+FUZZ_SEED = int(os.environ.get("COREFLECT_FUZZ_SEED") or random.SystemRandom().getrandbits(32))
+
+
+@pytest.fixture(autouse=True)
+def _print_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    with capsys.disabled():
+        print(f"\n[fuzz seed {FUZZ_SEED}: replay with COREFLECT_FUZZ_SEED={FUZZ_SEED}]")
+
 
 COMMANDS = [
     "/start",
@@ -73,16 +86,21 @@ actions = st.lists(
 )
 
 
+_examples = itertools.count()
+
+
 @pytest.mark.slow
+@seed(FUZZ_SEED)
 @settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    print_blob=True,
 )
 @given(script=actions)
 async def test_generated_conversations(bot: Harness, script: list, caplog) -> None:  # type: ignore[type-arg, no-untyped-def]
     caplog.set_level(logging.ERROR)
-    base = 9000 + (abs(hash(repr(script))) % 100_000) * 2  # fresh people for every example
+    base = 9000 + next(_examples) * 2  # fresh people for every example
     people = [Chat(bot, Person(base, "Ana")), Chat(bot, Person(base + 1, "Ben"))]
     written: dict[int, list[str]] = {0: [], 1: []}
     for who, (kind, value) in script:
@@ -298,6 +316,7 @@ async def _fuzz_batch(script: list[Any], counts: Counter[str], log: io.StringIO)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 2-3 minutes on a loaded 2-core machine, then up to 300 s shrinking
 def test_ten_thousand_generated_updates(capsys: pytest.CaptureFixture[str]) -> None:
     counts: Counter[str] = Counter()
     log = io.StringIO()
@@ -312,11 +331,13 @@ def test_ten_thousand_generated_updates(capsys: pytest.CaptureFixture[str]) -> N
     logs.hold_library_loggers()
     started = time.monotonic()
 
+    @seed(FUZZ_SEED)
     @settings(
         max_examples=FUZZ_EXAMPLES,
         deadline=None,
         suppress_health_check=list(HealthCheck),
         database=None,
+        print_blob=True,
     )
     @given(script=fuzz_batches)
     def batches(script: list[Any]) -> None:
