@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
 from bot import logs
@@ -248,6 +248,9 @@ async def _fuzz_batch(script: list[Any], counts: Counter[str], log: io.StringIO)
                 elif kind == "command":
                     command, args = value
                     update = person.text(f"{command} {args}".strip())
+                    # Their own words too (a search is echoed back: "No entries for ..."), and
+                    # _text with the same seed gives the same words to someone else.
+                    written[who].append(args)
                 elif kind in ("press", "stale"):
                     history = keyboards[who]
                     if not history:  # no button yet: press a command instead
@@ -347,6 +350,14 @@ def test_ten_thousand_generated_updates(capsys: pytest.CaptureFixture[str]) -> N
         print_blob=True,
     )
     @given(script=fuzz_batches)
+    # Found by seed 1170590242: two people "wrote" the same words (one as a search, echoed
+    # back to them), which is no leak. Hypothesis favours seeds such as 2**32.
+    @example(
+        script=[
+            (0, ("text", _text(27, 2**32))),
+            (1, ("command", ("/entries word", _text(70, 2**32)))),
+        ]
+    )
     def batches(script: list[Any]) -> None:
         # Each example is judged by what it logged itself. Left over from a failed example,
         # an error would fail every later example and every shrinking step too: Hypothesis
