@@ -23,6 +23,9 @@ from tests.drivers import (
 )
 from tests.offline import RecordingRequest
 
+# A test that overruns its time limit prints every thread's and asyncio task's stack.
+pytest_plugins = ("tests.hangs",)
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:

@@ -65,7 +65,7 @@ from tests.fakeapi import FakeBotAPI, Sent
 from tests.offline import Person
 from tests.running import TOKEN, start_bot, stop, straddles_kill
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # about 3 minutes unloaded
 
 KILLS = int(os.environ.get("COREFLECT_CRASH_KILLS", "200"))
 SEED = int(os.environ.get("COREFLECT_CRASH_SEED", "6"))

@@ -157,3 +157,29 @@ async def test_inbox_keeps_what_is_unhandled_and_prunes_old_handled_rows(tmp_pat
         assert await store.inbox_next_offset() == 4
     finally:
         await store.close()
+
+
+async def test_a_unit_raising_stopiteration_fails_alone_and_no_caller_waits_for_ever(
+    tmp_path: Path,
+) -> None:
+    """An asyncio future refuses StopIteration, so a unit raising it used to end the drainer
+    with a TypeError and leave every unit of its group commit waiting for ever."""
+    import asyncio
+
+    store = await Store.open(tmp_path, synchronous="NORMAL")
+    try:
+
+        def stops(tx: Unit) -> None:
+            next(iter([]))
+
+        # Queued together, so they run in one group commit: the failing unit and one beside it.
+        failed, fine = await asyncio.wait_for(
+            asyncio.gather(store.run(stops), store.run(lambda tx: 42), return_exceptions=True),
+            timeout=30,
+        )
+        assert isinstance(failed, RuntimeError)
+        assert isinstance(failed.__cause__, StopIteration)
+        assert fine == 42
+        assert await store.run(lambda tx: "still running") == "still running"
+    finally:
+        await store.close()

@@ -151,7 +151,7 @@ class Store:
                     self._sent = sent + self._sent
                     for _, future in batch:
                         if not future.done():
-                            future.set_exception(exc)
+                            future.set_exception(_settable(exc))
                     continue
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                     if future.done():
@@ -159,7 +159,7 @@ class Store:
                     if ok:
                         future.set_result(value)
                     else:
-                        future.set_exception(value)
+                        future.set_exception(_settable(value))
         finally:
             self._drainer = None
 
@@ -272,6 +272,16 @@ def _run_group(
             conn.execute("ROLLBACK")
         raise
     return outcomes
+
+
+def _settable(exc: BaseException) -> BaseException:
+    """An asyncio future refuses StopIteration (TypeError), which would end the drainer and leave
+    every unit of its group waiting for ever: it is passed on wrapped, as PEP 479 does."""
+    if isinstance(exc, StopIteration):
+        wrapped = RuntimeError("a unit of work raised StopIteration")
+        wrapped.__cause__ = exc
+        return wrapped
+    return exc
 
 
 def _pragma_word(value: str) -> str:
