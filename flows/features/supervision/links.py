@@ -197,7 +197,8 @@ def unlink(t: Turn, link_id: int, stage: str) -> None:
         return
     other = link.other(t.person.id)
     name = name_of(t.tx, other)
-    if stage == "ask":
+    if stage == "ask" or (stage == "yes" and not t.confirmed(f"n:{link.id}")):
+        t.asking_to_confirm(f"n:{link.id}")
         t.say(
             msg("unlink_confirm", name=name, worker=t.person.id == link.worker_id),
             [
@@ -208,6 +209,7 @@ def unlink(t: Turn, link_id: int, stage: str) -> None:
         return
     t.out.clear_buttons = True
     if stage != "yes":
+        t.confirmed(f"n:{link.id}")  # no longer waiting on it
         t.out.toast = msg("link_kept")
         return
     end_link(t.tx, t.out, link, t.person.id, t.now, "unlinked_other")

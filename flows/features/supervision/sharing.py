@@ -18,7 +18,7 @@ from flows.features.supervision.extend import (
     share_menu_extras,
 )
 from flows.features.supervision.links import WRONG_CODE_WINDOW, notice
-from flows.kernel import gate, render
+from flows.kernel import gate, ids, render
 from flows.kernel.model import Button, Outcome, Reply
 from flows.kernel.turn import Turn, msg, name_of, title_of, wording
 from flows.questions.sets import PROCTOR
@@ -60,8 +60,11 @@ def share_menu(t: Turn) -> None:
 
 
 def share_pick(t: Turn, what: str, tail: str) -> None:
-    number = int(tail) if tail.isdigit() else 0
-    if what == "le":
+    found = ids.number(tail)
+    number = found or 0
+    if what in {"le", "lp", "e", "p"} and found is None:
+        t.not_found()
+    elif what == "le":
         pick_list(t, "entry", number)
     elif what == "lp":
         pick_list(t, "episode", number)
@@ -294,7 +297,7 @@ def preview_button(t: Turn, value: str) -> None:
         send_pack_pdf(t, items, left_out)
         return
     if link is None:
-        if not (value.startswith("t") and value[1:].isdigit()):
+        if not (value.startswith("t") and ids.number(value[1:], 3) is not None):
             t.not_found()  # a preview for printing has only its toggles and the PDF
             t.out.clear_buttons = False
             return
@@ -304,7 +307,7 @@ def preview_button(t: Turn, value: str) -> None:
         t.say(msg("share_changed"))
         preview(t, str(pending.get("what")), pending.get("subject"), entries)
         return
-    if value.startswith("t") and value[1:].isdigit():
+    if value.startswith("t") and ids.number(value[1:], 3) is not None:
         n = int(value[1:])
         if n < len(items):
             left_out ^= {n}
@@ -449,6 +452,8 @@ def withdraw(t: Turn, share_id: int, stage: str) -> None:
     if stage != "yes":
         t.out.toast = msg("kept_toast")
         return
+    # No "are you sure?" is needed first: a "Withdraw it" pressed long after it was offered
+    # still withdraws, as taking back what they shared is never made harder than sharing it.
     kept = end_share(t.tx, t.out, share, "withdrawn", t.now)
     t.say(msg("withdrawn", name=name, kept=kept))
 
