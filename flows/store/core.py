@@ -7,9 +7,12 @@ load → decide → write) as one transaction, in one call on the database's own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sqlite3
-from collections.abc import Callable, Iterable
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -31,6 +34,34 @@ T = TypeVar("T")
 
 class StartupProblem(Exception):
     """Start-up cannot go on safely; the message says why, for the person running the bot."""
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """While the database and its -wal and -shm files may be created: only we may read them."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def check_private(data_dir: Path) -> None:
+    """Refuse a data directory, database, -wal or -shm file other users could read or change:
+    the columns not encrypted (who is linked with whom, when) are in them as plain text."""
+    for path, fix in (
+        (data_dir, "chmod 700"),
+        *((data_dir / f"{DB_NAME}{suffix}", "chmod 600") for suffix in ("", "-wal", "-shm")),
+    ):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            raise StartupProblem(
+                f"{path} can be read or changed by other users (mode {mode:04o}). Make it "
+                f"private to the user CoReflect runs as: {fix} {path}"
+            )
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -65,20 +96,28 @@ class Store:
         cls, data_dir: Path, key_env: str | None = None, synchronous: str = "FULL"
     ) -> Store:
         """Open (or create) the database, migrate it, and check the key opens it."""
-        data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / DB_NAME
-        db = await aiosqlite.connect(path, isolation_level=None)
+        with private_files():
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            check_private(data_dir)
+            if not path.exists():
+                # SQLite gives the -wal and -shm files the database file's mode.
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            db = await aiosqlite.connect(path, isolation_level=None)
         try:
             if not callable(getattr(db, "_execute", None)):
                 raise StartupProblem(
                     "This aiosqlite has no Connection._execute; pin aiosqlite<0.23."
                 )
-            await db.execute("PRAGMA journal_mode=WAL")
+            with private_files():
+                await db.execute("PRAGMA journal_mode=WAL")
             await db.execute(f"PRAGMA synchronous={_pragma_word(synchronous)}")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA secure_delete=ON")
-            await migrate(db)
+            with private_files():
+                await migrate(db)
+            check_private(data_dir)
             check = await _setting(db, "key_check")
             holds_data = check is not None or await _has_people(db)
             try:
