@@ -27,6 +27,9 @@ from flows.store.unit import Unit
 log = logging.getLogger(__name__)
 
 DB_NAME = "coreflect.db"
+SCRUB_FIRST_RETRY = 0.05  # seconds; doubling up to SCRUB_MAX_RETRY while a reader holds the WAL
+SCRUB_MAX_RETRY = 5.0
+SCRUB_WARN_AFTER = 60.0
 
 
 T = TypeVar("T")
@@ -64,6 +67,17 @@ def check_private(data_dir: Path) -> None:
             )
 
 
+def _checkpoint(conn: sqlite3.Connection) -> int:
+    """PRAGMA wal_checkpoint(TRUNCATE) without waiting on readers; its `busy` (0: truncated)."""
+    (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
+    return int(busy)
+
+
 def migration_files() -> list[tuple[str, str]]:
     """(name, sql) for every numbered migration shipped in the `migrations` package, in order."""
     folder = resources.files("migrations")
@@ -88,6 +102,7 @@ class Store:
         # flush), so two senders never both pick up the same row. Only touched on the
         # database thread inside units of work, and by `sending_done`.
         self.inflight: set[int] = set()
+        self._scrubbing: asyncio.Task[None] | None = None  # see `scrub`
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -146,6 +161,12 @@ class Store:
 
     async def close(self) -> None:
         await self.flush_sent()
+        if self._scrubbing is not None and not self._scrubbing.done():
+            self._scrubbing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scrubbing
+            if not await self.checkpoint():
+                log.warning("closing with deleted words still in coreflect.db-wal (a reader)")
         await self.db.close()
 
     # ---- units of work -------------------------------------------------------------------
@@ -210,9 +231,45 @@ class Store:
         """
         self._sent.extend(ids)
 
-    async def checkpoint(self) -> None:
-        """Fold the WAL into the database and truncate it, so deleted pages leave no copy behind."""
-        await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+    async def checkpoint(self) -> bool:
+        """Fold the WAL into the database and truncate it, so deleted pages leave no copy behind.
+
+        False if it could not: a reader (a backup under way) still holds an older snapshot, which
+        the WAL's frames belong to. It does not wait for one (that would hold up every unit of
+        work for the busy timeout); `scrub` tries again."""
+        busy = await self.db._execute(_checkpoint, self.db._conn)  # type: ignore[no-untyped-call]
+        return not busy
+
+    async def scrub(self) -> None:
+        """Words were deleted: leave no copy of them in coreflect.db-wal. At once if no reader
+        holds an older snapshot, else again and again in the background until none does."""
+        if await self.checkpoint():
+            return
+        if self._scrubbing is None or self._scrubbing.done():
+            self._scrubbing = asyncio.create_task(self._scrub_later(), name="scrub")
+
+    async def _scrub_later(self) -> None:
+        delay, waited, warned = SCRUB_FIRST_RETRY, 0.0, False
+        while True:
+            await asyncio.sleep(delay)
+            waited += delay
+            if await self.checkpoint():
+                if warned:
+                    log.warning("deleted words are gone from the WAL now")
+                return
+            if waited >= SCRUB_WARN_AFTER and not warned:
+                warned = True
+                log.warning(
+                    "a reader (a backup?) has kept the WAL from being truncated for %d s; "
+                    "deleted words stay in coreflect.db-wal until it lets go",
+                    int(waited),
+                )
+            delay = min(delay * 2, SCRUB_MAX_RETRY)
+
+    async def scrubbed(self) -> None:
+        """Until the scrub in the background (if any) has succeeded; for tests and shutdown."""
+        if self._scrubbing is not None:
+            await self._scrubbing
 
     async def flush_sent(self) -> None:
         if self._sent:
@@ -248,14 +305,17 @@ class Store:
     async def inbox_mark_handled(self, update_id: int) -> None:
         await self.run(lambda tx: tx.inbox_mark_handled(update_id))
 
-    async def inbox_prune(self, keep: timedelta = timedelta(days=7)) -> None:
-        """Forget handled updates older than a week, keeping the newest row for the offset."""
+    async def inbox_prune(self, keep: timedelta = timedelta(days=7)) -> int:
+        """Forget handled updates older than a week, keeping the newest row for the offset.
+        At start-up and hourly while running (see Engine.sweep); returns how many went."""
         cutoff = iso(self.clock() - keep)
-        await self.run(
-            lambda tx: tx.conn.execute(
-                "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?"
-                " AND update_id < (SELECT MAX(update_id) FROM inbox)",
-                (cutoff,),
+        return await self.run(
+            lambda tx: (
+                tx.conn.execute(
+                    "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?"
+                    " AND update_id < (SELECT MAX(update_id) FROM inbox)",
+                    (cutoff,),
+                ).rowcount
             )
         )
 

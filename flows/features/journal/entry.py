@@ -134,6 +134,7 @@ def entry_action(t: Turn, rest: str) -> None:
         )
     elif action == "delete_yes":
         t.tx.delete_entry(entry.id)  # gone from the database, its answers with it
+        t.out.scrub = True  # and from the WAL, once committed
         t.out.clear_buttons = True
         t.say(msg("deleted"))
     elif action == "keep":

@@ -226,6 +226,7 @@ def end_link(tx: Unit, out: Outcome, link: LinkRow, by: int, now: datetime, mess
         sup_db.round_close(tx, open_round.id, "withdrawn", now)
     sup_db.drop_queued_shares(tx, link.id)
     sup_db.link_end(tx, link.id, by, now)
+    out.scrub = True  # summaries dropped unsent: no copy left in the WAL either
 
 
 def notice(

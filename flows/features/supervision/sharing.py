@@ -463,6 +463,7 @@ def end_share(tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime
     deleted where Telegram still allows it, and the supervisor told. Returns how many
     copies were too old to delete."""
     copies = sup_db.share_end(tx, share.id, event, now)
+    out.scrub = True  # the text is deleted: no copy left in the WAL either
     kept = 0
     for chat_id, message_id, sent_at in copies:
         if now - sent_at < DELETE_WINDOW:
