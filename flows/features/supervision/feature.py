@@ -22,7 +22,6 @@ from flows.features.supervision.links import (
     links_of,
     menu,
     supervisor_answer,
-    unlink,
     worker_answer,
 )
 from flows.features.supervision.sharing import (
@@ -33,6 +32,7 @@ from flows.features.supervision.sharing import (
     share_pick,
     shared,
     sweep,
+    unlink,
     withdraw,
 )
 from flows.features.supervision.supervisor import open_summary, summaries, supervisees

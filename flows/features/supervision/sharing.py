@@ -17,7 +17,7 @@ from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import (
     share_menu_extras,
 )
-from flows.features.supervision.links import WRONG_CODE_WINDOW, notice
+from flows.features.supervision.links import WRONG_CODE_WINDOW, end_link, notice
 from flows.kernel import gate, ids, render
 from flows.kernel.model import Button, Outcome, Reply
 from flows.kernel.turn import Turn, msg, name_of, title_of, wording
@@ -458,10 +458,12 @@ def withdraw(t: Turn, share_id: int, stage: str) -> None:
     t.say(msg("withdrawn", name=name, kept=kept))
 
 
-def end_share(tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime) -> int:
+def end_share(
+    tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime, tell: bool = True
+) -> int:
     """Withdrawn or expired: a new log row, the text deleted, the supervisor's copies
-    deleted where Telegram still allows it, and the supervisor told. Returns how many
-    copies were too old to delete."""
+    deleted where Telegram still allows it, and the supervisor told (unless `tell` is False:
+    the caller tells them once for many). Returns how many copies were too old to delete."""
     copies = sup_db.share_end(tx, share.id, event, now)
     out.scrub = True  # the text is deleted: no copy left in the WAL either
     kept = 0
@@ -471,6 +473,8 @@ def end_share(tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime
             gate.send(tx, out, chat_id, [removal], gate.Removal(share.id), now)
         else:
             kept += 1
+    if not tell:
+        return kept
     notice(
         tx,
         out,
@@ -492,3 +496,48 @@ def sweep(tx: Unit, out: Outcome, now: datetime) -> None:
         if share is not None:
             end_share(tx, out, share, "expired", now)
     sup_db.prune_wrong_codes(tx, now - WRONG_CODE_WINDOW)
+
+
+def unlink(t: Turn, link_id: int, stage: str) -> None:
+    """Either side ends a link, after an "are you sure?". What the worker shared that is still
+    live is withdrawn with it, like a withdrawal (their copies deleted where Telegram allows),
+    unless the worker chooses to leave it with the supervisor; the other side is told which."""
+    link = sup_db.link(t.tx, link_id)
+    if link is None or not link.active or not link.has(t.person.id):
+        t.not_found()
+        return
+    other = link.other(t.person.id)
+    name = name_of(t.tx, other)
+    worker = t.person.id == link.worker_id
+    live = [
+        share
+        for share in sup_db.shares_by_worker(t.tx, link.worker_id, -1, 0)
+        if share.link_id == link.id and share.live(t.now)
+    ]
+    if stage == "ask" or (stage in {"yes", "leave"} and not t.confirmed(f"n:{link.id}")):
+        t.asking_to_confirm(f"n:{link.id}")
+        offer = worker and bool(live)  # the worker chooses; withdrawing is the default
+        rows = [
+            [
+                Button(
+                    msg("button_unlink_withdraw" if offer else "button_unlink_yes"),
+                    f"n:{link.id}:yes",
+                )
+            ]
+        ]
+        if offer:
+            rows.append([Button(msg("button_unlink_leave", name=name), f"n:{link.id}:leave")])
+        rows.append([Button(msg("button_keep_link"), f"n:{link.id}:no")])
+        t.say(msg("unlink_confirm", name=name, worker=worker, live=len(live)), rows)
+        return
+    t.out.clear_buttons = True
+    if stage not in {"yes", "leave"}:
+        t.confirmed(f"n:{link.id}")  # no longer waiting on it
+        t.out.toast = msg("link_kept")
+        return
+    left = len(live) if worker and stage == "leave" else 0
+    withdrawn = 0 if left else len(live)
+    kept = sum(end_share(t.tx, t.out, s, "withdrawn", t.now, tell=False) for s in live[:withdrawn])
+    context = {"withdrawn": withdrawn, "kept": kept, "left": left, "worker": worker}
+    end_link(t.tx, t.out, link, t.person.id, t.now, "unlinked_other", **context)
+    t.say(msg("unlinked", name=name, **context))
