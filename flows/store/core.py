@@ -22,7 +22,7 @@ import aiosqlite
 
 from flows.kernel.crypto import KeyProblem, Keyring, load_or_create_master_key
 from flows.store.rows import iso, now_utc
-from flows.store.unit import Unit
+from flows.store.unit import Unit, legacy_outbox_aad, outbox_aad
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,7 @@ class Store:
                     f"The key does not open the database {path}. Set COREFLECT_KEY or restore "
                     f"{data_dir / 'master.key'} to the key it was made with; nothing was changed."
                 )
+            await _bind_outbox_rows(db, keyring)
         except BaseException:
             await db.close()
             raise
@@ -341,7 +342,7 @@ class Store:
             return mine
 
         rows = await self.run(claim)
-        return [(i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows]
+        return [(i, c, self.keys.master.open(p, outbox_aad(c, i))) for i, c, p in rows]
 
     def sending_done(self, ids: Iterable[int]) -> None:
         """These rows are no longer being sent: sent (see `mark_sent`), or left for a retry."""
@@ -378,6 +379,22 @@ def _pragma_word(value: str) -> str:
     if word not in {"FULL", "NORMAL", "EXTRA"}:
         raise StartupProblem(f"COREFLECT_SYNCHRONOUS must be FULL, NORMAL or EXTRA, not {value!r}.")
     return word
+
+
+async def _bind_outbox_rows(db: aiosqlite.Connection, keyring: Keyring) -> None:
+    """Once: re-seal replies still waiting from before outbox rows were bound to their row."""
+    if await _setting(db, "outbox_bound") is not None:
+        return
+    for row_id, chat_id, payload in await db.execute_fetchall(
+        "SELECT id, chat_id, payload FROM outbox"
+    ):
+        try:
+            plain = keyring.master.open(payload, legacy_outbox_aad(chat_id))
+        except KeyProblem:
+            continue  # already bound (a start cut short), or unreadable either way
+        bound = keyring.master.seal(plain, outbox_aad(chat_id, row_id))
+        await db.execute("UPDATE outbox SET payload = ? WHERE id = ?", (bound, row_id))
+    await db.execute("INSERT INTO settings (key, value) VALUES ('outbox_bound', x'31')")
 
 
 async def _setting(db: aiosqlite.Connection, key: str) -> bytes | None:
