@@ -5,9 +5,13 @@ while the bot runs, not only at start-up."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from flows.kernel.crypto import KeyProblem
 from tests.drivers import Chat, Harness
 
 
@@ -117,3 +121,27 @@ async def test_the_handled_inbox_is_pruned_while_running(bot: Harness) -> None:
     await bot.service.sweep()
     async with store.db.execute("SELECT update_id FROM inbox") as cursor:
         assert [tuple(r) for r in await cursor.fetchall()] == [(3,)]  # the newest, for the offset
+
+
+async def test_a_known_persons_waiting_update_is_sealed_with_their_key(
+    chat: Chat, bot: Harness
+) -> None:
+    """So /forget's key destruction reaches it in WAL remnants and backups; and an update
+    still waiting when its sender's key is gone is dropped, not an error."""
+    store = bot.service.store
+    await chat.send("/start")
+    update = json.dumps(chat.person.text("words waiting in the inbox")).encode()
+    stranger = json.dumps({"update_id": 99, "message": {"from": {"id": 5555}}}).encode()
+    await store.inbox_add([(50, update), (99, stranger)])
+    async with store.db.execute("SELECT update_id, payload, sealed_for FROM inbox") as cursor:
+        rows = {uid: (payload, who) for uid, payload, who in await cursor.fetchall()}
+    assert rows[50][1] == chat.person.user_id and rows[99][1] is None  # unknown: master key
+    with pytest.raises(KeyProblem):
+        store.keys.master.open(rows[50][0], b"inbox:50")
+    assert await store.inbox_unhandled() == [(50, update), (99, stranger)]
+    await store.db.execute("DELETE FROM people WHERE id = ?", (chat.person.user_id,))
+    assert await store.inbox_unhandled() == [(99, stranger)]
+    async with store.db.execute(
+        "SELECT handled_at IS NOT NULL FROM inbox WHERE update_id = 50"
+    ) as c:
+        assert [tuple(r) for r in await c.fetchall()] == [(1,)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sqlite3
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from flows.kernel.crypto import KeyProblem, Keyring, load_or_create_master_key
+from flows.kernel.crypto import Cipher, KeyProblem, Keyring, load_or_create_master_key
 from flows.store.rows import iso, now_utc
 from flows.store.unit import Unit, legacy_outbox_aad, outbox_aad
 
@@ -65,6 +66,25 @@ def check_private(data_dir: Path) -> None:
                 f"{path} can be read or changed by other users (mode {mode:04o}). Make it "
                 f"private to the user CoReflect runs as: {fix} {path}"
             )
+
+
+def _inbox_aad(update_id: int, person_id: int) -> bytes:
+    return b"inbox:%d:%d" % (update_id, person_id)
+
+
+def _sender(raw: bytes) -> int | None:
+    """Whose update this is (message, button press, edit…): its `from` id, if any."""
+    try:
+        update = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(update, dict):
+        return None
+    for value in update.values():
+        sender = value.get("from") if isinstance(value, dict) else None
+        if isinstance(sender, dict) and type(sender.get("id")) is int:
+            return int(sender["id"])
+    return None
 
 
 def _checkpoint(conn: sqlite3.Connection) -> int:
@@ -279,29 +299,57 @@ class Store:
     # ---- inbox ---------------------------------------------------------------------------
 
     async def inbox_add(self, updates: list[tuple[int, bytes]]) -> None:
-        """Store a batch of raw updates (deduplicated on update_id) and commit."""
+        """Store a batch of raw updates (deduplicated on update_id) and commit. One from a
+        person we know is sealed with their data key; anything else with the master key."""
         stamp = iso(self.clock())
-        rows = [(uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp) for uid, raw in updates]
-        await self.run(
-            lambda tx: tx.conn.executemany(
-                "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+
+        def add(tx: Unit) -> None:
+            rows: list[tuple[int, bytes, str, int | None]] = []
+            for uid, raw in updates:
+                person = _sender(raw)
+                cipher = tx.cipher_of(person) if person is not None else None
+                if person is None or cipher is None:
+                    rows.append((uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp, None))
+                else:
+                    rows.append((uid, cipher.seal(raw, _inbox_aad(uid, person)), stamp, person))
+            tx.conn.executemany(
+                "INSERT OR IGNORE INTO inbox (update_id, payload, received_at, sealed_for)"
+                " VALUES (?, ?, ?, ?)",
                 rows,
             )
-        )
+
+        await self.run(add)
 
     async def inbox_next_offset(self) -> int | None:
         row = await self.run(lambda tx: tx.one("SELECT MAX(update_id) FROM inbox"))
         return None if row is None or row[0] is None else int(row[0]) + 1
 
     async def inbox_unhandled(self, limit: int = 100) -> list[tuple[int, bytes]]:
-        rows = await self.run(
-            lambda tx: tx.conn.execute(
-                "SELECT update_id, payload FROM inbox WHERE handled_at IS NULL"
+        """The oldest updates not yet handled, opened. One sealed for someone whose key is gone
+        (they used /forget while it waited) can't be, and there is nothing of theirs left to act
+        on: it is marked handled and left out."""
+
+        def take(tx: Unit) -> list[tuple[int, bytes, int | None, Cipher | None]]:
+            rows = tx.conn.execute(
+                "SELECT update_id, payload, sealed_for FROM inbox WHERE handled_at IS NULL"
                 " ORDER BY update_id LIMIT ?",
                 (limit,),
             ).fetchall()
-        )
-        return [(uid, self.keys.master.open(p, b"inbox:%d" % uid)) for uid, p in rows]
+            return [(u, p, w, None if w is None else tx.cipher_of(w)) for u, p, w in rows]
+
+        opened: list[tuple[int, bytes]] = []
+        for uid, payload, person, cipher in await self.run(take):
+            if person is None:
+                opened.append((uid, self.keys.master.open(payload, b"inbox:%d" % uid)))
+                continue
+            try:
+                if cipher is None:
+                    raise KeyProblem("their key is gone")
+                opened.append((uid, cipher.open(payload, _inbox_aad(uid, person))))
+            except KeyProblem:
+                log.info("update %d dropped: its sender's key is gone", uid)
+                await self.inbox_mark_handled(uid)
+        return opened
 
     async def inbox_mark_handled(self, update_id: int) -> None:
         await self.run(lambda tx: tx.inbox_mark_handled(update_id))
