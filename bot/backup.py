@@ -38,7 +38,7 @@ class BackupProblem(Exception):
 @contextlib.contextmanager
 def running_lock(data_dir: Path) -> Iterator[None]:
     """Held while a bot (or the console) uses `data_dir`: one process per database."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -107,7 +107,7 @@ def restore(config: Config, backup_file: Path, key_file: Path | None = None) -> 
     if not backup_file.is_file():
         raise BackupProblem(f"There is no backup at {backup_file}.")
     data_dir = config.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with running_lock(data_dir):
         counts = _check(backup_file)
         key = _key(config, key_file)

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from flows.app import App
 from flows.kernel import render
+from flows.kernel.ids import number
 from flows.kernel.model import Button, Input, Outcome, Person
 
 CONSOLE_PERSON = Person(id=1, first_name="")
@@ -57,9 +58,9 @@ def show(outcome: Outcome, out: TextIO) -> list[Button]:
 
 
 def to_input(line: str, buttons: list[Button]) -> Input:
-    stripped = line.strip()
-    if stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
-        return Input(kind="button", data=buttons[int(stripped) - 1].data)
+    pick = number(line.strip(), 3)  # ASCII digits only: '²' is words, not a button
+    if pick is not None and 1 <= pick <= len(buttons):
+        return Input(kind="button", data=buttons[pick - 1].data)
     return Input.from_text(line.rstrip("\n"))
 
 

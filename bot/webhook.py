@@ -5,8 +5,12 @@ it gets a 2xx, so the 200 goes out only after the update is committed to the `in
 poller would have used; the consumer in bot/inbox.py takes it from there. A repeat delivery (we
 stored it, the 200 was lost) is ignored by update_id, as in polling.
 
-Every request must carry the secret given to setWebhook in `X-Telegram-Bot-Api-Secret-Token`,
-compared in constant time; without it the answer is 403 and nothing is read or stored.
+Every request must be a POST to the webhook address's path and carry the secret given to
+setWebhook in `X-Telegram-Bot-Api-Secret-Token`, compared in constant time. All three are checked
+from the request line and headers (16 KiB at most, together) before any of the body is read;
+anything else is answered (405, 404, 403) and the connection closed. Malformed requests get
+their 4xx (400, 411, 413, 414, 431, 408 past the deadline), never an exception; at most
+MAX_OPEN connections are held open; refusals are logged together, at most once a minute.
 
 A deliberately small HTTP/1.1 server on asyncio streams (keep-alive, Content-Length bodies only,
 which is what Telegram sends): one less dependency than aiohttp, and nothing here needs more. It
@@ -20,9 +24,14 @@ import contextlib
 import hmac
 import json
 import logging
+import math
+import re
 import secrets
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot import logs
 from bot.config import Config, check_webhook_secret
@@ -31,10 +40,17 @@ from flows.store.core import Store
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20  # Telegram's updates are far smaller; anything bigger is not from Telegram
-MAX_HEADER_LINES = 100
+MAX_HEADER_BYTES = 16 * 1024  # the request line and every header line together
+MAX_LENGTH_DIGITS = 7  # Content-Length: enough for MAX_BODY, and no more
 IDLE_TIMEOUT = 75.0  # seconds a kept-alive connection may sit idle
+CROWDED_IDLE_TIMEOUT = 5.0  # the same, while more connections are open than Telegram uses
+REQUEST_DEADLINE = 20.0  # seconds from a request's first byte to its last
 IN_FLIGHT_GRACE = 1.5  # seconds for stores under way to finish (and answer 200) on shutdown
 MAX_CONNECTIONS = 40  # setWebhook's max_connections: Telegram's default
+MAX_OPEN = 2 * MAX_CONNECTIONS  # connections held open at once; more are answered 503 and closed
+LINGER = 1.0  # seconds, and LINGER_CHUNKS reads, to discard what follows a refused request
+LINGER_CHUNKS = 8
+REFUSED_LOG_EVERY = 60.0  # seconds: refused requests are logged together, at most this often
 
 _REASONS = {
     200: "OK",
@@ -42,11 +58,46 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     411: "Length Required",
     413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP method or header name
+
+
+class _Refused(Exception):
+    """A request answered with `status` before (or instead of) reading the rest of it."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class RefusalLog:
+    """Counts refused requests and logs them together, at most once a `every` seconds, so a
+    flood of bad requests cannot flood the log."""
+
+    def __init__(self, every: float = REFUSED_LOG_EVERY) -> None:
+        self.every = every
+        self.counts: Counter[int] = Counter()
+        self._last = -math.inf
+
+    def refused(self, status: int, now: float | None = None) -> None:
+        self.counts[status] += 1
+        now = time.monotonic() if now is None else now
+        if now - self._last >= self.every:
+            self._last = now
+            self.flush()
+
+    def flush(self) -> None:
+        if self.counts:
+            counts = ", ".join(f"{n}× {s}" for s, n in sorted(self.counts.items()))
+            log.warning("webhook requests refused: %s", counts)
+            self.counts.clear()
 
 
 class WebhookReceiver:
@@ -66,6 +117,10 @@ class WebhookReceiver:
         self.secret = secret or config.webhook_secret or secrets.token_urlsafe(32)
         check_webhook_secret(self.secret)
         self._secret_bytes = self.secret.encode("ascii")
+        parts = urlsplit(self.url)
+        # Telegram asks for exactly the address it was given (a reverse proxy passes it on).
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.refusals = RefusalLog()
         self._wake = wake
         self._server: asyncio.Server | None = None
         self._stopping = False
@@ -82,7 +137,7 @@ class WebhookReceiver:
     async def serve(self, bot: Any, allowed_updates: list[str]) -> None:
         """Listen, then tell Telegram where we are; run until cancelled, then close gently."""
         self._server = await asyncio.start_server(
-            self._connection, self.host, self.port, limit=64 * 1024
+            self._connection, self.host, self.port, limit=MAX_HEADER_BYTES
         )
         self.bound.set()
         try:
@@ -111,48 +166,79 @@ class WebhookReceiver:
             task.cancel()
         if self._connections:
             await asyncio.wait(set(self._connections), timeout=1.0)
+        self.refusals.flush()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
         try:
+            if len(self._connections) >= MAX_OPEN:
+                self.refusals.refused(503)  # Telegram tries again; it never needs this many
+                await _respond(writer, 503, keep_alive=False)
+                await _linger(reader, writer)
+                return
+            self._connections.add(task)
             while not self._stopping:
+                # Idle connections beyond what Telegram opens are closed sooner.
+                crowded = len(self._connections) > MAX_CONNECTIONS
                 try:
-                    async with asyncio.timeout(IDLE_TIMEOUT):
-                        request = await _read_request(reader)
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                    async with asyncio.timeout(CROWDED_IDLE_TIMEOUT if crowded else IDLE_TIMEOUT):
+                        first = await reader.read(1)  # the next request, or an idle hang-up
+                except TimeoutError:
                     return
-                if request is None:
+                if not first:
                     return
-                if isinstance(request, int):  # malformed: answer and hang up
-                    await _respond(writer, request, keep_alive=False)
-                    return
-                method, headers, body = request
-                status = await self._answer(method, headers, body)
-                keep = headers.get("connection", "").lower() != "close" and not self._stopping
+                try:
+                    async with asyncio.timeout(REQUEST_DEADLINE):
+                        status, keep = await self._request(first, reader)
+                except _Refused as refused:
+                    status, keep = refused.status, False
+                except TimeoutError:
+                    status, keep = 408, False
+                if status != 200:
+                    self.refusals.refused(status)
+                keep = keep and not self._stopping
                 await _respond(writer, status, keep_alive=keep)
                 if not keep:
+                    if status != 200:
+                        await _linger(reader, writer)
                     return
-        except (ConnectionError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return
+        except Exception as exc:  # never let a request take the server down or flood the log
+            self.refusals.refused(500)
+            log.debug("webhook connection dropped: %s", type(exc).__name__)
         finally:
             self._connections.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _answer(self, method: str, headers: dict[str, str], body: bytes) -> int:
+    async def _request(self, first: bytes, reader: asyncio.StreamReader) -> tuple[int, bool]:
+        """Read and answer one request: (status, keep the connection open). Anything refused
+        raises `_Refused` before the body is read."""
+        line = first + await _line(reader, MAX_HEADER_BYTES, 414)
+        method, target, version = _request_line(line)
         if self._stopping:
-            return 503  # Telegram tries again later; the next start takes it
+            raise _Refused(503)  # Telegram tries again later; the next start takes it
         if method != "POST":
-            return 405
-        given = headers.get("x-telegram-bot-api-secret-token", "").encode("utf-8", "replace")
+            raise _Refused(405)
+        if target != self.path:
+            raise _Refused(404)
+        headers = await _headers(reader, MAX_HEADER_BYTES - len(line))
+        given = headers.get("x-telegram-bot-api-secret-token", "").encode("latin-1")
         if not hmac.compare_digest(given, self._secret_bytes):
-            log.warning("webhook request refused: wrong or missing secret token")
-            return 403
+            raise _Refused(403)
+        body = await reader.readexactly(_content_length(headers))
+        keep = headers.get("connection", "").lower() != "close" and (
+            version == "HTTP/1.1" or headers.get("connection", "").lower() == "keep-alive"
+        )
+        status = await self._store(body)
+        return status, keep and status == 200
+
+    async def _store(self, body: bytes) -> int:
         try:
             update = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return 400
         if not isinstance(update, dict) or type(update.get("update_id")) is not int:
             return 400
@@ -173,42 +259,68 @@ class WebhookReceiver:
         return 200
 
 
-async def _read_request(
-    reader: asyncio.StreamReader,
-) -> tuple[str, dict[str, str], bytes] | int | None:
-    """(method, headers, body), an HTTP status for a request we will not read, or None at EOF."""
-    line = await reader.readline()
-    if not line:
-        return None
-    parts = line.decode("latin-1").split()
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        return 400
-    method = parts[0].upper()
-    headers: dict[str, str] = {}
-    for _ in range(MAX_HEADER_LINES):
-        raw = await reader.readline()
-        if raw in (b"\r\n", b"\n", b""):
-            break
-        name, sep, value = raw.decode("latin-1").partition(":")
-        if not sep:
-            return 400
-        headers[name.strip().lower()] = value.strip()
-    else:
-        return 400
-    if "transfer-encoding" in headers:
-        return 411
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """After a refusal, say we are done and throw away what else was sent (a little, briefly),
+    so closing does not reset the connection before the client has read our answer."""
+    with contextlib.suppress(Exception):
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER):
+            for _ in range(LINGER_CHUNKS):
+                if not await reader.read(MAX_HEADER_BYTES):
+                    break
+
+
+async def _line(reader: asyncio.StreamReader, budget: int, too_long: int) -> bytes:
+    """One CRLF-ended line of at most `budget` bytes, else `too_long`."""
     try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError:
-        return 400
-    if length < 0:
-        return 400
+        line = await reader.readuntil(b"\n")
+    except asyncio.LimitOverrunError:
+        raise _Refused(too_long) from None
+    except asyncio.IncompleteReadError:
+        raise _Refused(400) from None
+    if len(line) > budget:
+        raise _Refused(too_long)
+    return line
+
+
+def _request_line(line: bytes) -> tuple[str, str, str]:
+    parts = line.decode("latin-1").rstrip("\r\n").split(" ")
+    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or parts[2] not in _VERSIONS:
+        raise _Refused(400)
+    return parts[0], parts[1], parts[2]
+
+
+_VERSIONS = ("HTTP/1.1", "HTTP/1.0")
+
+
+async def _headers(reader: asyncio.StreamReader, budget: int) -> dict[str, str]:
+    """The header lines, all of them within `budget` bytes (else 431), names lower-cased."""
+    headers: dict[str, str] = {}
+    while True:
+        raw = await _line(reader, budget, 431)
+        budget -= len(raw)
+        if raw in (b"\r\n", b"\n"):
+            return headers
+        name, sep, value = raw.decode("latin-1").partition(":")
+        if not sep or not _TOKEN.fullmatch(name):
+            raise _Refused(400)  # no colon, folded lines, spaces before the colon
+        name, value = name.lower(), value.strip()
+        if name in headers and name in {"content-length", "x-telegram-bot-api-secret-token"}:
+            raise _Refused(400)  # two of them: which is meant?
+        headers[name] = value
+
+
+def _content_length(headers: dict[str, str]) -> int:
+    if "transfer-encoding" in headers or "content-length" not in headers:
+        raise _Refused(411)  # Telegram always says how long its body is
+    text = headers["content-length"]
+    if not (0 < len(text) <= MAX_LENGTH_DIGITS and text.isascii() and text.isdigit()):
+        raise _Refused(413 if text.isascii() and text.isdigit() else 400)  # "+10", "1_0"…
+    length = int(text)
     if length > MAX_BODY:
-        return 413
-    body = await reader.readexactly(length) if length else b""
-    if parts[2] == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
-        headers["connection"] = "close"
-    return method, headers, body
+        raise _Refused(413)
+    return length
 
 
 async def _respond(writer: asyncio.StreamWriter, status: int, keep_alive: bool) -> None:

@@ -71,7 +71,7 @@ async def test_backup_while_writing_is_consistent_and_encrypted(
 
     # Restored into a fresh directory with the key, it opens and reads.
     fresh = tmp_path / "fresh"
-    fresh.mkdir()
+    fresh.mkdir(mode=0o700)
     shutil.copy(bot.config.data_dir / "master.key", fresh / "master.key")
     os.chmod(fresh / "master.key", 0o600)
     config = make_config(fresh)

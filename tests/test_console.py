@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.console import to_input
+from flows.kernel.model import Button, Input
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,3 +78,10 @@ def test_broken_key_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
     result = run_bot(["console"], "/quit\n", tmp_path, COREFLECT_KEY="not base64!")
     assert result.returncode == 1
     assert "CoReflect cannot start: COREFLECT_KEY is not valid base64." in result.stderr
+
+
+def test_a_typed_number_picks_a_button_only_in_ascii_digits() -> None:
+    buttons = [Button("Yes", "a:1:yes"), Button("No", "a:1:no")]
+    assert to_input("2\n", buttons) == Input(kind="button", data="a:1:no")
+    for line in ["²\n", "٢\n", "3\n", "0\n", "9" * 30 + "\n"]:
+        assert to_input(line, buttons).kind == "text", line

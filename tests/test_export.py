@@ -501,7 +501,7 @@ def test_markdown_holds_every_answer(markdown: str) -> None:
 
 
 def test_markdown_is_not_html_escaped(markdown: str) -> None:
-    assert "I said <nothing> & it was fine 🌱" in markdown
+    assert "I said \\<nothing\\> \\& it was fine 🌱" in markdown
     assert "&lt;" not in markdown and "&amp;" not in markdown
     assert "שלום – RTL stays as written" in markdown
 
@@ -598,7 +598,7 @@ def test_markdown_lists_each_share_newest_first(markdown_shares: str) -> None:
         " · shared until Sat 13 Jun 2026, 09:00",
         "- Your supervision pack, shared with \\# Sam on Sat 6 Jun 2026, 09:00 · 2 answers"
         " · still shared, until you withdraw it",
-        f"- A sharing episode, shared with {ODD_NAME} on Wed 3 Jun 2026, 11:00 · 4 answers"
+        f"- A sharing episode, shared with {md_text(ODD_NAME)} on Wed 3 Jun 2026, 11:00 · 4 answers"
         " · expired on Wed 10 Jun 2026, 11:00",
         "- A journal entry, shared with Sam on Wed 3 Jun 2026, 10:00 · 1 answer"
         " · withdrawn on Thu 4 Jun 2026, 18:00",
@@ -683,11 +683,14 @@ def test_markdown_share_dates_in_the_persons_zone(template: jinja2.Template) -> 
         ("===", "\\==="),
         ("12. item", "12\\. item"),
         ("3) item", "3\\) item"),
-        ("```python", "\\```python"),
+        ("```python", "\\`\\`\\`python"),
         ("  # indented", "  \\# indented"),
         ("<!-- hide the rest", "\\<!-- hide the rest"),
-        ("<3 that", "<3 that"),
-        ("a < b & c > d", "a < b & c > d"),
+        ("<3 that", "\\<3 that"),
+        ("a < b & c > d", "a \\< b \\& c \\> d"),
+        ("<img src=x>", "\\<img src=x\\>"),
+        ("[a link](https://x.example)", "\\[a link\\](https://x.example)"),
+        ("back\\slash *em* _em_ ~s~ |t|", "back\\\\slash \\*em\\* \\_em\\_ \\~s\\~ \\|t\\|"),
         ("mid # line - stays 1. too", "mid # line - stays 1. too"),
         ("2026 was a year", "2026 was a year"),
         ("emoji 🌱 and עברית", "emoji 🌱 and עברית"),
@@ -763,3 +766,47 @@ def test_ten_thousand_entries_export(template: jinja2.Template) -> None:
     assert text.count("**Question 4**") == 10_000
     assert "Answer 9999.4 – some words 🌱" in text
     assert 1_000_000 < len(raw_md) < 20_000_000
+
+
+HOSTILE = [
+    "<img src=https://tracker.example/p.gif>",
+    "[Your account needs checking](https://phish.example/login)",
+    "![](https://tracker.example/q.gif)",
+    "<https://phish.example>",
+    "<!-- everything after this is hidden",
+    "<script>alert(1)</script>",
+    "&lt;b&gt; `code` *stars* ~~struck~~ | a | table |",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_markdown_shows_other_peoples_words_as_text(
+    hostile: str, template: jinja2.Template
+) -> None:
+    """A supervisor's name, a group's title and an answer can't become an image, a link, an
+    HTML comment or any other markup: every character that could start one is escaped, and
+    a reader still sees exactly what was written."""
+    said = entry(
+        50, "journal", "Journal", START, (answer("writing.1", "", f"Before {hostile} after"),)
+    )
+    text = to_markdown(
+        PERSON,
+        [said],
+        GENERATED,
+        template,
+        shares=[share(9, "entry", START, name=f"Sam {hostile}")],
+        team_posts=[
+            {
+                "group": {"chat_id": -100, "title": f"Team {hostile}"},
+                "status": "posted",
+                "mode": "named",
+                "created_at": "2026-06-01T09:00:00Z",
+            }
+        ],
+    ).decode("utf-8")
+    # Nothing from a person is left able to open a tag, a link, an image or a comment.
+    assert not re.search(r"(?<!\\)[<\[\]`*&|~]", text), text
+    seen = unescape(text)
+    assert f"Before {hostile} after" in seen
+    assert f"shared with Sam {hostile} on" in seen
+    assert f"in Team {hostile}," in seen

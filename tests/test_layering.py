@@ -26,6 +26,7 @@ FEATURE_RANK = {
 # Below the kernel's turn: what the kernel, the store and the question sets may import.
 KERNEL_BASE = {
     "flows.kernel.model",
+    "flows.kernel.ids",
     "flows.kernel.crypto",
     "flows.kernel.render",
     "flows.kernel.when",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,4 +95,55 @@ async def test_a_key_file_others_can_read_stops_start_up(tmp_path: Path, mode: i
         await Store.open(tmp_path / "data")
     os.chmod(key, 0o600)
     store = await Store.open(tmp_path / "data")  # and once fixed, it starts
+    await store.close()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_data_directory_and_database_files_are_private(tmp_path: Path) -> None:
+    """Created 0700 and 0600 even under a permissive umask, -wal and -shm included."""
+    old = os.umask(0)
+    try:
+        store = await Store.open(tmp_path / "data")
+        await store.run(lambda tx: tx.conn.execute("INSERT INTO settings VALUES ('x', 'y')"))
+        data = tmp_path / "data"
+        files = {p.name: _mode(p) for p in data.iterdir() if p.name.startswith("coreflect.db")}
+        assert _mode(data) == 0o700
+        assert files == {
+            "coreflect.db": 0o600,
+            "coreflect.db-wal": 0o600,
+            "coreflect.db-shm": 0o600,
+        }
+        await store.close()
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "fix"),
+    [
+        ("", 0o755, "chmod 700"),
+        ("", 0o750, "chmod 700"),
+        ("coreflect.db", 0o644, "chmod 600"),
+        ("coreflect.db", 0o640, "chmod 600"),
+        ("coreflect.db-wal", 0o604, "chmod 600"),
+        ("coreflect.db-shm", 0o644, "chmod 600"),
+    ],
+)
+async def test_a_database_others_can_read_stops_start_up(
+    tmp_path: Path, name: str, mode: int, fix: str
+) -> None:
+    data = tmp_path / "data"
+    store = await Store.open(data)
+    await store.close()
+    target = data / name if name else data
+    (data / "coreflect.db-wal").touch(mode=0o600)
+    (data / "coreflect.db-shm").touch(mode=0o600)
+    os.chmod(target, mode)
+    with pytest.raises(StartupProblem, match=f"{fix} {re.escape(str(target))}$"):
+        await Store.open(data)
+    os.chmod(target, 0o700 if not name else 0o600)
+    store = await Store.open(data)  # and once fixed, it starts
     await store.close()

@@ -14,7 +14,7 @@ import pytest
 from bot.app import open_service
 from flows.kernel.model import Input, Person
 from flows.store.core import StartupProblem, Store, migrate, migration_files
-from flows.store.unit import Unit
+from flows.store.unit import Unit, legacy_outbox_aad, outbox_aad
 from tests.drivers import Chat, Harness, make_config
 
 
@@ -181,5 +181,46 @@ async def test_a_unit_raising_stopiteration_fails_alone_and_no_caller_waits_for_
         assert isinstance(failed.__cause__, StopIteration)
         assert fine == 42
         assert await store.run(lambda tx: "still running") == "still running"
+    finally:
+        await store.close()
+
+
+async def test_outbox_payloads_are_bound_to_their_row(tmp_path: Path) -> None:
+    """A reply waiting in the outbox opens only in its own row: moved to another row of the
+    same chat (say, to have one message sent twice or in place of another), it opens nowhere."""
+    store = await Store.open(tmp_path)
+    try:
+        ids = await store.run(lambda tx: tx.outbox_add(7, [b'{"html": "one"}', b'{"html": "two"}']))
+        store.sending_done(ids)
+        assert [p for _, _, p in await store.outbox_pending()] == [
+            b'{"html": "one"}',
+            b'{"html": "two"}',
+        ]
+        store.sending_done(ids)
+        await store.db.execute(
+            "UPDATE outbox SET payload = (SELECT payload FROM outbox WHERE id = ?) WHERE id = ?",
+            (ids[0], ids[1]),
+        )
+        with pytest.raises(Exception, match="could not be decrypted"):
+            await store.outbox_pending()
+    finally:
+        await store.close()
+
+
+async def test_replies_waiting_from_before_rows_were_bound_are_resealed(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path)
+    keys = store.keys
+    legacy = keys.master.seal(b'{"html": "waiting"}', legacy_outbox_aad(7))
+    await store.db.execute(
+        "INSERT INTO outbox (id, chat_id, payload, created_at) VALUES (5, 7, ?, 'now')", (legacy,)
+    )
+    await store.db.execute("DELETE FROM settings WHERE key = 'outbox_bound'")
+    await store.close()
+    store = await Store.open(tmp_path)  # an upgrade: re-sealed for its row, once
+    try:
+        assert await store.outbox_pending() == [(5, 7, b'{"html": "waiting"}')]
+        async with store.db.execute("SELECT payload FROM outbox") as cursor:
+            ((payload,),) = await cursor.fetchall()
+        assert keys.master.open(payload, outbox_aad(7, 5)) == b'{"html": "waiting"}'
     finally:
         await store.close()

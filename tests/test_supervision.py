@@ -281,11 +281,12 @@ async def test_supervisor_lists_newest_first_paged_and_ids_checked(
     assert all(t.startswith("I couldn't find that") for t in other.toasts()[-5:])
     assert rows(bot, "SELECT COUNT(*) FROM links WHERE ended_at IS NULL") == [(1,)]
 
-    # /supervisees lists the linked worker; unlinking hides every summary.
+    # /supervisees lists the linked worker; unlinking hides every summary (even those the
+    # worker chose to leave with the supervisor rather than withdraw).
     assert "Alex, linked since" in (await supervisor.send("/supervisees"))[-1]
     await worker.send("/supervisor")
     await worker.press("Unlink Sam")
-    await worker.press("Unlink")
+    await worker.press("Unlink, leave it with Sam")
     assert "Nothing has been shared" in (await supervisor.send("/summaries"))[-1]
     await supervisor.press_data(first)
     assert supervisor.toasts()[-1].startswith("I couldn't find that")

@@ -277,7 +277,9 @@ class World:
             assert "Create an invite" in worker.buttons()
             self.audit()
             return
-        s = self.links[w][0]
+        s, link = self.links[w]
+        # What is still shared over this link is withdrawn with it (the worker's default).
+        live = [x for x in self.shares if x.worker == w and x.link == link and self.live(x)]
         if by_supervisor:
             supervisor = self.supervisors[s]
             await supervisor.send("/supervisor")
@@ -287,9 +289,12 @@ class World:
             self.preview[w] = None
             await worker.send("/supervisor")
             await worker.press(f"Unlink {SUPERVISOR_NAMES[s]}")
-            await worker.press("Unlink")
+            await worker.press("Unlink and withdraw" if live else "Unlink")
+        deletes: set[tuple[int, int]] = set()
+        for share in live:
+            deletes |= self.end(share, "withdrawn")
         del self.links[w]
-        self.audit()
+        self.audit(deletes=deletes)
 
     async def note(self, w: int) -> None:
         self.preview[w] = None

@@ -439,7 +439,10 @@ class World:
         worker = self.workers[w]
         await worker.send("/supervisor")
         await worker.press(f"Unlink {SUPERVISORS[w]}")
-        await worker.press("Unlink")
+        # Summaries shared with the supervisor are left with them (withdrawing them at unlink
+        # is tests/test_unlinking.py's and the supervision model's): team posts are the point.
+        leave = f"Unlink, leave it with {SUPERVISORS[w]}"
+        await worker.press(leave if leave in worker.buttons() else "Unlink")
         self.linked[w] = False
         self.audit()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.delivery import flush_outbox
 from flows.store.core import migration_files
-from flows.store.unit import Unit
+from flows.store.unit import Unit, outbox_aad
 from tests.drivers import Chat, Harness
 
 # Every button prefix CoReflect has ever put in a chat. A button pressed days later must still
@@ -70,11 +70,11 @@ async def test_replies_waiting_in_the_old_shape_are_still_sent(
         (row_id, chat, payload), *_ = tx.conn.execute(
             "SELECT id, chat_id, payload FROM outbox WHERE guard_kind = 'share'"
         ).fetchall()
-        data = json.loads(keys.master.open(payload, b"outbox:%d" % chat))
+        data = json.loads(keys.master.open(payload, outbox_aad(chat, row_id)))
         kind, share_id = data.pop("guard")
         assert kind == "share"
         data["share"] = share_id
-        old = keys.master.seal(json.dumps(data).encode(), b"outbox:%d" % chat)
+        old = keys.master.seal(json.dumps(data).encode(), outbox_aad(chat, row_id))
         tx.conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (old, row_id))
         return int(share_id)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from typing import Any
 
 import httpx
 import pytest
 
+from bot import webhook
 from bot.config import ConfigProblem, check_webhook_secret
 from bot.inbox import InboxRunner
 from bot.telegram_bot import ALLOWED_UPDATES
@@ -124,3 +126,177 @@ def test_the_secret_must_be_one_telegram_accepts() -> None:
     for bad in ("", "with space", "ünï", "x" * 257):
         with pytest.raises(ConfigProblem):
             check_webhook_secret(bad)
+
+
+# ---- hostile and malformed requests, over a real socket ------------------------------------
+
+
+async def exchange(port: int, data: bytes, *, wait: float = 10.0) -> bytes:
+    """Send `data` (perhaps not a whole request) and read until the server hangs up."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), wait)
+    finally:
+        writer.close()
+
+
+def status(response: bytes) -> int:
+    head = response.split(b"\r\n", 1)[0].split()
+    return int(head[1]) if len(head) > 1 else 0
+
+
+def request(
+    target: str = "/hook",
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+GOOD = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+
+async def test_refused_from_the_request_line_and_headers_before_any_body(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused request is answered at once with no body sent at all: nothing waits for it."""
+    runner, receiver, task = await started(bot)
+    port = receiver.bound_port
+    promised = {"Content-Length": "1000000"}  # and never sent
+    try:
+        cases = [
+            (request(headers=promised), 403),
+            (request(headers={**promised, "X-Telegram-Bot-Api-Secret-Token": "wrong"}), 403),
+            (request("/elsewhere", headers={**GOOD, **promised}), 404),
+            (request("/hook?x=1", headers={**GOOD, **promised}), 404),
+            (request("/", headers={**GOOD, **promised}), 404),
+            (request(method="PUT", headers={**GOOD, **promised}), 405),
+        ]
+        for data, expected in cases:
+            response = await exchange(port, data, wait=5)
+            assert status(response) == expected, (data, response)
+        assert inbox(bot) == []
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_malformed_requests_get_their_4xx_never_an_exception(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner, receiver, task = await started(bot)
+    port = receiver.bound_port
+    nested = b"[" * 100_000 + b"]" * 100_000
+    cases = [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"POST /hook\r\n\r\n", 400),
+        (b"POST /hook HTTP/2.0\r\n\r\n", 400),
+        (b"POST /hook HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
+        (b"POST /hook HTTP/1.1\r\nBad Name: x\r\n\r\n", 400),
+        (b"POST /hook HTTP/1.1\r\n folded: line\r\n\r\n", 400),
+        (b"POST /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+        (request(headers={**GOOD, "X-Big": "x" * 70_000}), 431),
+        (request(headers={**GOOD, **{f"X-{n}": "y" * 200 for n in range(100)}}), 431),
+        (request(headers=GOOD, body=b"{}"), 411),
+        (request(headers={**GOOD, "Transfer-Encoding": "chunked"}, body=b"0\r\n\r\n"), 411),
+        (request(headers={**GOOD, "Content-Length": "+10"}, body=b"x" * 10), 400),
+        (request(headers={**GOOD, "Content-Length": "1_0"}, body=b"x" * 10), 400),
+        (request(headers={**GOOD, "Content-Length": "-1"}), 400),
+        (request(headers={**GOOD, "Content-Length": "²"}), 400),
+        (request(headers={**GOOD, "Content-Length": "2000000"}), 413),
+        (request(headers={**GOOD, "Content-Length": "9" * 30}), 413),
+        (
+            request(headers={**GOOD, "Content-Length": str(len(nested))}, body=nested),
+            400,
+        ),
+        (request(headers={**GOOD, "Content-Length": "9"}, body=b"{not json"), 400),
+    ]
+    try:
+        with caplog.at_level(logging.DEBUG):
+            for data, expected in cases:
+                response = await exchange(port, data)
+                assert status(response) == expected, (data[:80], response)
+            # And it still takes a good update afterwards.
+            update = Person(7002, "Ash").text("still here")
+            body = json.dumps(update).encode()
+            headers = {**GOOD, "Content-Length": str(len(body)), "Connection": "close"}
+            assert status(await exchange(port, request(headers=headers, body=body))) == 200
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_stalled_request_is_cut_off_at_its_deadline(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhook, "REQUEST_DEADLINE", 0.5)
+    runner, receiver, task = await started(bot)
+    try:
+        half = request(headers={**GOOD, "Content-Length": "100"}, body=b'{"update_id": 1')
+        assert status(await exchange(receiver.bound_port, half)) == 408
+        assert status(await exchange(receiver.bound_port, b"POST /hook HTTP/1.1\r\nHost")) == 408
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+    assert inbox(bot) == []
+
+
+async def test_connections_are_capped(bot: Harness) -> None:
+    runner, receiver, task = await started(bot)
+    port = receiver.bound_port
+    idle: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(webhook.MAX_OPEN):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            idle.append(writer)
+        for _ in range(200):  # until the server has taken them all in
+            if len(receiver._connections) >= webhook.MAX_OPEN:
+                break
+            await asyncio.sleep(0.01)
+        body = json.dumps(Person(7003, "Kit").text("hello")).encode()
+        headers = {**GOOD, "Content-Length": str(len(body)), "Connection": "close"}
+        assert status(await exchange(port, request(headers=headers, body=body), wait=5)) == 503
+        for writer in idle:
+            writer.close()
+        for _ in range(500):
+            if not receiver._connections:
+                break
+            await asyncio.sleep(0.01)
+        assert status(await exchange(port, request(headers=headers, body=body))) == 200
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_refusals_are_logged_together_at_most_once_a_minute(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner, receiver, task = await started(bot)
+    try:
+        with caplog.at_level(logging.INFO, logger="bot.webhook"):
+            for n in range(30):
+                data = request("/nowhere" if n % 2 else "/hook", headers={"Content-Length": "0"})
+                await exchange(receiver.bound_port, data)
+            refused = [r for r in caplog.records if "refused" in r.getMessage()]
+            assert len(refused) == 1, [r.getMessage() for r in refused]
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+    log = webhook.RefusalLog(every=60)
+    with caplog.at_level(logging.INFO, logger="bot.webhook"):
+        caplog.clear()
+        for second in range(0, 125, 5):
+            log.refused(403, now=float(second))
+        assert [r.getMessage() for r in caplog.records] == [
+            "webhook requests refused: 1× 403",
+            "webhook requests refused: 12× 403",
+            "webhook requests refused: 12× 403",
+        ]

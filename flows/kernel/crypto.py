@@ -55,7 +55,7 @@ def load_or_create_master_key(data_dir: Path, env_value: str | None, may_create:
             "a new key will not be made over existing data."
         )
     key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(base64.b64encode(key) + b"\n")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from flows.kernel.feature import Dispatcher, Feature
@@ -33,6 +33,8 @@ from flows.questions.catalogue import Catalogue
 from flows.questions.sets import PromptError
 from flows.store.core import Store
 from flows.store.unit import Unit
+
+INBOX_PRUNE_EVERY = timedelta(hours=1)
 
 T = TypeVar("T")
 
@@ -58,6 +60,7 @@ class Engine:
         self.default_timezone = default_timezone
         store.default_timezone = default_timezone
         self.bot_username: str | None = None  # from getMe; makes invite codes into links
+        self._pruned_at: datetime | None = None  # the handled inbox, last pruned by `sweep`
 
     @property
     def cat(self) -> Catalogue:
@@ -106,8 +109,8 @@ class Engine:
         )
         if update_id is not None:
             self.store.marked.add(update_id)
-        if outcome.forgot:
-            await self.store.checkpoint()
+        if outcome.forgot or outcome.scrub:
+            await self.store.scrub()
         if outcome.documents or outcome.photos:
             await _make_files(outcome)
         return outcome
@@ -195,7 +198,8 @@ class Engine:
         return await self._run(work)
 
     async def sweep(self) -> Outcome:
-        """Periodic upkeep (shares past their expiry end, old records go)."""
+        """Periodic upkeep (shares past their expiry end, old records go); the handled inbox
+        is pruned once an hour; whatever this deleted leaves no copy in the WAL."""
         now = self.clock()
 
         def work(tx: Unit) -> Outcome:
@@ -205,7 +209,13 @@ class Engine:
             _queue(tx, out, None)
             return out
 
-        return await self._run(work)
+        out = await self._run(work)
+        if self._pruned_at is None or now - self._pruned_at >= INBOX_PRUNE_EVERY:
+            self._pruned_at = now
+            out.scrub = await self.store.inbox_prune() > 0 or out.scrub
+        if out.scrub:
+            await self.store.scrub()
+        return out
 
     def needs_admin_checks(self, inp: Input) -> bool:
         """Whether this input needs Telegram asked first (only some buttons, so nothing else

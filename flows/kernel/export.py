@@ -34,6 +34,10 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _STRUCTURE = re.compile(
     r"^( {0,3}(?:\d+(?=[.)])|(?=[#>*+=\-]|```|~~~|<[A-Za-z/!?])))", re.MULTILINE
 )
+# Characters that could make a person's words into markup rather than text anywhere in a line
+# (HTML and comments, links and images, code, emphasis, tables, entities): each gets a backslash,
+# which CommonMark and GitHub read as "this character, as written" (a backslash of theirs too).
+_INLINE = re.compile(r"([\\`*_\[\]<>~|&])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,15 +387,17 @@ def local_date(moment: datetime, tz: str) -> str:
 
 
 def md_text(text: str) -> str:
-    """A person's own words, made safe to place in a Markdown paragraph.
+    """Words from a person (theirs, or another's name or group title), made to render as text.
 
-    Lines Markdown would read as structure get a backslash escape; nothing else changes (no HTML
-    escaping: emoji, '<', '&' and right-to-left text pass through as written).
+    Characters that could start markup anywhere (`<img …>`, `<!--`, `[a link](…)`, `*`, `&`…)
+    and lines Markdown would read as structure (`# heading`, `1. list`) get a backslash escape,
+    which a Markdown viewer shows as the character itself. Nothing is HTML-escaped: emoji and
+    right-to-left text pass through as written.
     """
     text = str(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _STRUCTURE.sub(r"\1\\", text)
+    return _STRUCTURE.sub(r"\1\\", _INLINE.sub(r"\\\1", text))
 
 
 def markdown_environment() -> Environment:

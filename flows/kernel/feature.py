@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flows.kernel.ids import number
 from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply
 from flows.kernel.turn import Turn, msg
 from flows.questions.catalogue import Catalogue
@@ -175,7 +176,7 @@ class Dispatcher:
             return
         turn_text, _, value = rest.partition(":")
         on_turn = self.turn_buttons.get(kind)
-        if on_turn is None or not turn_text.isdigit() or int(turn_text) != t.conv.turn:
+        if on_turn is None or number(turn_text) != t.conv.turn:
             t.stale()
             return
         t.out.clear_buttons = True

@@ -107,6 +107,7 @@ class Outcome:
     documents: list[Document] = field(default_factory=list)  # sent after the replies
     photos: list[Photo] = field(default_factory=list)  # sent after the documents
     forgot: bool = False  # the person was erased: the store folds its WAL away afterwards
+    scrub: bool = False  # words were deleted (an entry, a withdrawal…): the same, afterwards
     # Messages to other people's chats (chat id, reply). Only flows.kernel.gate adds to this list.
     others: list[tuple[int, Reply]] = field(default_factory=list)
     others_ids: list[int] = field(default_factory=list)  # their outbox rows, in order

@@ -34,6 +34,8 @@ class Desk(Protocol):
     def extensions(self, point: str) -> list[Callable[..., Any]]: ...
 
 
+CONFIRM = "confirm"  # the pending kind of an "are you sure?" (see Turn.confirmed)
+
 _WORDING: ContextVar[Catalogue | None] = ContextVar("coreflect_wording", default=None)
 
 
@@ -148,6 +150,20 @@ class Turn:
     def not_found(self) -> None:
         """A button naming something that is not (or no longer) this person's."""
         self.out.toast = msg("not_found")
+
+    def asking_to_confirm(self, action: str) -> None:
+        """An "are you sure?" about `action` (say "x:12:delete") is on its way: only a yes
+        pressed while it is the last thing asked (see `confirmed`) goes ahead."""
+        self.conv.pending = {"kind": CONFIRM, "action": action}
+
+    def confirmed(self, action: str) -> bool:
+        """Whether the yes just pressed answers the "are you sure?" asked about `action`; a
+        yes forged or pressed out of turn does not (ask again instead)."""
+        pending = self.conv.pending or {}
+        if pending.get("kind") == CONFIRM and pending.get("action") == action:
+            self.conv.pending = None
+            return True
+        return False
 
     def resume(self) -> None:
         """Show the question they were on again, if they are in a question set."""

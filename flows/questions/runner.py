@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from flows.kernel import identifying, render
+from flows.kernel.ids import number
 from flows.kernel.model import Button
 from flows.kernel.turn import Turn, flow_list, label_of, msg, title_of, wording
 from flows.questions import answers as content
@@ -333,8 +334,9 @@ def leave_as_draft(t: Turn) -> None:
 def link(t: Turn, rest: str) -> None:
     """Join this entry to an earlier one's sharing episode."""
     entry_text, _, target_text = rest.partition(":")
-    entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
-    target = t.tx.entry(t.person.id, int(target_text)) if target_text.isdigit() else None
+    entry_id, target_id = number(entry_text), number(target_text)
+    entry = t.tx.entry(t.person.id, entry_id) if entry_id is not None else None
+    target = t.tx.entry(t.person.id, target_id) if target_id is not None else None
     if entry is None or target is None:
         t.stale()
         return

@@ -7,9 +7,13 @@ load → decide → write) as one transaction, in one call on the database's own
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
 import sqlite3
-from collections.abc import Callable, Iterable
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -17,13 +21,16 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from flows.kernel.crypto import KeyProblem, Keyring, load_or_create_master_key
+from flows.kernel.crypto import Cipher, KeyProblem, Keyring, load_or_create_master_key
 from flows.store.rows import iso, now_utc
-from flows.store.unit import Unit
+from flows.store.unit import Unit, legacy_outbox_aad, outbox_aad
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "coreflect.db"
+SCRUB_FIRST_RETRY = 0.05  # seconds; doubling up to SCRUB_MAX_RETRY while a reader holds the WAL
+SCRUB_MAX_RETRY = 5.0
+SCRUB_WARN_AFTER = 60.0
 
 
 T = TypeVar("T")
@@ -31,6 +38,64 @@ T = TypeVar("T")
 
 class StartupProblem(Exception):
     """Start-up cannot go on safely; the message says why, for the person running the bot."""
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """While the database and its -wal and -shm files may be created: only we may read them."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def check_private(data_dir: Path) -> None:
+    """Refuse a data directory, database, -wal or -shm file other users could read or change:
+    the columns not encrypted (who is linked with whom, when) are in them as plain text."""
+    for path, fix in (
+        (data_dir, "chmod 700"),
+        *((data_dir / f"{DB_NAME}{suffix}", "chmod 600") for suffix in ("", "-wal", "-shm")),
+    ):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            raise StartupProblem(
+                f"{path} can be read or changed by other users (mode {mode:04o}). Make it "
+                f"private to the user CoReflect runs as: {fix} {path}"
+            )
+
+
+def _inbox_aad(update_id: int, person_id: int) -> bytes:
+    return b"inbox:%d:%d" % (update_id, person_id)
+
+
+def _sender(raw: bytes) -> int | None:
+    """Whose update this is (message, button press, edit…): its `from` id, if any."""
+    try:
+        update = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(update, dict):
+        return None
+    for value in update.values():
+        sender = value.get("from") if isinstance(value, dict) else None
+        if isinstance(sender, dict) and type(sender.get("id")) is int:
+            return int(sender["id"])
+    return None
+
+
+def _checkpoint(conn: sqlite3.Connection) -> int:
+    """PRAGMA wal_checkpoint(TRUNCATE) without waiting on readers; its `busy` (0: truncated)."""
+    (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
+    return int(busy)
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -57,6 +122,7 @@ class Store:
         # flush), so two senders never both pick up the same row. Only touched on the
         # database thread inside units of work, and by `sending_done`.
         self.inflight: set[int] = set()
+        self._scrubbing: asyncio.Task[None] | None = None  # see `scrub`
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -65,20 +131,28 @@ class Store:
         cls, data_dir: Path, key_env: str | None = None, synchronous: str = "FULL"
     ) -> Store:
         """Open (or create) the database, migrate it, and check the key opens it."""
-        data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / DB_NAME
-        db = await aiosqlite.connect(path, isolation_level=None)
+        with private_files():
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            check_private(data_dir)
+            if not path.exists():
+                # SQLite gives the -wal and -shm files the database file's mode.
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            db = await aiosqlite.connect(path, isolation_level=None)
         try:
             if not callable(getattr(db, "_execute", None)):
                 raise StartupProblem(
                     "This aiosqlite has no Connection._execute; pin aiosqlite<0.23."
                 )
-            await db.execute("PRAGMA journal_mode=WAL")
+            with private_files():
+                await db.execute("PRAGMA journal_mode=WAL")
             await db.execute(f"PRAGMA synchronous={_pragma_word(synchronous)}")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA secure_delete=ON")
-            await migrate(db)
+            with private_files():
+                await migrate(db)
+            check_private(data_dir)
             check = await _setting(db, "key_check")
             holds_data = check is not None or await _has_people(db)
             try:
@@ -100,6 +174,7 @@ class Store:
                     f"The key does not open the database {path}. Set COREFLECT_KEY or restore "
                     f"{data_dir / 'master.key'} to the key it was made with; nothing was changed."
                 )
+            await _bind_outbox_rows(db, keyring)
         except BaseException:
             await db.close()
             raise
@@ -107,6 +182,12 @@ class Store:
 
     async def close(self) -> None:
         await self.flush_sent()
+        if self._scrubbing is not None and not self._scrubbing.done():
+            self._scrubbing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scrubbing
+            if not await self.checkpoint():
+                log.warning("closing with deleted words still in coreflect.db-wal (a reader)")
         await self.db.close()
 
     # ---- units of work -------------------------------------------------------------------
@@ -171,9 +252,45 @@ class Store:
         """
         self._sent.extend(ids)
 
-    async def checkpoint(self) -> None:
-        """Fold the WAL into the database and truncate it, so deleted pages leave no copy behind."""
-        await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+    async def checkpoint(self) -> bool:
+        """Fold the WAL into the database and truncate it, so deleted pages leave no copy behind.
+
+        False if it could not: a reader (a backup under way) still holds an older snapshot, which
+        the WAL's frames belong to. It does not wait for one (that would hold up every unit of
+        work for the busy timeout); `scrub` tries again."""
+        busy = await self.db._execute(_checkpoint, self.db._conn)  # type: ignore[no-untyped-call]
+        return not busy
+
+    async def scrub(self) -> None:
+        """Words were deleted: leave no copy of them in coreflect.db-wal. At once if no reader
+        holds an older snapshot, else again and again in the background until none does."""
+        if await self.checkpoint():
+            return
+        if self._scrubbing is None or self._scrubbing.done():
+            self._scrubbing = asyncio.create_task(self._scrub_later(), name="scrub")
+
+    async def _scrub_later(self) -> None:
+        delay, waited, warned = SCRUB_FIRST_RETRY, 0.0, False
+        while True:
+            await asyncio.sleep(delay)
+            waited += delay
+            if await self.checkpoint():
+                if warned:
+                    log.warning("deleted words are gone from the WAL now")
+                return
+            if waited >= SCRUB_WARN_AFTER and not warned:
+                warned = True
+                log.warning(
+                    "a reader (a backup?) has kept the WAL from being truncated for %d s; "
+                    "deleted words stay in coreflect.db-wal until it lets go",
+                    int(waited),
+                )
+            delay = min(delay * 2, SCRUB_MAX_RETRY)
+
+    async def scrubbed(self) -> None:
+        """Until the scrub in the background (if any) has succeeded; for tests and shutdown."""
+        if self._scrubbing is not None:
+            await self._scrubbing
 
     async def flush_sent(self) -> None:
         if self._sent:
@@ -182,41 +299,72 @@ class Store:
     # ---- inbox ---------------------------------------------------------------------------
 
     async def inbox_add(self, updates: list[tuple[int, bytes]]) -> None:
-        """Store a batch of raw updates (deduplicated on update_id) and commit."""
+        """Store a batch of raw updates (deduplicated on update_id) and commit. One from a
+        person we know is sealed with their data key; anything else with the master key."""
         stamp = iso(self.clock())
-        rows = [(uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp) for uid, raw in updates]
-        await self.run(
-            lambda tx: tx.conn.executemany(
-                "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+
+        def add(tx: Unit) -> None:
+            rows: list[tuple[int, bytes, str, int | None]] = []
+            for uid, raw in updates:
+                person = _sender(raw)
+                cipher = tx.cipher_of(person) if person is not None else None
+                if person is None or cipher is None:
+                    rows.append((uid, self.keys.master.seal(raw, b"inbox:%d" % uid), stamp, None))
+                else:
+                    rows.append((uid, cipher.seal(raw, _inbox_aad(uid, person)), stamp, person))
+            tx.conn.executemany(
+                "INSERT OR IGNORE INTO inbox (update_id, payload, received_at, sealed_for)"
+                " VALUES (?, ?, ?, ?)",
                 rows,
             )
-        )
+
+        await self.run(add)
 
     async def inbox_next_offset(self) -> int | None:
         row = await self.run(lambda tx: tx.one("SELECT MAX(update_id) FROM inbox"))
         return None if row is None or row[0] is None else int(row[0]) + 1
 
     async def inbox_unhandled(self, limit: int = 100) -> list[tuple[int, bytes]]:
-        rows = await self.run(
-            lambda tx: tx.conn.execute(
-                "SELECT update_id, payload FROM inbox WHERE handled_at IS NULL"
+        """The oldest updates not yet handled, opened. One sealed for someone whose key is gone
+        (they used /forget while it waited) can't be, and there is nothing of theirs left to act
+        on: it is marked handled and left out."""
+
+        def take(tx: Unit) -> list[tuple[int, bytes, int | None, Cipher | None]]:
+            rows = tx.conn.execute(
+                "SELECT update_id, payload, sealed_for FROM inbox WHERE handled_at IS NULL"
                 " ORDER BY update_id LIMIT ?",
                 (limit,),
             ).fetchall()
-        )
-        return [(uid, self.keys.master.open(p, b"inbox:%d" % uid)) for uid, p in rows]
+            return [(u, p, w, None if w is None else tx.cipher_of(w)) for u, p, w in rows]
+
+        opened: list[tuple[int, bytes]] = []
+        for uid, payload, person, cipher in await self.run(take):
+            if person is None:
+                opened.append((uid, self.keys.master.open(payload, b"inbox:%d" % uid)))
+                continue
+            try:
+                if cipher is None:
+                    raise KeyProblem("their key is gone")
+                opened.append((uid, cipher.open(payload, _inbox_aad(uid, person))))
+            except KeyProblem:
+                log.info("update %d dropped: its sender's key is gone", uid)
+                await self.inbox_mark_handled(uid)
+        return opened
 
     async def inbox_mark_handled(self, update_id: int) -> None:
         await self.run(lambda tx: tx.inbox_mark_handled(update_id))
 
-    async def inbox_prune(self, keep: timedelta = timedelta(days=7)) -> None:
-        """Forget handled updates older than a week, keeping the newest row for the offset."""
+    async def inbox_prune(self, keep: timedelta = timedelta(days=7)) -> int:
+        """Forget handled updates older than a week, keeping the newest row for the offset.
+        At start-up and hourly while running (see Engine.sweep); returns how many went."""
         cutoff = iso(self.clock() - keep)
-        await self.run(
-            lambda tx: tx.conn.execute(
-                "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?"
-                " AND update_id < (SELECT MAX(update_id) FROM inbox)",
-                (cutoff,),
+        return await self.run(
+            lambda tx: (
+                tx.conn.execute(
+                    "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?"
+                    " AND update_id < (SELECT MAX(update_id) FROM inbox)",
+                    (cutoff,),
+                ).rowcount
             )
         )
 
@@ -242,7 +390,7 @@ class Store:
             return mine
 
         rows = await self.run(claim)
-        return [(i, c, self.keys.master.open(p, b"outbox:%d" % c)) for i, c, p in rows]
+        return [(i, c, self.keys.master.open(p, outbox_aad(c, i))) for i, c, p in rows]
 
     def sending_done(self, ids: Iterable[int]) -> None:
         """These rows are no longer being sent: sent (see `mark_sent`), or left for a retry."""
@@ -289,6 +437,22 @@ def _pragma_word(value: str) -> str:
     if word not in {"FULL", "NORMAL", "EXTRA"}:
         raise StartupProblem(f"COREFLECT_SYNCHRONOUS must be FULL, NORMAL or EXTRA, not {value!r}.")
     return word
+
+
+async def _bind_outbox_rows(db: aiosqlite.Connection, keyring: Keyring) -> None:
+    """Once: re-seal replies still waiting from before outbox rows were bound to their row."""
+    if await _setting(db, "outbox_bound") is not None:
+        return
+    for row_id, chat_id, payload in await db.execute_fetchall(
+        "SELECT id, chat_id, payload FROM outbox"
+    ):
+        try:
+            plain = keyring.master.open(payload, legacy_outbox_aad(chat_id))
+        except KeyProblem:
+            continue  # already bound (a start cut short), or unreadable either way
+        bound = keyring.master.seal(plain, outbox_aad(chat_id, row_id))
+        await db.execute("UPDATE outbox SET payload = ? WHERE id = ?", (bound, row_id))
+    await db.execute("INSERT INTO settings (key, value) VALUES ('outbox_bound', x'31')")
 
 
 async def _setting(db: aiosqlite.Connection, key: str) -> bytes | None:

@@ -353,15 +353,28 @@ class Unit:
         stamp = iso(self.clock())
         ids: list[int] = []
         for payload in payloads:
-            sealed = self.keys.master.seal(payload, b"outbox:%d" % chat_id)
             row = self.one(
                 "INSERT INTO outbox (chat_id, payload, created_at, guard_kind, guard_id)"
-                " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (chat_id, sealed, stamp, *(guard or (None, None))),
+                " VALUES (?, x'', ?, ?, ?) RETURNING id",
+                (chat_id, stamp, *(guard or (None, None))),
             )
-            ids.append(int(row[0]))
+            row_id = int(row[0])
+            # Sealed for this row: moved to another row (or chat), it opens nowhere.
+            sealed = self.keys.master.seal(payload, outbox_aad(chat_id, row_id))
+            self.conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (sealed, row_id))
+            ids.append(row_id)
         self.inflight.update(ids)  # whoever queued them sends them (or a restart does)
         return ids
+
+
+def outbox_aad(chat_id: int, row_id: int) -> bytes:
+    """An outbox payload's associated data: its chat and its row."""
+    return b"outbox:%d:%d" % (chat_id, row_id)
+
+
+def legacy_outbox_aad(chat_id: int) -> bytes:
+    """Before rows were bound (the chat only): read once at start-up, to re-seal (see Store)."""
+    return b"outbox:%d" % chat_id
 
 
 def _answer_aad(entry_id: int, step: str) -> bytes:

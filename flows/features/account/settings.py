@@ -6,6 +6,7 @@ import dataclasses
 from functools import lru_cache
 from zoneinfo import available_timezones
 
+from flows.kernel.ids import number
 from flows.kernel.model import Button
 from flows.kernel.turn import Turn, flow_list, msg, wording
 
@@ -42,8 +43,8 @@ def timezone_button(t: Turn, value: str) -> None:
     elif value == "other":
         t.conv.pending = {"kind": "timezone"}
         t.say(msg("timezone_ask"))
-    elif value.isdigit() and int(value) < len(wording().timezones):
-        set_timezone(t, wording().timezones[int(value)])
+    elif (index := number(value, 3)) is not None and index < len(wording().timezones):
+        set_timezone(t, wording().timezones[index])
     else:
         t.stale()
 

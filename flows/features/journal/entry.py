@@ -4,6 +4,7 @@ done with it: edit, add a note, delete, mark for supervision, share."""
 from __future__ import annotations
 
 from flows.kernel import render
+from flows.kernel.ids import number
 from flows.kernel.model import Button
 from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
@@ -43,7 +44,8 @@ def replace_choice(t: Turn, value: str) -> None:
 
 
 def open_entry(t: Turn, entry_text: str) -> None:
-    entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
+    entry_id = number(entry_text)
+    entry = t.tx.entry(t.person.id, entry_id) if entry_id is not None else None
     if entry is None or entry.status == "in_progress":
         t.out.toast = msg("entry_gone")
         return
@@ -111,7 +113,8 @@ def answer_blocks(flow: Flow | None, answers: dict[str, str]) -> list[str]:
 def entry_action(t: Turn, rest: str) -> None:
     """Buttons under an open entry. Its id is checked against the person on every press."""
     entry_text, _, action = rest.partition(":")
-    entry = t.tx.entry(t.person.id, int(entry_text)) if entry_text.isdigit() else None
+    entry_id = number(entry_text)
+    entry = t.tx.entry(t.person.id, entry_id) if entry_id is not None else None
     if entry is None or entry.status == "in_progress":
         t.out.toast = msg("entry_gone")
         return
@@ -119,7 +122,9 @@ def entry_action(t: Turn, rest: str) -> None:
     if action == "flag":
         t.tx.set_flag(entry.id, not entry.flagged)
         t.out.toast = msg("flag_off" if entry.flagged else "flag_on")
-    elif action == "delete":
+    elif action == "delete" or (action == "delete_yes" and not t.confirmed(f"x:{entry.id}:delete")):
+        # A yes with no "are you sure?" just before it (forged, or from an old message) asks.
+        t.asking_to_confirm(f"x:{entry.id}:delete")
         t.say(
             msg("delete_confirm"),
             [
@@ -129,9 +134,11 @@ def entry_action(t: Turn, rest: str) -> None:
         )
     elif action == "delete_yes":
         t.tx.delete_entry(entry.id)  # gone from the database, its answers with it
+        t.out.scrub = True  # and from the WAL, once committed
         t.out.clear_buttons = True
         t.say(msg("deleted"))
     elif action == "keep":
+        t.confirmed(f"x:{entry.id}:delete")
         t.out.clear_buttons = True
         t.out.toast = msg("kept_toast")
     elif action == "share":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flows.features.journal.entry import entry_action, open_entry, replace_choice
 from flows.features.journal.listing import entries
 from flows.kernel.feature import Feature
+from flows.kernel.ids import number
 from flows.kernel.model import Input
 from flows.kernel.turn import Turn, label_of, msg, wording
 from flows.questions.catalogue import Catalogue
@@ -66,7 +67,11 @@ def _entries(t: Turn, args: str) -> None:
 
 def _page(t: Turn, rest: str) -> None:
     page, _, query = rest.partition(":")
-    entries(t, query, int(page) if page.isdigit() else 0)
+    found = number(page, 6)
+    if found is None:
+        t.not_found()
+    else:
+        entries(t, query, found)
 
 
 def _replacing(t: Turn, value: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flows.features.progress import chart
 from flows.kernel.feature import Feature
+from flows.kernel.ids import number
 from flows.kernel.turn import Turn, wording, zone
 
 
@@ -18,8 +19,11 @@ def _command(t: Turn, args: str) -> None:
 
 def _weeks(t: Turn, rest: str) -> None:
     """The buttons under the picture: another span of weeks."""
-    weeks = int(rest) if rest.isdigit() else 0
-    progress(t, weeks if weeks in chart.WEEKS else chart.DEFAULT_WEEKS)
+    weeks = number(rest, 3)
+    if weeks in chart.WEEKS:
+        progress(t, weeks)
+    else:
+        t.not_found()
 
 
 FEATURE = Feature(

@@ -12,6 +12,7 @@ from flows.features.sessions.planning import (
     menu,
     nudge_button,
     session_button,
+    supervisee,
     turn_button,
 )
 from flows.features.sessions.reminders import (
@@ -24,6 +25,7 @@ from flows.features.sessions.reminders import (
 from flows.features.sessions.settings import pause_until, reminders, set_weekly, settings_button
 from flows.kernel import when
 from flows.kernel.feature import Feature, Guard
+from flows.kernel.ids import number
 from flows.kernel.turn import Turn, msg
 
 
@@ -42,14 +44,23 @@ def _button(kind: str, t: Turn, rest: str) -> None:
     the /reminders settings (which only ever touch the presser's own)."""
     head, _, tail = rest.partition(":")
     if kind == "u":
-        if head == "new" and tail.isdigit():
-            ask_when(t, int(tail), None)
-        elif head.isdigit():
-            session_button(t, int(head), tail)
+        if head == "new":
+            # "u:new" (their own), "u:new:l<link id>" (a supervisee's), or a button sent before
+            # link ids, "u:new:<person id>": each checked against the presser in ask_when.
+            link_id = number(tail[1:]) if tail.startswith("l") else None
+            worker_id = t.person.id if not tail else (number(tail) if link_id is None else None)
+            if link_id is not None:
+                worker_id = supervisee(t, link_id)
+            if worker_id is None:
+                t.not_found()
+            else:
+                ask_when(t, worker_id, None)
+        elif (session_id := number(head)) is not None:
+            session_button(t, session_id, tail)
         else:
             t.not_found()
-    elif kind == "N" and head.isdigit():
-        nudge_button(t, int(head), tail)
+    elif kind == "N" and (nudge_id := number(head)) is not None:
+        nudge_button(t, nudge_id, tail)
     elif kind == "M":
         settings_button(t, rest)
     else:

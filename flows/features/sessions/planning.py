@@ -21,6 +21,7 @@ from flows.features.supervision import db as sup_db
 from flows.features.supervision import links as supervision
 from flows.features.supervision import sharing
 from flows.kernel import when
+from flows.kernel.ids import number
 from flows.kernel.model import Button
 from flows.kernel.turn import Turn, msg, name_of
 from flows.store.rows import iso
@@ -39,11 +40,19 @@ def may_plan_for(t: Turn, worker_id: int) -> bool:
     return link is not None and link.supervisor_id == t.person.id
 
 
+def supervisee(t: Turn, link_id: int) -> int | None:
+    """The worker behind a supervisee's link id, while the presser supervises them."""
+    link = sup_db.link(t.tx, link_id)
+    if link is None or not link.active or link.supervisor_id != t.person.id:
+        return None
+    return link.worker_id
+
+
 def menu(t: Turn) -> None:
     mine = sessions_db.sessions_planned(t.tx, t.person.id)
+    links = sup_db.supervisee_links(t.tx, t.person.id)
     theirs = [
-        (link.worker_id, sessions_db.sessions_planned(t.tx, link.worker_id))
-        for link in sup_db.supervisee_links(t.tx, t.person.id)
+        (link.worker_id, sessions_db.sessions_planned(t.tx, link.worker_id)) for link in links
     ]
     rows: list[list[Button]] = []
     for session in mine + [s for _, group in theirs for s in group]:
@@ -56,10 +65,10 @@ def menu(t: Turn) -> None:
                 Button(msg("button_session_cancel"), f"u:{session.id}:cancel"),
             ]
         )
-    rows.append([Button(msg("button_session_new"), f"u:new:{t.person.id}")])
-    for worker_id, _ in theirs:
-        name = name_of(t.tx, worker_id)
-        rows.append([Button(msg("button_session_for", name=name), f"u:new:{worker_id}")])
+    rows.append([Button(msg("button_session_new"), "u:new")])
+    for link in links:
+        name = name_of(t.tx, link.worker_id)
+        rows.append([Button(msg("button_session_for", name=name), f"u:new:l{link.id}")])
     t.say(
         msg(
             "supervision_menu",
@@ -124,7 +133,11 @@ def turn_button(t: Turn, value: str) -> None:
             t.stale()
             return
         ask_time(t, day)
-    elif value.startswith("t") and value[1:].isdigit() and pending.get("kind") == "session_time":
+    elif (
+        value.startswith("t")
+        and pending.get("kind") == "session_time"
+        and number(value[1:], 4) is not None
+    ):
         at = when.parse_time(f"{value[1:3]}:{value[3:5]}")
         if at is None:
             t.stale()
@@ -251,7 +264,10 @@ def session_button(t: Turn, session_id: int, action: str) -> None:
     label = spoken(session.starts_at, t.now, t.row.timezone)
     if action == "move":
         ask_when(t, session.worker_id, session.id)
-    elif action == "cancel":
+    elif action == "cancel" or (
+        action in {"one", "all"} and not t.confirmed(f"u:{session.id}:cancel")
+    ):
+        t.asking_to_confirm(f"u:{session.id}:cancel")
         one = msg("button_cancel_one", every=session.every)
         rows = [[Button(one, f"u:{session.id}:one")]]
         if session.every:
@@ -268,6 +284,7 @@ def session_button(t: Turn, session_id: int, action: str) -> None:
         t.say(msg("session_cancelled", when=label, all=action == "all" and bool(session.every)))
         tell_other_side(t, session.worker_id, session.starts_at, "session_cancelled_notice", None)
     else:
+        t.confirmed(f"u:{session.id}:cancel")  # no longer waiting on it
         t.out.clear_buttons = True
         t.out.toast = msg("session_kept")
 

@@ -10,6 +10,7 @@ from typing import Any
 from flows.features.sessions import db as sessions_db
 from flows.features.sessions.reminders import duration, plan
 from flows.kernel import when
+from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, msg
 
@@ -116,7 +117,7 @@ def settings_button(t: Turn, value: str) -> None:
         t.out.clear_buttons = True
         change(t, weekly_day=None)
         reminders(t)
-    elif value.startswith("wd") and value[2:].isdigit() and int(value[2:]) < 7:
+    elif value.startswith("wd") and number(value[2:], 1) in range(7):
         t.out.clear_buttons = True
         t.conv.pending = {"kind": "weekly_time", "day": int(value[2:])}
         buttons = [Button(h, f"M:wt{value[2:]}:{h.replace(':', '')}") for h in WEEKLY_TIMES]
@@ -127,7 +128,7 @@ def settings_button(t: Turn, value: str) -> None:
     elif value.startswith("wt"):
         day, _, hhmm = value[2:].partition(":")
         at = when.parse_hhmm(f"{hhmm[:2]}:{hhmm[2:]}") if len(hhmm) == 4 else None
-        if not day.isdigit() or int(day) > 6 or at is None:
+        if number(day, 1) is None or int(day) > 6 or at is None:
             t.stale()
             return
         t.out.clear_buttons = True
@@ -144,7 +145,7 @@ def settings_button(t: Turn, value: str) -> None:
         t.out.clear_buttons = True
         t.conv.pending = {"kind": "pause_date"}
         t.say(msg("pause_date_ask"))
-    elif value.startswith("p") and value[1:].isdigit() and int(value[1:]) in PAUSE_WEEKS:
+    elif value.startswith("p") and number(value[1:], 3) in PAUSE_WEEKS:
         t.out.clear_buttons = True
         today = when.to_local(t.now, t.row.timezone).date()
         pause_until(t, today + timedelta(weeks=int(value[1:])))

@@ -22,7 +22,6 @@ from flows.features.supervision.links import (
     links_of,
     menu,
     supervisor_answer,
-    unlink,
     worker_answer,
 )
 from flows.features.supervision.sharing import (
@@ -33,10 +32,11 @@ from flows.features.supervision.sharing import (
     share_pick,
     shared,
     sweep,
+    unlink,
     withdraw,
 )
 from flows.features.supervision.supervisor import open_summary, summaries, supervisees
-from flows.kernel import export
+from flows.kernel import export, ids
 from flows.kernel.feature import Feature, Guard
 from flows.kernel.turn import Turn
 from flows.store.rows import EntryRow
@@ -63,7 +63,7 @@ def _command(command: str, t: Turn, args: str) -> None:
 def _button(kind: str, t: Turn, rest: str) -> None:
     """Buttons that carry an id: each is checked against the person pressing it."""
     head, _, tail = rest.partition(":")
-    number = int(head) if head.isdigit() else None
+    number = ids.number(head)
     if kind == "g":
         invite(t)
     elif kind == "j" and number is not None:
@@ -74,10 +74,10 @@ def _button(kind: str, t: Turn, rest: str) -> None:
         share_pick(t, head, tail)
     elif kind == "w" and number is not None:
         withdraw(t, number, tail)
-    elif kind == "d":
-        shared(t, number or 0)
-    elif kind == "y":
-        summaries(t, number or 0)
+    elif kind == "d" and (page := ids.number(head, 6)) is not None:
+        shared(t, page)
+    elif kind == "y" and (page := ids.number(head, 6)) is not None:
+        summaries(t, page)
     elif kind == "m" and number is not None:
         open_summary(t, number)
         summary_opened(t, number)

@@ -190,40 +190,20 @@ def worker_answer(t: Turn, invite_id: int, value: str) -> None:
     t.say(msg("linked_worker", name=name))
 
 
-def unlink(t: Turn, link_id: int, stage: str) -> None:
-    link = sup_db.link(t.tx, link_id)
-    if link is None or not link.active or not link.has(t.person.id):
-        t.not_found()
-        return
-    other = link.other(t.person.id)
-    name = name_of(t.tx, other)
-    if stage == "ask":
-        t.say(
-            msg("unlink_confirm", name=name, worker=t.person.id == link.worker_id),
-            [
-                [Button(msg("button_unlink_yes"), f"n:{link.id}:yes")],
-                [Button(msg("button_keep_link"), f"n:{link.id}:no")],
-            ],
-        )
-        return
-    t.out.clear_buttons = True
-    if stage != "yes":
-        t.out.toast = msg("link_kept")
-        return
-    end_link(t.tx, t.out, link, t.person.id, t.now, "unlinked_other")
-    t.say(msg("unlinked", name=name))
-
-
-def end_link(tx: Unit, out: Outcome, link: LinkRow, by: int, now: datetime, message: str) -> None:
+def end_link(
+    tx: Unit, out: Outcome, link: LinkRow, by: int, now: datetime, message: str, **context: Any
+) -> None:
     """The link ends: an open co-reflection round closes unrevealed; summaries still
-    queued are dropped, and the supervisor's lists no longer show the worker's summaries."""
+    queued are dropped, and the supervisor's lists no longer show the worker's summaries.
+    (Withdrawing what is still live is the caller's: see sharing.unlink.)"""
     other = link.other(by)
-    notice(tx, out, link.id, other, message, now, by)
+    notice(tx, out, link.id, other, message, now, by, **context)
     open_round = sup_db.open_round(tx, link.id)
     if open_round is not None:
         sup_db.round_close(tx, open_round.id, "withdrawn", now)
     sup_db.drop_queued_shares(tx, link.id)
     sup_db.link_end(tx, link.id, by, now)
+    out.scrub = True  # summaries dropped unsent: no copy left in the WAL either
 
 
 def notice(

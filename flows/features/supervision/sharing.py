@@ -17,8 +17,8 @@ from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import (
     share_menu_extras,
 )
-from flows.features.supervision.links import WRONG_CODE_WINDOW, notice
-from flows.kernel import gate, render
+from flows.features.supervision.links import WRONG_CODE_WINDOW, end_link, notice
+from flows.kernel import gate, ids, render
 from flows.kernel.model import Button, Outcome, Reply
 from flows.kernel.turn import Turn, msg, name_of, title_of, wording
 from flows.questions.sets import PROCTOR
@@ -60,8 +60,11 @@ def share_menu(t: Turn) -> None:
 
 
 def share_pick(t: Turn, what: str, tail: str) -> None:
-    number = int(tail) if tail.isdigit() else 0
-    if what == "le":
+    found = ids.number(tail)
+    number = found or 0
+    if what in {"le", "lp", "e", "p"} and found is None:
+        t.not_found()
+    elif what == "le":
         pick_list(t, "entry", number)
     elif what == "lp":
         pick_list(t, "episode", number)
@@ -294,7 +297,7 @@ def preview_button(t: Turn, value: str) -> None:
         send_pack_pdf(t, items, left_out)
         return
     if link is None:
-        if not (value.startswith("t") and value[1:].isdigit()):
+        if not (value.startswith("t") and ids.number(value[1:], 3) is not None):
             t.not_found()  # a preview for printing has only its toggles and the PDF
             t.out.clear_buttons = False
             return
@@ -304,7 +307,7 @@ def preview_button(t: Turn, value: str) -> None:
         t.say(msg("share_changed"))
         preview(t, str(pending.get("what")), pending.get("subject"), entries)
         return
-    if value.startswith("t") and value[1:].isdigit():
+    if value.startswith("t") and ids.number(value[1:], 3) is not None:
         n = int(value[1:])
         if n < len(items):
             left_out ^= {n}
@@ -449,15 +452,20 @@ def withdraw(t: Turn, share_id: int, stage: str) -> None:
     if stage != "yes":
         t.out.toast = msg("kept_toast")
         return
+    # No "are you sure?" is needed first: a "Withdraw it" pressed long after it was offered
+    # still withdraws, as taking back what they shared is never made harder than sharing it.
     kept = end_share(t.tx, t.out, share, "withdrawn", t.now)
     t.say(msg("withdrawn", name=name, kept=kept))
 
 
-def end_share(tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime) -> int:
+def end_share(
+    tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime, tell: bool = True
+) -> int:
     """Withdrawn or expired: a new log row, the text deleted, the supervisor's copies
-    deleted where Telegram still allows it, and the supervisor told. Returns how many
-    copies were too old to delete."""
+    deleted where Telegram still allows it, and the supervisor told (unless `tell` is False:
+    the caller tells them once for many). Returns how many copies were too old to delete."""
     copies = sup_db.share_end(tx, share.id, event, now)
+    out.scrub = True  # the text is deleted: no copy left in the WAL either
     kept = 0
     for chat_id, message_id, sent_at in copies:
         if now - sent_at < DELETE_WINDOW:
@@ -465,6 +473,8 @@ def end_share(tx: Unit, out: Outcome, share: ShareRow, event: str, now: datetime
             gate.send(tx, out, chat_id, [removal], gate.Removal(share.id), now)
         else:
             kept += 1
+    if not tell:
+        return kept
     notice(
         tx,
         out,
@@ -486,3 +496,48 @@ def sweep(tx: Unit, out: Outcome, now: datetime) -> None:
         if share is not None:
             end_share(tx, out, share, "expired", now)
     sup_db.prune_wrong_codes(tx, now - WRONG_CODE_WINDOW)
+
+
+def unlink(t: Turn, link_id: int, stage: str) -> None:
+    """Either side ends a link, after an "are you sure?". What the worker shared that is still
+    live is withdrawn with it, like a withdrawal (their copies deleted where Telegram allows),
+    unless the worker chooses to leave it with the supervisor; the other side is told which."""
+    link = sup_db.link(t.tx, link_id)
+    if link is None or not link.active or not link.has(t.person.id):
+        t.not_found()
+        return
+    other = link.other(t.person.id)
+    name = name_of(t.tx, other)
+    worker = t.person.id == link.worker_id
+    live = [
+        share
+        for share in sup_db.shares_by_worker(t.tx, link.worker_id, -1, 0)
+        if share.link_id == link.id and share.live(t.now)
+    ]
+    if stage == "ask" or (stage in {"yes", "leave"} and not t.confirmed(f"n:{link.id}")):
+        t.asking_to_confirm(f"n:{link.id}")
+        offer = worker and bool(live)  # the worker chooses; withdrawing is the default
+        rows = [
+            [
+                Button(
+                    msg("button_unlink_withdraw" if offer else "button_unlink_yes"),
+                    f"n:{link.id}:yes",
+                )
+            ]
+        ]
+        if offer:
+            rows.append([Button(msg("button_unlink_leave", name=name), f"n:{link.id}:leave")])
+        rows.append([Button(msg("button_keep_link"), f"n:{link.id}:no")])
+        t.say(msg("unlink_confirm", name=name, worker=worker, live=len(live)), rows)
+        return
+    t.out.clear_buttons = True
+    if stage not in {"yes", "leave"}:
+        t.confirmed(f"n:{link.id}")  # no longer waiting on it
+        t.out.toast = msg("link_kept")
+        return
+    left = len(live) if worker and stage == "leave" else 0
+    withdrawn = 0 if left else len(live)
+    kept = sum(end_share(t.tx, t.out, s, "withdrawn", t.now, tell=False) for s in live[:withdrawn])
+    context = {"withdrawn": withdrawn, "kept": kept, "left": left, "worker": worker}
+    end_link(t.tx, t.out, link, t.person.id, t.now, "unlinked_other", **context)
+    t.say(msg("unlinked", name=name, **context))

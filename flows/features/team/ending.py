@@ -86,6 +86,7 @@ def end_post(
     still allows it (and the bot is still there, in the same chat). Returns how many copies
     were left for the supervisor to delete."""
     copies = team_db.team_post_end(tx, post.id, "withdrawn", now)
+    out.scrub = True  # the words are deleted: no copy left in the WAL either
     kept = 0
     for chat_id, message_id, sent_at in copies:
         recent = now - sent_at < DELETE_WINDOW

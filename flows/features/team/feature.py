@@ -30,6 +30,7 @@ from flows.features.team.requests import (
     supervisor_answer,
 )
 from flows.kernel.feature import Feature, Guard
+from flows.kernel.ids import number
 from flows.kernel.model import Outcome
 from flows.kernel.turn import Turn, msg
 from flows.store.unit import Unit
@@ -39,8 +40,8 @@ def button(t: Turn, rest: str) -> None:
     """Every team button carries ids, checked against the person pressing."""
     action, _, tail = rest.partition(":")
     parts = tail.split(":")
-    first = int(parts[0]) if parts and parts[0].isdigit() else None
-    second = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    first = number(parts[0])
+    second = number(parts[1]) if len(parts) > 1 else None
     word = parts[1] if len(parts) > 1 else ""
     if action == "s":
         pick_reflection(t)

@@ -11,7 +11,7 @@ from datetime import datetime
 from flows.features.supervision import db as sup_db
 from flows.features.team import db as team_db
 from flows.features.team.db import TeamGroupRow
-from flows.kernel import gate, render
+from flows.kernel import gate, ids, render
 from flows.kernel.model import Button, GroupEvent, Input, Outcome, Person, Reply
 from flows.kernel.turn import Turn, msg
 from flows.store.unit import Unit
@@ -31,7 +31,7 @@ def checks(tx: Unit, person_id: int, inp: Input) -> list[tuple[int, int]]:
     if inp.kind == "button" and inp.data.startswith("t:"):
         parts = inp.data.split(":")
         action = parts[1] if len(parts) > 1 else ""
-        numbers = [int(p) for p in parts[2:] if p.isdigit()]
+        numbers = [n for n in ids.numbers(parts[2:]) if n is not None]
         if action in {"g", "b"} and len(numbers) == 2:
             group = team_db.team_group(tx, numbers[1])
             if group is not None and group.live and group.supervisor_id == person_id:
