@@ -316,10 +316,29 @@ class Unit:
         self.conn.execute(
             "INSERT INTO answers (entry_id, step, value, answered_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (entry_id, step) DO UPDATE SET value = excluded.value,"
-            " answered_at = excluded.answered_at",
+            " answered_at = excluded.answered_at, warning = NULL",
             (entry_id, step, sealed, stamp),
         )
         self.conn.execute("UPDATE entries SET updated_at = ? WHERE id = ?", (stamp, entry_id))
+
+    def open_warning(self, entry_id: int, step: str, number: int) -> None:
+        """An identifying-detail warning about this answer is waiting for Keep or Rewrite."""
+        self.conn.execute(
+            "UPDATE answers SET warning = ? WHERE entry_id = ? AND step = ?",
+            (number, entry_id, step),
+        )
+
+    def warned_step(self, entry_id: int, number: int) -> str | None:
+        """The answer warning `number` is about, while that warning is still open."""
+        row = self.one(
+            "SELECT step FROM answers WHERE entry_id = ? AND warning = ?", (entry_id, number)
+        )
+        return None if row is None else str(row[0])
+
+    def settle_warning(self, entry_id: int, step: str) -> None:
+        self.conn.execute(
+            "UPDATE answers SET warning = NULL WHERE entry_id = ? AND step = ?", (entry_id, step)
+        )
 
     def delete_answer(self, entry_id: int, step: str) -> None:
         self.conn.execute("DELETE FROM answers WHERE entry_id = ? AND step = ?", (entry_id, step))

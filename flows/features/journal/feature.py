@@ -8,12 +8,8 @@ from flows.kernel.feature import Feature
 from flows.kernel.model import Input
 from flows.kernel.turn import Turn, label_of, msg, wording
 from flows.questions.catalogue import Catalogue
-from flows.questions.runner import (
-    carry_on_after,
-    paused_for_identifying,
-    refresh_search,
-    save_typed,
-)
+from flows.questions.check import warn
+from flows.questions.runner import carry_on_after, refresh_search, save_typed
 from flows.questions.sets import PromptError
 
 JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
@@ -29,7 +25,7 @@ def note(t: Turn, text: str) -> None:
     save_typed(t, entry_id, key, text.strip())
     t.tx.set_entry_status(entry_id, "saved")
     refresh_search(t, entry_id, JOURNAL)
-    if not paused_for_identifying(t, entry_id, key, text, "note"):
+    if not warn(t, entry_id, key, text):  # the warning says it is saved
         carry_on_after(t, "note", key)
 
 
@@ -47,7 +43,9 @@ def edited(t: Turn, inp: Input) -> None:
     save_typed(t, entry.id, key, inp.text.strip())
     if entry.status != "in_progress":
         refresh_search(t, entry.id, entry.flow)
-    if not paused_for_identifying(t, entry.id, key, inp.text, "edited", label):
+    if warn(t, entry.id, key, inp.text):
+        carry_on_after(t, "edited", key, label)  # and the question they are on, with live buttons
+    else:
         t.say(msg("edited_saved", label=label))
 
 
