@@ -55,8 +55,9 @@ def save_typed(t: Turn, entry_id: int, key: str, text: str) -> None:
     t.tx.put_answer(t.row.cipher, entry_id, key, text)
     if t.message_id is not None:
         t.tx.remember_message(t.person.id, t.message_id, entry_id, key)
-    if wording().support.sounds_distressed(text):
-        t.support_entry = entry_id
+    level = wording().support.concern(text)
+    if level > t.support_level:
+        t.support_entry, t.support_level, t.support_at = entry_id, level, len(t.out.replies)
 
 
 def carry_on_after(t: Turn, then: str, key: str, label: str = "") -> None:

@@ -265,11 +265,12 @@ class Unit:
     def set_proctor(self, entry_id: int, section: str | None) -> None:
         self.conn.execute("UPDATE entries SET proctor = ? WHERE id = ?", (section, entry_id))
 
-    def offer_support_once(self, entry_id: int) -> bool:
-        """True the first time for this entry (and records it), False after."""
+    def offer_support(self, entry_id: int, level: int) -> bool:
+        """True the first time support at this level (1 gentle, 2 urgent) is due for this entry,
+        and records it; False once it (or the urgent level) has been offered."""
         cur = self.conn.execute(
-            "UPDATE entries SET support_offered = 1 WHERE id = ? AND support_offered = 0",
-            (entry_id,),
+            "UPDATE entries SET support_offered = ? WHERE id = ? AND support_offered < ?",
+            (level, entry_id, level),
         )
         return cur.rowcount == 1
 
