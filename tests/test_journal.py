@@ -147,8 +147,13 @@ async def test_open_edit_add_note_replace_answer_flag_delete(chat: Chat, bot: Ha
     await chat.press("1")
     await chat.press("Edit")
     await chat.press("Timing")
+    asked, _ = chat.keyboard()
     replies = await chat.press("Yes")
     assert "Timing" in replies[0]
+    assert chat.messages()[asked] == (
+        "Send the new version of Timing, or tap one of these. /cancel leaves it as it is.\n\n→ Yes",
+        [],
+    )  # the choice stays visible where it was pressed
     await chat.send("/entries")
     opened = "\n".join(await chat.press("1"))
     assert "Added later" in opened and "Talked it through" in opened

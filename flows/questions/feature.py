@@ -17,6 +17,7 @@ from flows.questions.runner import (
     identifying_choice,
     link,
     replace_typed,
+    show_chosen,
     skip,
     switch_choice,
     text,
@@ -46,11 +47,13 @@ def _answer_button(t: Turn, value: str) -> None:
             return
         if value == "skip" and step.optional:
             t.out.toast = msg("saved_toast")
+            show_chosen(t, msg("skipped_label"))
             answer(t, None)
             return
         choice = step.choice(value)
         if choice is not None:
             t.out.toast = choice.label
+            show_chosen(t, choice.label)
             answer(t, choice.value)
             return
     t.stale()

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from flows.kernel import render
-from flows.kernel.model import Button
+from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, flow_list, label_of, msg, title_of, wording
 from flows.questions import answers as content
 from flows.questions.check import warn
@@ -122,16 +122,31 @@ def start_flow(t: Turn, flow: Flow) -> None:
     ask(t)
 
 
+def question_text(t: Turn, answers: dict[str, str] | None = None) -> str:
+    """The current question as it is asked (without any earlier answer shown under it)."""
+    flow, step = t.flow, t.step
+    assert t.conv.entry_id is not None
+    answers = t.tx.answers(t.row.cipher, t.conv.entry_id) if answers is None else answers
+    context = context_of(flow, answers)
+    return render.tidy(
+        step.ask.render(**context, step_number=flow.position(step.id), step_count=len(flow.steps))
+    )
+
+
+def show_chosen(t: Turn, label: str) -> None:
+    """The pressed question keeps its words and shows the answer under it ("→ Not sure")."""
+    text = question_text(t) + "\n\n" + msg("chosen", label=label)
+    if render.telegram_length(text) <= render.MESSAGE_LIMIT:
+        t.out.replace = Reply(text)
+
+
 def ask(t: Turn) -> None:
     """Show the current question (again), with fresh buttons."""
-    flow, step = t.flow, t.step
+    step = t.step
     assert t.conv.entry_id is not None
     answers = t.tx.answers(t.row.cipher, t.conv.entry_id)
     t.conv.turn += 1
-    context = context_of(flow, answers)
-    text = render.tidy(
-        step.ask.render(**context, step_number=flow.position(step.id), step_count=len(flow.steps))
-    )
+    text = question_text(t, answers)
     earlier = answers.get(step.id)
     if earlier is not None:
         shown = content.display(step, earlier)
