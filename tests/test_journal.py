@@ -61,16 +61,16 @@ async def test_done_with_nothing_written_and_outside_a_journal(chat: Chat) -> No
 async def test_paging_at_zero_one_exactly_one_and_many_pages(chat: Chat) -> None:
     replies = await chat.send("/entries")
     assert "empty" in replies[0]
-    await chat.send("entry number 1")
+    await chat.send("entry number 1, kept as a note")  # more than a few words: kept straight away
     await chat.send("/entries")
     assert chat.buttons() == ["1"]
     for n in range(2, 6):
-        await chat.send(f"entry number {n}")
+        await chat.send(f"entry number {n}, kept as a note")
     replies = await chat.send("/entries")
     assert chat.buttons() == ["1", "2", "3", "4", "5"]  # exactly one page: no Older
     assert "entry number 5" in replies[0] and "entry number 1" in replies[0]
     for n in range(6, 13):
-        await chat.send(f"entry number {n}")
+        await chat.send(f"entry number {n}, kept as a note")
     replies = await chat.send("/entries")
     assert chat.buttons() == ["1", "2", "3", "4", "5", "Older »"]
     assert "entry number 12" in replies[0]
@@ -107,11 +107,11 @@ async def test_search_and_tags_though_everything_is_encrypted(chat: Chat, bot: H
 
 async def test_search_pages_carry_the_query(chat: Chat) -> None:
     for n in range(7):
-        await chat.send(f"walk {n} #outdoors")
+        await chat.send(f"a long walk {n} by the river #outdoors")
     await chat.send("something else entirely")
     await chat.send("/entries #outdoors")
     replies = await chat.press("Older »")
-    assert "Entries tagged #outdoors" in replies[0] and "walk 0" in replies[0]
+    assert "Entries tagged #outdoors" in replies[0] and "a long walk 0" in replies[0]
     assert "something else" not in replies[0]
 
 

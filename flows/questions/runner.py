@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.kernel import render
 from flows.kernel.model import Button, Reply
-from flows.kernel.turn import Turn, flow_list, label_of, msg, title_of, wording
+from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
 from flows.questions.check import warn
 from flows.questions.sets import END, Flow
@@ -70,7 +70,7 @@ def carry_on_after(t: Turn, then: str, key: str, label: str = "") -> None:
             # Branches are on choices only, so a typed answer's words never steer the flow.
             advance(t, key)
     elif then == "note":
-        t.say(msg("note_saved", flows=flow_list()))
+        t.say(msg("note_saved"))
     elif then == "rewritten":
         t.say(msg("rewritten", label=label, in_flow=t.conv.flow is not None))
         t.resume()
