@@ -304,7 +304,10 @@ async def on_error(update: object, context: Context) -> None:
 
 def menu(service: App, cat: Catalogue | None = None) -> list[BotCommand]:
     cat = cat or service.cat
-    commands = [BotCommand(f.command, f.menu) for f in cat.flows.values()]
+    commands = [
+        BotCommand(name, cat.commands[name]) for name in service.menu_first if name in cat.commands
+    ]
+    commands += [BotCommand(f.command, f.menu) for f in cat.flows.values()]
     commands += [
         BotCommand(name, cat.commands[name]) for name in service.menu if name in cat.commands
     ]

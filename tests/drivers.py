@@ -94,6 +94,42 @@ class Chat:
                 return message_id, [(b["text"], b["callback_data"]) for row in rows for b in row]
         return 0, []
 
+    def messages(self) -> dict[int, tuple[str, list[tuple[str, str]]]]:
+        """Every message of the bot's in this chat as it stands now (edits applied): message id
+        → (plain text, [(label, callback data)])."""
+        shown: dict[int, tuple[str, list[tuple[str, str]]]] = {}
+        sends = 0
+        for call in self._mine():
+            if call.method in {"sendMessage", "sendDocument", "sendPhoto"}:
+                sends += 1
+                message_id = sends
+                text = plain(str(call.params.get("text", call.params.get("caption", ""))))
+            elif call.method == "editMessageText":
+                message_id = int(call.params["message_id"])
+                text = plain(str(call.params["text"]))
+            elif call.method == "editMessageReplyMarkup":
+                message_id = int(call.params["message_id"])
+                text = shown.get(message_id, ("", []))[0]
+            else:
+                continue
+            markup = call.params.get("reply_markup")
+            rows = markup["inline_keyboard"] if isinstance(markup, dict) else []
+            shown[message_id] = (
+                text,
+                [(b["text"], b["callback_data"]) for row in rows for b in row],
+            )
+        return shown
+
+    async def press_under(self, words: str, label: str) -> list[str]:
+        """Press `label` under the newest message containing `words`, wherever it is in the chat
+        (a warning a few questions back, say)."""
+        for message_id, (text, buttons) in sorted(self.messages().items(), reverse=True):
+            if words in text:
+                matches = [data for b, data in buttons if b == label]
+                assert matches, f"no button {label!r} under {text!r}: {[b for b, _ in buttons]}"
+                return await self._do(self.person.press(matches[0], message_id=message_id))
+        raise AssertionError(f"no message with {words!r}")
+
     def edits(self) -> list[str]:
         """Plain text of every message the bot rewrote in this chat, in order."""
         return [plain(str(c.params["text"])) for c in self._mine() if c.method == "editMessageText"]

@@ -149,7 +149,7 @@ async def test_reflection_links_to_recent_preparation(chat: Chat, bot: Harness) 
 
 async def test_top_tips_ends_kindly_without_a_score(chat: Chat) -> None:
     replies = await chat.send("/tips")
-    assert "Shepherd, Boardman & Slade (2008)" in "\n".join(replies)
+    assert "Adapted from Shepherd, Boardman & Slade (2008)." in "\n".join(replies)
     answers = ["Yes", "Partly", "Yes", "Not this time", "Yes", "Partly", "Yes", "Yes", "Yes", "Yes"]
     for label in answers:
         replies = await chat.press(label)
@@ -158,7 +158,7 @@ async def test_top_tips_ends_kindly_without_a_score(chat: Chat) -> None:
     assert "Listening actively" in summary  # went well
     assert "Lived experience that inspires hope" in summary  # the one to think about
     assert "/10" not in summary and "score" not in summary.lower()
-    assert "Shepherd, Boardman & Slade (2008)" in summary
+    assert "Ten Top Tips adapted from Shepherd, Boardman & Slade (2008)" in summary
 
 
 async def test_entries_list_and_open_in_full(chat: Chat) -> None:
@@ -334,3 +334,15 @@ async def test_something_going_wrong_gets_a_kind_apology(chat: Chat, bot: Harnes
     bot.service.handle = real  # type: ignore[method-assign]
     replies = await chat.send("an answer")
     assert "Question 2 of 6" in replies[-1]
+
+
+async def test_reflection_asks_about_sharing_the_learning_in_plain_words(chat: Chat) -> None:
+    await chat.send("/reflect")
+    await chat.send("It went well")
+    for _ in range(3):
+        replies = await chat.send("/skip")
+    assert replies[-1] == (
+        "5 of 5\nWould you like to share what you learned with your team, and do you think it"
+        " would be useful to them?"
+    )
+    assert chat.buttons() == ["Yes, I'd like to", "Maybe later", "No, not this"]

@@ -244,7 +244,7 @@ def journal(agent: Agent) -> Iterator[Step]:
 
 
 def note(agent: Agent) -> Iterator[Step]:
-    said = words(agent)
+    said = f"{words(agent)} – to come back to later"  # more than a few words: kept at once
     yield Step(agent.text(said), "Kept as a note")
     agent.entries.append(Entry("note", {said.split()[0]: "writing"}))  # a one-message journal
 

@@ -146,7 +146,8 @@ def test_no_message_line_loses_its_line_break() -> None:
     ("…put it back.Sam can see it…"). End such lines with text, {{ … }} or `+%}`."""
     root = Path(__file__).resolve().parent.parent / "prompts"
     messages = yaml.safe_load((root / "messages.yaml").read_text(encoding="utf-8"))["messages"]
-    only_tags = re.compile(r"(\{%.*?%\}\s*)+")
+    # Each tag on its own: ".*?" here would let one tag's match run over the words to the next.
+    only_tags = re.compile(r"(\{%(?:(?!%\}).)*%\}\s*)+")
     joined = []
     for name, template in messages.items():
         lines = str(template).split("\n")

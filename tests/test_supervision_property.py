@@ -299,7 +299,7 @@ class World:
     async def note(self, w: int) -> None:
         self.preview[w] = None
         word = self.canary(w)
-        await self.workers[w].send(f"{word} jotted down")
+        await self.workers[w].send(f"{word} jotted down in my journal")  # more than a few words
         entry = self.newest("entries", "person_id = ?", self.workers[w].chat_id)
         self.entries[w].append(Entry(entry, [word]))
         self.audit()

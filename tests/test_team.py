@@ -29,8 +29,6 @@ async def reflection(worker: Chat, learned: str = LEARNED, share_learning: str =
     await worker.send("It gave them hope")
     await worker.send("Nervous then, glad now")
     await worker.send(learned)
-    if "Keep as written" in worker.buttons():  # the journal's own identifying-detail check
-        await worker.press("Keep as written")
     label = {"yes": "Yes, I'd like to", "maybe": "Maybe later", "no": "No, not this"}
     await worker.press(label[share_learning])
 

@@ -72,6 +72,11 @@ class Engine:
         return self.desk.menu
 
     @property
+    def menu_first(self) -> tuple[str, ...]:
+        """Built-in commands shown at the top of the menu, before the question sets (/support)."""
+        return self.desk.menu_first
+
+    @property
     def group_commands(self) -> tuple[str, ...]:
         return self.desk.group_commands
 

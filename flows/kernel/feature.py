@@ -44,6 +44,7 @@ class Feature:
     check: Callable[[Catalogue], None] | None = None  # at start-up: can it work with prompts/?
     commands: Mapping[str, Handler] = field(default_factory=dict)  # /command → handler(t, args)
     menu: tuple[str, ...] = ()  # its commands in Telegram's command menu, in order
+    menu_first: tuple[str, ...] = ()  # commands shown at the very top, before the question sets
     deep_links: Mapping[str, Handler] = field(default_factory=dict)  # /start <prefix>…
     # Buttons that carry their own ids, each checked against the person pressing: prefix → (t, rest)
     buttons: Mapping[str, Handler] = field(default_factory=dict)
@@ -109,6 +110,7 @@ class Dispatcher:
         self.interrupted = {k: h for f in features for k, h in f.interrupted.items()}
         self.guards = {k: g for f in features for k, g in f.guards.items()}
         self.menu = tuple(c for f in features for c in f.menu)
+        self.menu_first = tuple(c for f in features for c in f.menu_first)
         self.group_commands = tuple(c for f in features for c in f.group_commands)
         self.admin_check_prefixes = tuple(p for f in features for p in f.admin_check_prefixes)
         self._extensions: dict[str, list[Callable[..., Any]]] = {}

@@ -107,6 +107,8 @@ class Turn:
     desk: Desk
     message_id: int | None = None
     support_entry: int | None = None  # free text was saved here that sounded distressed
+    support_level: int = 0  # how it sounded: 1 distressed, 2 acute (see Support.concern)
+    support_at: int = 0  # where in the replies the support line goes: straight after the words
     # Team groups where Telegram (asked by the bot layer just before) says the supervisor is admin.
     admin_in: frozenset[int] = frozenset()
     bot_username: str | None = None  # from getMe: makes invite codes into links

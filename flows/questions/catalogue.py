@@ -43,14 +43,34 @@ SHARE_TEMPLATE = "share_summary.html.j2"
 
 @dataclass(frozen=True, slots=True)
 class Support:
-    """Where a worker can find support for their own wellbeing, and when to offer it."""
+    """Where a worker can find support for their own wellbeing, and when to offer it.
+
+    Two tiers of phrases: words about wanting to die, ending it, suicide or self-harm (`acute`)
+    get the urgent lines in the reply itself; other distressed-sounding words (`distress`) get
+    one gentle line pointing to /support."""
 
     lines: tuple[str, ...]  # Telegram HTML, trusted (written by us or the organisation)
     organisation: tuple[str, ...]
     distress: re.Pattern[str] | None
+    acute: re.Pattern[str] | None = None
+    urgent_lines: tuple[str, ...] = ()  # carried in the reply to acute words
 
-    def sounds_distressed(self, text: str) -> bool:
-        return bool(self.distress and self.distress.search(" ".join(text.lower().split())))
+    def concern(self, text: str) -> int:
+        """0: nothing heard; 1: distressed-sounding (the gentle line); 2: acute (urgent lines)."""
+        folded = " ".join(text.lower().replace("\u2019", "'").split())
+        if self.acute and self.acute.search(folded):
+            return 2
+        return 1 if self.distress and self.distress.search(folded) else 0
+
+
+def _phrases(found: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Whole words or phrases, ignoring case and spacing, the longest tried first."""
+    phrases = sorted({" ".join(p.lower().split()) for p in found}, key=len)
+    if not phrases:
+        return None
+    return re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(p) for p in reversed(phrases)) + r")(?!\w)"
+    )
 
 
 def _support(path: Traversable, where: str, override: Path | None) -> Support:
@@ -64,20 +84,20 @@ def _support(path: Traversable, where: str, override: Path | None) -> Support:
             raise PromptError(f"{override}: expected a mapping at the top level")
         data = {**data, **extra}
     lists = {}
-    for key in ("lines", "organisation", "distress_phrases"):
+    for key in ("lines", "organisation", "distress_phrases", "acute_phrases", "urgent_lines"):
         value = data.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise PromptError(f"{where}: '{key}' must be a list of text lines")
         lists[key] = tuple(v.strip() for v in value if v.strip())
     if not lists["lines"]:
         raise PromptError(f"{where}: 'lines' must name at least one place to find support")
-    phrases = sorted({" ".join(p.lower().split()) for p in lists["distress_phrases"]}, key=len)
-    pattern = (
-        re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in reversed(phrases)) + r")(?!\w)")
-        if phrases
-        else None
+    return Support(
+        lists["lines"],
+        lists["organisation"],
+        _phrases(lists["distress_phrases"]),
+        _phrases(lists["acute_phrases"]),
+        lists["urgent_lines"] or lists["lines"],
     )
-    return Support(lists["lines"], lists["organisation"], pattern)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flows.kernel.feature import Feature, Handler
 from flows.kernel.turn import Turn, msg
+from flows.questions.check import warning_button
 from flows.questions.runner import (
     answer,
     ask,
@@ -16,6 +17,7 @@ from flows.questions.runner import (
     identifying_choice,
     link,
     replace_typed,
+    show_chosen,
     skip,
     switch_choice,
     text,
@@ -37,18 +39,21 @@ def _pending(t: Turn) -> str | None:
 
 def _answer_button(t: Turn, value: str) -> None:
     """A choice, Skip or Done under the current question."""
-    if t.conv.flow and _pending(t) is None:
+    if t.conv.flow and _pending(t) in {None, "rewrite"}:
+        t.conv.pending = None  # a choice pressed instead of sending a rewrite: carry on
         step = t.step
         if value == "done" and step.input == "free":
             done(t)
             return
         if value == "skip" and step.optional:
             t.out.toast = msg("saved_toast")
+            show_chosen(t, msg("skipped_label"))
             answer(t, None)
             return
         choice = step.choice(value)
         if choice is not None:
             t.out.toast = choice.label
+            show_chosen(t, choice.label)
             answer(t, choice.value)
             return
     t.stale()
@@ -86,7 +91,7 @@ FEATURE = Feature(
         "cancel": lambda t, args: cancel(t),
     },
     menu=("cancel",),
-    buttons={"l": link},
+    buttons={"l": link, "id": warning_button},
     turn_buttons={
         "a": _answer_button,
         "c": _while("cancel", cancel_choice),
@@ -94,7 +99,9 @@ FEATURE = Feature(
         "i": _while("identifying", identifying_choice),
     },
     pending=frozenset({"cancel", "switch", "identifying", "rewrite", "edit"}),
-    typed=dict.fromkeys(("identifying", "rewrite", "edit"), replace_typed),
+    typed=dict.fromkeys(("rewrite", "edit"), replace_typed),
+    # A pending "identifying" is from before warnings stopped pausing: anything but its buttons
+    # keeps the answer as written, and words typed then are the next answer.
     interrupted={"identifying": _keep_as_written},
     text=text,
     dynamic_command=_flow_command,

@@ -1,19 +1,21 @@
 """The runner: asks a question set's questions, saves each answer, skips, goes back, finishes,
 cancels and switches. "Flow" means one question set, everywhere.
 
-Typed answers are checked for details that could identify someone before moving on; the check
-never blocks and never loses words."""
+Typed answers are checked for details that could identify someone (flows.questions.check): the
+answer is saved as written and the next question follows at once; only a press on "Rewrite it"
+makes the next typed message a replacement."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from flows.kernel import identifying, render
+from flows.kernel import render
 from flows.kernel.ids import number
-from flows.kernel.model import Button
-from flows.kernel.turn import Turn, flow_list, label_of, msg, title_of, wording
+from flows.kernel.model import Button, Reply
+from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
+from flows.questions.check import warn
 from flows.questions.sets import END, Flow
 
 LINK_WINDOW = timedelta(days=14)
@@ -44,8 +46,8 @@ def text(t: Turn, text: str) -> bool:
     else:
         key = step.id
     save_typed(t, t.conv.entry_id, key, text.strip())
-    if not paused_for_identifying(t, t.conv.entry_id, key, text, "flow"):
-        carry_on_after(t, "flow", key)
+    warn(t, t.conv.entry_id, key, text)  # kept as written: the next question follows regardless
+    carry_on_after(t, "flow", key)
     return True
 
 
@@ -54,35 +56,9 @@ def save_typed(t: Turn, entry_id: int, key: str, text: str) -> None:
     t.tx.put_answer(t.row.cipher, entry_id, key, text)
     if t.message_id is not None:
         t.tx.remember_message(t.person.id, t.message_id, entry_id, key)
-    if wording().support.sounds_distressed(text):
-        t.support_entry = entry_id
-
-
-def paused_for_identifying(
-    t: Turn, entry_id: int, key: str, text: str, then: str, label: str = ""
-) -> bool:
-    """If the text may identify someone, say so kindly and wait: keep it, or rewrite it."""
-    kinds = identifying.kinds(text)
-    if not kinds:
-        return False
-    t.conv.pending = {
-        "kind": "identifying",
-        "entry": entry_id,
-        "key": key,
-        "then": then,
-        "label": label,
-    }
-    t.conv.turn += 1
-    t.say(
-        msg("identifying_warning", kinds=[msg(f"kind_{k}") for k in kinds]),
-        [
-            [
-                Button(msg("button_keep_as_written"), f"i:{t.conv.turn}:keep"),
-                Button(msg("button_rewrite"), f"i:{t.conv.turn}:rewrite"),
-            ]
-        ],
-    )
-    return True
+    level = wording().support.concern(text)
+    if level > t.support_level:
+        t.support_entry, t.support_level, t.support_at = entry_id, level, len(t.out.replies)
 
 
 def carry_on_after(t: Turn, then: str, key: str, label: str = "") -> None:
@@ -95,7 +71,10 @@ def carry_on_after(t: Turn, then: str, key: str, label: str = "") -> None:
             # Branches are on choices only, so a typed answer's words never steer the flow.
             advance(t, key)
     elif then == "note":
-        t.say(msg("note_saved", flows=flow_list()))
+        t.say(msg("note_saved"))
+    elif then == "rewritten":
+        t.say(msg("rewritten", label=label, in_flow=t.conv.flow is not None))
+        t.resume()
     elif then in {"edit", "edited"}:
         label = label or msg("note_label")
         t.say(msg("edit_saved" if then == "edit" else "edited_saved", label=label))
@@ -144,16 +123,31 @@ def start_flow(t: Turn, flow: Flow) -> None:
     ask(t)
 
 
+def question_text(t: Turn, answers: dict[str, str] | None = None) -> str:
+    """The current question as it is asked (without any earlier answer shown under it)."""
+    flow, step = t.flow, t.step
+    assert t.conv.entry_id is not None
+    answers = t.tx.answers(t.row.cipher, t.conv.entry_id) if answers is None else answers
+    context = context_of(flow, answers)
+    return render.tidy(
+        step.ask.render(**context, step_number=flow.position(step.id), step_count=len(flow.steps))
+    )
+
+
+def show_chosen(t: Turn, label: str) -> None:
+    """The pressed question keeps its words and shows the answer under it ("→ Not sure")."""
+    text = question_text(t) + "\n\n" + msg("chosen", label=label)
+    if render.telegram_length(text) <= render.MESSAGE_LIMIT:
+        t.out.replace = Reply(text)
+
+
 def ask(t: Turn) -> None:
     """Show the current question (again), with fresh buttons."""
-    flow, step = t.flow, t.step
+    step = t.step
     assert t.conv.entry_id is not None
     answers = t.tx.answers(t.row.cipher, t.conv.entry_id)
     t.conv.turn += 1
-    context = context_of(flow, answers)
-    text = render.tidy(
-        step.ask.render(**context, step_number=flow.position(step.id), step_count=len(flow.steps))
-    )
+    text = question_text(t, answers)
     earlier = answers.get(step.id)
     if earlier is not None:
         shown = content.display(step, earlier)
@@ -348,8 +342,6 @@ def link(t: Turn, rest: str) -> None:
 def replace_typed(t: Turn, text: str) -> None:
     """Text while we wait on an answer being rewritten or edited: it is the new version."""
     pending = dict(t.conv.pending or {})
-    if pending.get("kind") == "identifying":
-        pending["kind"] = "rewrite"  # typing instead of pressing means rewriting
     if not text.strip():
         t.say(msg("empty_answer"))
         return
@@ -383,15 +375,18 @@ def replace_typed(t: Turn, text: str) -> None:
     save_typed(t, entry.id, key, text.strip())
     if entry.status != "in_progress":
         refresh_search(t, entry.id, entry.flow)
-    if not paused_for_identifying(t, entry.id, key, text, then, label):
-        carry_on_after(t, then, key, label)
+    warn(t, entry.id, key, text)
+    carry_on_after(t, then, key, label)
 
 
 def identifying_choice(t: Turn, value: str) -> None:
+    """Keep / Rewrite under a warning from before warnings stopped pausing (its "i:turn:…"
+    buttons and its pending "identifying" may still be in a chat and a conversation)."""
     pending = dict(t.conv.pending or {})
     if value == "rewrite":
         t.conv.pending = {**pending, "kind": "rewrite"}
-        t.say(msg("rewrite_prompt"))
+        flow = wording().flows.get(t.conv.flow or "")
+        t.say(msg("rewrite_prompt", label=label_of(flow, str(pending.get("key", "")))))
         return
     t.conv.pending = None
     t.out.toast = msg("kept_toast")

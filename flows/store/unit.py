@@ -265,11 +265,12 @@ class Unit:
     def set_proctor(self, entry_id: int, section: str | None) -> None:
         self.conn.execute("UPDATE entries SET proctor = ? WHERE id = ?", (section, entry_id))
 
-    def offer_support_once(self, entry_id: int) -> bool:
-        """True the first time for this entry (and records it), False after."""
+    def offer_support(self, entry_id: int, level: int) -> bool:
+        """True the first time support at this level (1 gentle, 2 urgent) is due for this entry,
+        and records it; False once it (or the urgent level) has been offered."""
         cur = self.conn.execute(
-            "UPDATE entries SET support_offered = 1 WHERE id = ? AND support_offered = 0",
-            (entry_id,),
+            "UPDATE entries SET support_offered = ? WHERE id = ? AND support_offered < ?",
+            (level, entry_id, level),
         )
         return cur.rowcount == 1
 
@@ -316,10 +317,29 @@ class Unit:
         self.conn.execute(
             "INSERT INTO answers (entry_id, step, value, answered_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (entry_id, step) DO UPDATE SET value = excluded.value,"
-            " answered_at = excluded.answered_at",
+            " answered_at = excluded.answered_at, warning = NULL",
             (entry_id, step, sealed, stamp),
         )
         self.conn.execute("UPDATE entries SET updated_at = ? WHERE id = ?", (stamp, entry_id))
+
+    def open_warning(self, entry_id: int, step: str, number: int) -> None:
+        """An identifying-detail warning about this answer is waiting for Keep or Rewrite."""
+        self.conn.execute(
+            "UPDATE answers SET warning = ? WHERE entry_id = ? AND step = ?",
+            (number, entry_id, step),
+        )
+
+    def warned_step(self, entry_id: int, number: int) -> str | None:
+        """The answer warning `number` is about, while that warning is still open."""
+        row = self.one(
+            "SELECT step FROM answers WHERE entry_id = ? AND warning = ?", (entry_id, number)
+        )
+        return None if row is None else str(row[0])
+
+    def settle_warning(self, entry_id: int, step: str) -> None:
+        self.conn.execute(
+            "UPDATE answers SET warning = NULL WHERE entry_id = ? AND step = ?", (entry_id, step)
+        )
 
     def delete_answer(self, entry_id: int, step: str) -> None:
         self.conn.execute("DELETE FROM answers WHERE entry_id = ? AND step = ?", (entry_id, step))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows.features.account.export import export
 from flows.features.account.settings import settings, timezone_button, typed_timezone, welcome
 from flows.kernel.feature import Feature
-from flows.kernel.model import Button
+from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, flow_list, msg, wording
 
 
@@ -77,9 +77,18 @@ def _forgetting(t: Turn, value: str) -> None:
 
 
 def _offer_support(t: Turn) -> None:
-    """Words that sounded distressed: once per entry, a gentle line about support."""
-    if t.support_entry is not None and t.tx.offer_support_once(t.support_entry):
-        t.say(msg("support_offer"))
+    """Words that sounded distressed: once per entry, a gentle line about support, straight after
+    what they wrote was acknowledged. Words about wanting to die, ending it, suicide or self-harm:
+    the urgent lines themselves, in the same place (even after a gentle line in that entry).
+    Never instead of anything: the words are saved and the conversation carries on."""
+    level = t.support_level
+    if t.support_entry is None or not t.tx.offer_support(t.support_entry, level):
+        return
+    if level >= 2:
+        text = msg("support_urgent", lines=wording().support.urgent_lines)
+    else:
+        text = msg("support_offer")
+    t.out.replies.insert(min(t.support_at, len(t.out.replies)), Reply(text))
 
 
 FEATURE = Feature(
@@ -92,7 +101,8 @@ FEATURE = Feature(
         "export": _export,
         "forget": lambda t, args: forget(t, "ask"),
     },
-    menu=("support", "settings", "help", "export", "forget"),
+    menu_first=("support",),  # near the top: before the question sets
+    menu=("settings", "help", "export", "forget"),
     turn_buttons={"z": timezone_button, "f": _forgetting},
     pending=frozenset({"timezone", "forget", "forget_again"}),
     typed={"timezone": typed_timezone},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flows.kernel import render
 from flows.kernel.ids import number
-from flows.kernel.model import Button
+from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
 from flows.questions.runner import choice_rows, refresh_search
@@ -39,6 +39,8 @@ def replace_choice(t: Turn, value: str) -> None:
     t.tx.put_answer(t.row.cipher, entry.id, step.id, choice.value)
     refresh_search(t, entry.id, entry.flow)
     t.out.toast = choice.label
+    asked = msg("edit_prompt", label=step.label, choices=True)
+    t.out.replace = Reply(asked + "\n\n" + msg("chosen", label=choice.label))
     t.say(msg("edit_saved", label=step.label))
     t.resume()
 

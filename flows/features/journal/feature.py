@@ -4,34 +4,15 @@ from __future__ import annotations
 
 from flows.features.journal.entry import entry_action, open_entry, replace_choice
 from flows.features.journal.listing import entries
+from flows.features.journal.notes import JOURNAL, more_words, note, stray_button
 from flows.kernel.feature import Feature
 from flows.kernel.ids import number
 from flows.kernel.model import Input
 from flows.kernel.turn import Turn, label_of, msg, wording
 from flows.questions.catalogue import Catalogue
-from flows.questions.runner import (
-    carry_on_after,
-    paused_for_identifying,
-    refresh_search,
-    save_typed,
-)
+from flows.questions.check import warn
+from flows.questions.runner import carry_on_after, refresh_search, save_typed
 from flows.questions.sets import PromptError
-
-JOURNAL = "journal"  # the free-entry question set; loose messages become journal entries too
-
-
-def note(t: Turn, text: str) -> None:
-    """Words sent outside a question set are kept as a journal entry rather than lost."""
-    if not text.strip():
-        t.say(msg("empty_answer"))
-        return
-    entry_id = t.tx.create_entry(t.person.id, JOURNAL, None)
-    key = f"{wording().flows[JOURNAL].first}.1"
-    save_typed(t, entry_id, key, text.strip())
-    t.tx.set_entry_status(entry_id, "saved")
-    refresh_search(t, entry_id, JOURNAL)
-    if not paused_for_identifying(t, entry_id, key, text, "note"):
-        carry_on_after(t, "note", key)
 
 
 def edited(t: Turn, inp: Input) -> None:
@@ -48,7 +29,9 @@ def edited(t: Turn, inp: Input) -> None:
     save_typed(t, entry.id, key, inp.text.strip())
     if entry.status != "in_progress":
         refresh_search(t, entry.id, entry.flow)
-    if not paused_for_identifying(t, entry.id, key, inp.text, "edited", label):
+    if warn(t, entry.id, key, inp.text):
+        carry_on_after(t, "edited", key, label)  # and the question they are on, with live buttons
+    else:
         t.say(msg("edited_saved", label=label))
 
 
@@ -92,8 +75,10 @@ FEATURE = Feature(
     check=_check,
     commands={"entries": _entries},
     menu=("entries",),
-    buttons={"o": open_entry, "x": entry_action, "e": _page},
+    buttons={"o": open_entry, "x": entry_action, "e": _page, "nt": stray_button},
     turn_buttons={"v": _replacing},
+    pending=frozenset({"stray"}),
+    typed={"stray": more_words},
     text=_text,
     edited=edited,
 )
