@@ -113,14 +113,21 @@ class Dispatcher:
         self.menu_first = tuple(c for f in features for c in f.menu_first)
         self.group_commands = tuple(c for f in features for c in f.group_commands)
         self.admin_check_prefixes = tuple(p for f in features for p in f.admin_check_prefixes)
+        self._hooks: dict[str, list[Any]] = {}
         self._extensions: dict[str, list[Callable[..., Any]]] = {}
         for f in features:
             for point, hook in f.extends.items():
                 self._extensions.setdefault(point, []).append(hook)
 
     def hooks(self, name: str) -> list[Any]:
-        """Every feature's hook `name` (a field of Feature), in the app's order."""
-        return [h for f in self.features if (h := getattr(f, name)) is not None]
+        """Every feature's hook `name` (a field of Feature), in the app's order. Gathered once
+        per name: several are asked for on every input."""
+        found = self._hooks.get(name)
+        if found is None:
+            found = self._hooks[name] = [
+                h for f in self.features if (h := getattr(f, name)) is not None
+            ]
+        return found
 
     def extensions(self, point: str) -> list[Callable[..., Any]]:
         return self._extensions.get(point, [])
