@@ -7,11 +7,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import logs
 from bot.config import Config
-from flows.app import App, build
+from flows.app import App, Organisation, build
 from flows.questions import catalogue as engine
 from flows.store.core import StartupProblem, Store
 
 log = logging.getLogger(__name__)
+
+
+def organisation(config: Config) -> Organisation:
+    return Organisation(
+        access=config.access,
+        admins=config.admins,
+        supervisors=config.supervisors,
+        leaver_days=config.leaver_days,
+        retention_days=config.retention_days,
+        audit_days=config.audit_days,
+    )
 
 
 async def open_service(config: Config) -> App:
@@ -27,7 +38,7 @@ async def open_service(config: Config) -> App:
     store = await Store.open(config.data_dir, config.key, config.synchronous)
     logs.set_person_key(store.keys.log_key)
     try:
-        return build(store, catalogue, config.timezone)
+        return build(store, catalogue, config.timezone, organisation(config))
     except engine.PromptError as exc:
         await store.close()
         raise StartupProblem(f"A question set is broken: {exc}") from exc

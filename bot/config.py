@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,20 @@ class Config:
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8080
     webhook_secret: str | None = None
+    # Running it for an organisation (docs/operating.md): health and metrics, who may use it,
+    # administrators, supervisors, leavers, retention, the audit trail.
+    http_port: int | None = None
+    http_listen: str = "127.0.0.1"
+    access: str = "open"
+    admins: frozenset[int] = frozenset()
+    supervisors: str = "open"
+    leaver_days: int = 30
+    retention_days: int | None = None
+    audit_days: int = 400
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Config:
-        source = os.environ if env is None else env
+        source: Mapping[str, str] = os.environ if env is None else env
         secret = (source.get("COREFLECT_WEBHOOK_SECRET") or "").strip()
         if secret:
             check_webhook_secret(secret)
@@ -50,6 +61,16 @@ class Config:
             webhook_listen=(source.get("COREFLECT_WEBHOOK_LISTEN") or "127.0.0.1").strip(),
             webhook_port=_port(source.get("COREFLECT_WEBHOOK_PORT") or "8080"),
             webhook_secret=secret or None,
+            http_port=_port(source["COREFLECT_HTTP_PORT"], "COREFLECT_HTTP_PORT")
+            if (source.get("COREFLECT_HTTP_PORT") or "").strip()
+            else None,
+            http_listen=(source.get("COREFLECT_HTTP_LISTEN") or "127.0.0.1").strip(),
+            access=_choice(source, "COREFLECT_ACCESS", ("open", "invite")),
+            admins=_ids(source.get("COREFLECT_ADMINS") or ""),
+            supervisors=_choice(source, "COREFLECT_SUPERVISORS", ("open", "approved")),
+            leaver_days=_days(source, "COREFLECT_LEAVER_DAYS", 30, 1) or 30,
+            retention_days=_days(source, "COREFLECT_RETENTION_DAYS", None, 1),
+            audit_days=_days(source, "COREFLECT_AUDIT_DAYS", 400, 30) or 400,
         )
 
     @property
@@ -67,14 +88,37 @@ class ConfigProblem(ValueError):
     """A setting that cannot work; the message says which and how to fix it."""
 
 
-def _port(value: str) -> int:
+def _port(value: str, name: str = "COREFLECT_WEBHOOK_PORT") -> int:
     try:
         port = int(value.strip())
     except ValueError:
         port = -1
     if not 0 <= port <= 65535:
-        raise ConfigProblem(f"COREFLECT_WEBHOOK_PORT must be a port number, not {value!r}.")
+        raise ConfigProblem(f"{name} must be a port number, not {value!r}.")
     return port
+
+
+def _choice(source: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = (source.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigProblem(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def _ids(value: str) -> frozenset[int]:
+    parts = [p for p in re.split(r"[\s,]+", value.strip()) if p]
+    if not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts):
+        raise ConfigProblem("COREFLECT_ADMINS must be Telegram user ids, separated by commas.")
+    return frozenset(int(p) for p in parts)
+
+
+def _days(source: Mapping[str, str], name: str, default: int | None, least: int) -> int | None:
+    value = (source.get(name) or "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < least:
+        raise ConfigProblem(f"{name} must be a whole number of days, at least {least}.")
+    return int(value)
 
 
 def check_webhook_secret(secret: str) -> None:

@@ -8,6 +8,9 @@ console and the tests.
 from __future__ import annotations
 
 from flows.features.account.feature import FEATURE as ACCOUNT
+from flows.features.admin.feature import FEATURE as ADMIN
+from flows.features.admin.feature import feature as admin_feature
+from flows.features.admin.policy import Organisation
 from flows.features.journal.feature import FEATURE as JOURNAL
 from flows.features.progress.feature import FEATURE as PROGRESS
 from flows.features.sessions.feature import FEATURE as SESSIONS
@@ -26,12 +29,25 @@ FEATURES: tuple[Feature, ...] = (
     SESSIONS,
     TEAM,
     ACCOUNT,
+    ADMIN,
     QUESTIONS,
 )
 
 App = Engine  # what the bot layer holds: the engine built with CoReflect's features
 
 
-def build(store: Store, catalogue: Catalogue, default_timezone: str = "Europe/London") -> App:
-    """The engine with every feature; refuses to start on any clash between them."""
-    return Engine(store, catalogue, FEATURES, default_timezone)
+__all__ = ["FEATURES", "App", "Organisation", "build"]
+
+
+def build(
+    store: Store,
+    catalogue: Catalogue,
+    default_timezone: str = "Europe/London",
+    org: Organisation | None = None,
+) -> App:
+    """The engine with every feature; refuses to start on any clash between them. `org`: the
+    organisation's settings (who may use it, administrators, retention…); default open."""
+    features = FEATURES
+    if org is not None:
+        features = tuple(admin_feature(org) if f is ADMIN else f for f in FEATURES)
+    return Engine(store, catalogue, features, default_timezone)

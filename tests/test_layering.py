@@ -22,6 +22,7 @@ FEATURE_RANK = {
     "supervision": 1,
     "sessions": 2,
     "team": 2,
+    "admin": 3,
 }
 # Below the kernel's turn: what the kernel, the store and the question sets may import.
 KERNEL_BASE = {

@@ -129,6 +129,17 @@ class Engine:
         outbox_chat: int | None,
         pressed: int | None,
     ) -> Outcome:
+        if self.desk.hooks("door") and not tx.one(
+            "SELECT 1 FROM people WHERE id = ?", (person.id,)
+        ):
+            for door in self.desk.hooks("door"):
+                refused: Outcome | None = door(tx, person, inp, self.clock())
+                if refused is not None:  # someone new turned away: nothing of theirs is stored
+                    if update_id is not None:
+                        tx.inbox_mark_handled(update_id)
+                    if outbox_chat is not None:
+                        _queue(tx, refused, outbox_chat)
+                    return refused
         row = tx.person(person.id, self.default_timezone)
         if person.first_name and person.first_name != row.name:
             tx.set_name(row.cipher, person.id, person.first_name)
@@ -211,6 +222,9 @@ class Engine:
             out = Outcome()
             for sweep in self.desk.hooks("sweep"):
                 sweep(tx, out, now)
+            for erasures in self.desk.hooks("erasures"):
+                for person_id in erasures(tx, out, now):
+                    self._erase(tx, out, person_id, now)
             _queue(tx, out, None)
             return out
 
@@ -221,6 +235,18 @@ class Engine:
         if out.scrub:
             await self.store.scrub()
         return out
+
+    def _erase(self, tx: Unit, out: Outcome, person_id: int, now: datetime) -> None:
+        """Everything of someone's goes, as their own /forget would: the other side of each
+        link told, live summaries withdrawn, every row and their data key."""
+        row = tx.person(person_id, self.default_timezone)
+        turn = Turn(tx, Person(person_id), row, tx.conversation(person_id), out, now, self.desk)
+        for before in self.desk.hooks("before_forget"):
+            before(turn)
+        tx.forget_person(person_id)
+        out.replies.clear()  # nothing goes to a chat whose person is gone
+        out.forgot = True
+        out.scrub = True
 
     def needs_admin_checks(self, inp: Input) -> bool:
         """Whether this input needs Telegram asked first (only some buttons, so nothing else

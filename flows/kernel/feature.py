@@ -64,6 +64,10 @@ class Feature:
     before_forget: Callable[[Turn], None] | None = None
     export: Callable[[Unit, int, datetime], dict[str, Any]] | None = None  # part of /export
     sweep: Callable[[Unit, Outcome, datetime], None] | None = None  # periodic upkeep
+    # Before anyone new is stored: an Outcome refuses them (nothing of theirs is kept), None admits
+    door: Callable[[Unit, Person, Input, datetime], Outcome | None] | None = None
+    # In the periodic upkeep: people whose everything is now erased as /forget would
+    erasures: Callable[[Unit, Outcome, datetime], list[int]] | None = None
     due: Callable[[Unit, datetime], list[tuple[int, int, Reply]]] | None = None  # into outbox
     next_wake: Callable[[Unit], datetime | None] | None = None
     group_commands: tuple[str, ...] = ()  # commands it answers in group chats

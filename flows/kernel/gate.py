@@ -23,6 +23,10 @@ and only after the reason for it is checked against the database inside the same
 - `TeamRemoval`: deleting a post's copy in its group (or the worker's request in the
   supervisor's chat), once the post is withdrawn.
 - `GroupNotice`: catalogue wording about a registered group, to the supervisor who registered it.
+- `InviteNotice`: catalogue wording about an open invite (its invitee is not an approved
+  supervisor yet), to the worker who made it.
+- `OrgNotice`: catalogue wording from the organisation's side (marked as having left, approval
+  withdrawn, entries about to pass the retention period), to a person the service holds.
 
 A failed check is a bug, not a person's mistake: it raises, and the whole unit of work rolls back.
 """
@@ -93,6 +97,16 @@ class GroupNotice:
     group_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class InviteNotice:
+    invite_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrgNotice:
+    person_id: int
+
+
 Basis = (
     Share
     | Reveal
@@ -104,6 +118,8 @@ Basis = (
     | TeamPost
     | TeamRemoval
     | GroupNotice
+    | InviteNotice
+    | OrgNotice
 )
 
 
@@ -180,6 +196,17 @@ def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
         link = _link(tx, basis.link_id)
         if link is None or to not in {link[0], link[1]}:
             raise GateRefused("a notice to someone outside the link")
+    elif isinstance(basis, InviteNotice):
+        invite = tx.one(
+            "SELECT worker_id, expires_at, closed_at FROM invites WHERE id = ?", (basis.invite_id,)
+        )
+        if invite is None or invite[2] is not None or datetime.fromisoformat(invite[1]) <= now:
+            raise GateRefused("an invite notice without an open invite")
+        if to != invite[0]:
+            raise GateRefused("an invite notice to someone other than who made the invite")
+    elif isinstance(basis, OrgNotice):
+        if to != basis.person_id or tx.one("SELECT 1 FROM people WHERE id = ?", (to,)) is None:
+            raise GateRefused("an organisation notice to someone the service does not hold")
     elif isinstance(basis, GroupNotice):
         group = _group(tx, basis.group_id)
         if group is None or to != group[1]:

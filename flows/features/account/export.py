@@ -8,6 +8,7 @@ from flows.kernel import export as export_format
 from flows.kernel.model import Document
 from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
+from flows.store import audit
 
 
 def export(t: Turn) -> None:
@@ -52,4 +53,5 @@ def export(t: Turn) -> None:
     markdown = export_format.to_markdown(person, entries, generated, template, **parts)
     data = export_format.to_json(person, entries, generated, **parts)
     t.out.documents = [Document(md_name, markdown), Document(json_name, data)]
+    audit.record(t.tx, "exported", t.person.id, detail=str(len(entries)))
     t.say(msg("export_ready", count=len(entries)))

@@ -7,6 +7,7 @@ from flows.features.account.settings import settings, timezone_button, typed_tim
 from flows.kernel.feature import Feature
 from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, flow_list, msg, wording
+from flows.store import audit
 
 
 def support(t: Turn) -> None:
@@ -40,6 +41,7 @@ def forget(t: Turn, stage: str) -> None:
         for before in t.desk.hooks("before_forget"):
             before(t)
         t.tx.forget_person(t.person.id)
+        audit.record(t.tx, "erased", t.person.id, detail="forget")
         t.out.forgot = True
         t.out.replies.clear()
         t.say(msg("forgotten"))

@@ -15,6 +15,7 @@ HAS_SHARED = "supervision.has_shared"  # (t) -> bool: something else shared, for
 SHARED = "supervision.shared"  # (t) -> None: its part of /shared, after the summaries
 SUMMARY_OPENED = "supervision.summary_opened"  # (t, share id) -> None: after a summary is shown
 BEFORE_LINKS_END = "supervision.before_links_end"  # (t) -> None: /forget, before links end
+MAY_SUPERVISE = "supervision.may_supervise"  # (t, person id) -> bool: may they accept an invite
 
 
 def share_menu_extras(t: Turn, link: LinkRow) -> list[list[Button]]:

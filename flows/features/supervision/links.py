@@ -11,9 +11,11 @@ from typing import Any
 
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.db import LinkRow
+from flows.features.supervision.extend import MAY_SUPERVISE
 from flows.kernel import gate
 from flows.kernel.model import Button, Outcome, Reply
 from flows.kernel.turn import Turn, msg, name_of
+from flows.store import audit
 from flows.store.unit import Unit
 
 INVITE_TTL = timedelta(hours=72)
@@ -109,6 +111,18 @@ def code(t: Turn, typed: str) -> None:
     if current is not None and current.supervisor_id == t.person.id:
         t.say(msg("code_already_linked", name=name_of(t.tx, invite.worker_id)))
         return
+    if not all(approved(t, t.person.id) for approved in t.also(MAY_SUPERVISE)):
+        # COREFLECT_SUPERVISORS=approved: both sides are told; the invite stays open.
+        t.say(msg("supervisor_not_approved"))
+        gate.send(
+            t.tx,
+            t.out,
+            invite.worker_id,
+            [Reply(msg("invitee_not_approved", name=name_of(t.tx, t.person.id)))],
+            gate.InviteNotice(invite.id),
+            t.now,
+        )
+        return
     t.conv.pending = {"kind": "link_confirm", "invite": invite.id}
     t.conv.turn += 1
     t.say(
@@ -185,6 +199,7 @@ def worker_answer(t: Turn, invite_id: int, value: str) -> None:
         t.say(msg("invite_already_linked", name=name_of(t.tx, current.supervisor_id)))
         return
     link_id = sup_db.link_create(t.tx, t.person.id, supervisor, t.now)
+    audit.record(t.tx, "linked", t.person.id, supervisor)
     sup_db.invite_close(t.tx, invite.id, t.now)
     notice(t.tx, t.out, link_id, supervisor, "linked_supervisor", t.now, t.person.id)
     t.say(msg("linked_worker", name=name))
@@ -203,6 +218,7 @@ def end_link(
         sup_db.round_close(tx, open_round.id, "withdrawn", now)
     sup_db.drop_queued_shares(tx, link.id)
     sup_db.link_end(tx, link.id, by, now)
+    audit.record(tx, "unlinked", by, other, message)
     out.scrub = True  # summaries dropped unsent: no copy left in the WAL either
 
 

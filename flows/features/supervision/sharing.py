@@ -22,6 +22,7 @@ from flows.kernel import gate, ids, render
 from flows.kernel.model import Button, Outcome, Reply
 from flows.kernel.turn import Turn, msg, name_of, title_of, wording
 from flows.questions.sets import PROCTOR
+from flows.store import audit
 from flows.store.rows import EntryRow
 from flows.store.unit import Unit
 
@@ -352,6 +353,7 @@ def send_share(t: Turn, link: LinkRow, items: list[Item], left_out: set[int]) ->
         t.row.cipher,
         body,
     )
+    audit.record(t.tx, "shared", t.person.id, link.supervisor_id, str(pending["what"]))
     gate.send(
         t.tx,
         t.out,
@@ -465,6 +467,8 @@ def end_share(
     deleted where Telegram still allows it, and the supervisor told (unless `tell` is False:
     the caller tells them once for many). Returns how many copies were too old to delete."""
     copies = sup_db.share_end(tx, share.id, event, now)
+    action = "share_withdrawn" if event == "withdrawn" else f"share_{event}"
+    audit.record(tx, action, share.worker_id, share.supervisor_id, share.kind)
     out.scrub = True  # the text is deleted: no copy left in the WAL either
     kept = 0
     for chat_id, message_id, sent_at in copies:
