@@ -22,6 +22,7 @@ from typing import Any
 from telegram import Bot
 from telegram.ext import JobQueue
 
+from bot import health
 from bot.delivery import deliver_side_by_side, flush_outbox
 from flows.app import App
 
@@ -46,6 +47,7 @@ class Alarm:
                 # Each round moves a batch into the outbox; the last one finds nothing more due.
                 while rows := await self.service.due():
                     queued += len(rows)
+                    health.REMINDERS.inc(len(rows))
                     await deliver_side_by_side(self.bot, self.service, rows)
                     await self.service.store.flush_sent()  # keep the repeat window narrow
             except Exception as exc:  # Telegram unreachable: they wait in the outbox

@@ -23,13 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "mode",
         nargs="?",
-        choices=["telegram", "console", "backup", "restore"],
+        choices=["telegram", "console", "backup", "restore", "audit"],
         help="default: telegram if TELEGRAM_BOT_TOKEN is set, else console",
     )
     parser.add_argument("path", nargs="?", type=Path, help="backup/restore: the backup file")
     parser.add_argument(
         "--key-file", type=Path, help="restore: the master key file the backup was made with"
     )
+    parser.add_argument("--since", help="audit: from this date (YYYY-MM-DD; default 30 days ago)")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv", help="audit: output")
+    parser.add_argument("--person", help="audit: only the rows about this Telegram user id")
     args = parser.parse_args(argv)
     try:
         config = Config.from_env()
@@ -37,6 +40,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CoReflect cannot start: {exc}", file=sys.stderr)
         return 1
     logs.configure(config.log_level, secrets=(config.token, config.key))
+    if args.mode == "audit":
+        from bot.audit import print_audit
+
+        try:
+            return asyncio.run(print_audit(config, args.since, args.format, args.person))
+        except (StartupProblem, ValueError) as exc:
+            print(f"CoReflect audit refused: {exc}", file=sys.stderr)
+            return 1
     if args.mode in ("backup", "restore"):
         return _backup_or_restore(config, args.mode, args.path, args.key_file)
     mode = args.mode or ("telegram" if config.token else "console")
@@ -84,17 +95,28 @@ async def _console(config: Config) -> int:
 
 
 async def _telegram(config: Config) -> int:
+    from bot.health import Health, HealthServer
     from bot.inbox import InboxRunner
     from bot.telegram_bot import ALLOWED_UPDATES, build_application
     from bot.webhook import WebhookReceiver
 
     service = await open_service(config)
     runner = InboxRunner(build_application(config, service), service)
+    health = Health(service, probe=runner.app.bot.get_me)
+    server: HealthServer | None = None
     how = "long polling"
     if config.webhook_url:
-        receiver = WebhookReceiver(service.store, config, runner.wake)
+        # The webhook server answers /healthz, /readyz and /metrics itself.
+        receiver = WebhookReceiver(service.store, config, runner.wake, health=health.respond)
         runner.receive = lambda: receiver.serve(runner.app.bot, ALLOWED_UPDATES)
         how = f"webhook, listening on {config.webhook_listen}:{config.webhook_port}"
+    elif config.http_port is not None:
+        server = HealthServer(health, config.http_listen, config.http_port)
+        try:
+            await server.start()
+        except OSError as exc:
+            await service.store.close()
+            raise StartupProblem(f"COREFLECT_HTTP_PORT cannot be used: {exc}") from exc
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
@@ -102,6 +124,8 @@ async def _telegram(config: Config) -> int:
     try:
         await runner.run()
     finally:
+        if server is not None:
+            await server.stop()
         await service.store.close()
     log.info("stopped cleanly")
     return 0

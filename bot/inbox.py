@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 
-from bot import logs
+from bot import health, logs
 from bot.delivery import flush_outbox, sweep
 from bot.telegram_bot import ALLOWED_UPDATES, SWEEP_EVERY, TelegramApp, menus
 from flows.app import App
@@ -215,8 +216,11 @@ class InboxRunner:
         a failure has already been logged and apologised for, and retrying it for ever would
         stop everything behind it.)
         """
+        started = time.monotonic()
         try:
             await self.app.process_update(Update.de_json(data, self.app.bot))
+            health.UPDATES.inc()
+            health.LATENCY.observe(time.monotonic() - started)
         except Exception as exc:  # unreadable even to PTB: log its kind, never its content
             log.error(
                 "update could not be processed: %s",

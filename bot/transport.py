@@ -27,6 +27,8 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot import health
+
 
 class AiohttpRequest(BaseRequest):
     """One pool of keep-alive connections to the Bot API; PTB wants one for getUpdates and one
@@ -121,6 +123,7 @@ class AiohttpRequest(BaseRequest):
                 proxy=self.proxy_for(url),
                 allow_redirects=False,  # as httpx: the Bot API never redirects
             ) as response:
+                health.telegram_answered(response.status)
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc

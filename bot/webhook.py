@@ -29,7 +29,7 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,6 +77,14 @@ class _Refused(Exception):
         self.status = status
 
 
+class _Answered(Exception):
+    """A GET for a health path, answered with this instead of the webhook's empty 200."""
+
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
+        super().__init__(status)
+        self.status, self.type, self.body = status, content_type, body
+
+
 class RefusalLog:
     """Counts refused requests and logs them together, at most once a `every` seconds, so a
     flood of bad requests cannot flood the log."""
@@ -109,8 +117,10 @@ class WebhookReceiver:
         config: Config,
         wake: Callable[[], None],
         secret: str | None = None,
+        health: Callable[[str], Awaitable[tuple[int, str, bytes] | None]] | None = None,
     ) -> None:
         self.store = store
+        self.health = health  # /healthz, /readyz, /metrics on the same server (bot/health.py)
         self.url = config.webhook_url or ""
         self.host = config.webhook_listen
         self.port = config.webhook_port
@@ -191,6 +201,9 @@ class WebhookReceiver:
                 try:
                     async with asyncio.timeout(REQUEST_DEADLINE):
                         status, keep = await self._request(first, reader)
+                except _Answered as answer:  # a health check: answered, then closed
+                    await _respond(writer, answer.status, False, answer.body, answer.type)
+                    return
                 except _Refused as refused:
                     status, keep = refused.status, False
                 except TimeoutError:
@@ -220,6 +233,10 @@ class WebhookReceiver:
         method, target, version = _request_line(line)
         if self._stopping:
             raise _Refused(503)  # Telegram tries again later; the next start takes it
+        if method == "GET" and self.health is not None:
+            found = await self.health(target)
+            if found is not None:
+                raise _Answered(*found)
         if method != "POST":
             raise _Refused(405)
         if target != self.path:
@@ -323,11 +340,18 @@ def _content_length(headers: dict[str, str]) -> int:
     return length
 
 
-async def _respond(writer: asyncio.StreamWriter, status: int, keep_alive: bool) -> None:
-    body = b"" if status == 200 else _REASONS.get(status, "Error").encode()
+async def _respond(
+    writer: asyncio.StreamWriter,
+    status: int,
+    keep_alive: bool,
+    body: bytes | None = None,
+    content_type: str = "text/plain",
+) -> None:
+    if body is None:
+        body = b"" if status == 200 else _REASONS.get(status, "Error").encode()
     head = (
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-        f"Content-Length: {len(body)}\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nContent-Type: {content_type}\r\n"
         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     )
     writer.write(head.encode("ascii") + body)

@@ -56,7 +56,7 @@ def door(org: Organisation, tx: Unit, person: Person, inp: Input, now: datetime)
 
 def join(t: Turn, args: str) -> None:
     """/join CODE or /start join_CODE from someone already in: nothing more to do. Someone
-    just let in by it has had the welcome already."""
-    if t.now - t.row.created_at > timedelta(minutes=1):
+    just let in by it has had the welcome already (this very turn)."""
+    if t.row.welcomed:
         t.say(msg("already_joined"))
     t.resume()

@@ -1,0 +1,239 @@
+"""Running CoReflect for an organisation, as whole conversations: who may use it (join codes),
+/admin, approved supervisors, leavers, retention and the audit trail (issue 23)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import open_service
+from bot.delivery import sweep
+from bot.telegram_bot import build_application
+from tests.drivers import Chat, Clock, Harness, link, make_config
+from tests.offline import Person, RecordingRequest
+
+ADMIN = Person(user_id=9009, first_name="Ada")
+ALEX = Person(user_id=1001, first_name="Alex")
+SAM = Person(user_id=2002, first_name="Sam")
+JO = Person(user_id=3003, first_name="Jo")
+WORDS = "canary-words-about-Priya"
+
+
+@contextlib.asynccontextmanager
+async def running(data_dir: Path, clock: Clock, **overrides: Any) -> AsyncIterator[Harness]:
+    config = make_config(data_dir, admins=frozenset({ADMIN.user_id}), **overrides)
+    service = await open_service(config)
+    service.store.clock = clock
+    request = RecordingRequest()
+    app = build_application(config, service, request=request)
+    await app.initialize()
+    try:
+        yield Harness(app, request, service, config)
+    finally:
+        await app.shutdown()
+        await service.store.close()
+    request.assert_valid()
+
+
+def rows(data_dir: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(data_dir / "coreflect.db")) as db:
+        return db.execute(sql, args).fetchall()
+
+
+def audit_actions(data_dir: Path) -> list[str]:
+    return [r[0] for r in rows(data_dir, "SELECT action FROM audit ORDER BY id")]
+
+
+async def new_code(admin: Chat, uses: int = 1) -> str:
+    replies = await admin.send(f"/admin code {uses}")
+    found = re.search(r"\b([A-Z2-7]{4}(?:-[A-Z2-7]{1,4})+)\b", replies[-1])
+    assert found, replies
+    return found.group(1)
+
+
+async def journal(chat: Chat, words: str) -> None:
+    await chat.send("/journal")
+    await chat.send(words)
+    await chat.send("/done")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+async def test_invite_only_refuses_a_stranger_and_a_code_admits_exactly_one(
+    data_dir: Path, clock: Clock
+) -> None:
+    async with running(data_dir, clock, access="invite") as bot:
+        stranger = Chat(bot, JO)
+        replies = await stranger.send("/start")
+        assert len(replies) == 1 and "for the staff of one organisation" in replies[0]
+        await stranger.send("hello, I found you on a list")
+        assert rows(data_dir, "SELECT COUNT(*) FROM people")[0][0] == 0
+        assert rows(data_dir, "SELECT tries FROM access_refusals") == [(2,)]
+        # Nothing that names them: only a keyed hash of their id.
+        assert str(JO.user_id) not in str(rows(data_dir, "SELECT * FROM access_refusals"))
+
+        admin = Chat(bot, ADMIN)
+        code = await new_code(admin, uses=1)
+        alex = Chat(bot, ALEX)
+        replies = await alex.send(f"/start join_{code.replace('-', '')}")
+        assert any("I'm CoReflect" in r for r in replies), replies
+        assert rows(data_dir, "SELECT id FROM people WHERE id = ?", ALEX.user_id)
+        # The same code does not let a second person in.
+        replies = await stranger.send(f"/join {code}")
+        assert replies == [
+            "That join code doesn't work: it may have expired, been used already or been "
+            "revoked. Your CoReflect administrator can give you a new one."
+        ]
+        assert not rows(data_dir, "SELECT id FROM people WHERE id = ?", JO.user_id)
+        # Alex, already in, is simply told so.
+        assert (await alex.send(f"/join {code}")) == [
+            "You're already in, so there's no need for a join code."
+        ]
+        # Past a few tries an hour, a stranger gets no answer at all.
+        for _ in range(5):
+            await stranger.send("/start")
+        assert (await stranger.send("/start")) == []
+        # A revoked code admits nobody.
+        code2 = await new_code(admin, uses=5)
+        code_id = rows(data_dir, "SELECT MAX(id) FROM join_codes")[0][0]
+        await admin.send(f"/admin revoke {code_id}")
+        sam = Chat(bot, SAM)
+        assert "doesn't work" in (await sam.send(f"/join {code2}"))[0]
+        assert not rows(data_dir, "SELECT id FROM people WHERE id = ?", SAM.user_id)
+    actions = audit_actions(data_dir)
+    assert actions.count("join_code_created") == 2 and actions.count("join_code_used") == 1
+    assert actions.count("join_code_revoked") == 1
+
+
+async def test_open_access_is_the_default(data_dir: Path, clock: Clock) -> None:
+    async with running(data_dir, clock) as bot:
+        replies = await Chat(bot, JO).send("/start")
+        assert any("I'm CoReflect" in r for r in replies)
+
+
+async def test_admin_sees_counts_never_words_or_workers_names(data_dir: Path, clock: Clock) -> None:
+    async with running(data_dir, clock) as bot:
+        alex, sam, admin = Chat(bot, ALEX), Chat(bot, SAM), Chat(bot, ADMIN)
+        await link(alex, sam)
+        await journal(alex, WORDS)
+        replies = await admin.send("/admin")
+        shown = "\n".join(replies)
+        assert "People: 3" in shown and "Entries this month: 1" in shown
+        assert "Supervision links: 1" in shown
+        assert WORDS not in shown and "Alex" not in shown
+        shown = "\n".join(await admin.press("Supervisors"))
+        assert "Sam" in shown and "Alex" not in shown and WORDS not in shown
+        # Not an administrator: no such command.
+        assert "I don't know /admin" in (await alex.send("/admin"))[0]
+        await alex.press_data("ad:new")
+        assert not rows(data_dir, "SELECT id FROM join_codes")
+
+
+async def test_approved_supervisors_only(data_dir: Path, clock: Clock) -> None:
+    async with running(data_dir, clock, supervisors="approved") as bot:
+        alex, sam, admin = Chat(bot, ALEX), Chat(bot, SAM), Chat(bot, ADMIN)
+        await sam.send("/start")
+        await alex.send("/supervisor")
+        replies = await alex.press("Create an invite")
+        code = re.search(r"/link ([A-Z2-7-]+)", replies[-1])
+        assert code
+        replies = await sam.send(f"/link {code.group(1)}")
+        assert "hasn't added you as a supervisor" in replies[-1]
+        assert any("hasn't added them as a supervisor" in r for r in alex.read())
+        assert not rows(data_dir, "SELECT id FROM links")
+        # Approved, the same invite works.
+        await admin.send(f"/admin approve {SAM.user_id}")
+        await sam.send(f"/link {code.group(1)}")
+        await sam.press("Yes, link")
+        await alex.press("Yes, link")
+        assert rows(data_dir, "SELECT COUNT(*) FROM links WHERE ended_at IS NULL") == [(1,)]
+        # Withdrawing approval ends the link, as an unlink would; both are told.
+        await admin.send(f"/admin unapprove {SAM.user_id}")
+        assert rows(data_dir, "SELECT COUNT(*) FROM links WHERE ended_at IS NULL") == [(0,)]
+        assert "no longer lists them as a supervisor" in alex.read()[-1]
+        assert "no longer lists you as a supervisor" in sam.read()[-1]
+    actions = audit_actions(data_dir)
+    assert actions.count("supervisor_approved") == 1
+    assert actions.count("supervisor_withdrawn") == 1
+    assert actions.count("linked") == 1 and actions.count("unlinked") == 1
+
+
+async def test_a_leaver_is_reminded_then_erased(data_dir: Path, clock: Clock) -> None:
+    async with running(data_dir, clock, leaver_days=30) as bot:
+        alex, sam, admin = Chat(bot, ALEX), Chat(bot, SAM), Chat(bot, ADMIN)
+        await link(alex, sam)
+        await journal(alex, WORDS)
+        await admin.send(f"/admin left {ALEX.user_id}")
+        assert "recorded that you've left" in alex.read()[-1]
+        assert "recorded that they've left" in sam.read()[-1]
+        # Still able to export during the period.
+        await alex.send("/export")
+        clock.advance(days=24)
+        await sweep(bot.app.bot, bot.service)
+        assert "will be erased on" in alex.read()[-1]
+        assert rows(data_dir, "SELECT id FROM people WHERE id = ?", ALEX.user_id)
+        clock.advance(days=6, hours=1)
+        await sweep(bot.app.bot, bot.service)
+        assert not rows(data_dir, "SELECT id FROM people WHERE id = ?", ALEX.user_id)
+        assert not rows(data_dir, "SELECT id FROM entries")
+        assert rows(data_dir, "SELECT id FROM people WHERE id = ?", SAM.user_id)
+    actions = audit_actions(data_dir)
+    assert actions.count("leaver_marked") == 1 and actions.count("leaver_erased") == 1
+    assert actions.count("exported") == 1
+
+
+async def test_retention_erases_only_the_old_after_notice_across_a_restart(
+    data_dir: Path, clock: Clock
+) -> None:
+    async with running(data_dir, clock, retention_days=60) as bot:
+        alex = Chat(bot, ALEX)
+        await journal(alex, "an old entry")
+        clock.advance(days=40)
+        await journal(alex, "a newer entry")
+        clock.advance(days=7)  # the old one is 47 days old: notice (60 - 14)
+        await sweep(bot.app.bot, bot.service)
+        notice = alex.read()[-1]
+        assert "1 of your entries is older than that will be by" in notice, notice
+        await sweep(bot.app.bot, bot.service)  # the same day again: nothing more
+        assert alex.read()[-1] == notice
+        assert rows(data_dir, "SELECT COUNT(*) FROM entries") == [(2,)]
+    clock.advance(days=14, minutes=1)
+    async with running(data_dir, clock, retention_days=60) as bot:  # after a restart
+        await sweep(bot.app.bot, bot.service)
+        assert rows(data_dir, "SELECT COUNT(*) FROM entries") == [(1,)]
+        await sweep(bot.app.bot, bot.service)
+        assert rows(data_dir, "SELECT COUNT(*) FROM entries") == [(1,)]
+    actions = audit_actions(data_dir)
+    assert actions.count("retention_notice") == 1 and actions.count("retention_run") == 2
+
+
+async def test_every_audited_action_writes_one_row_and_edits_are_refused(
+    data_dir: Path, clock: Clock
+) -> None:
+    async with running(data_dir, clock) as bot:
+        alex, sam = Chat(bot, ALEX), Chat(bot, SAM)
+        await link(alex, sam)
+        await journal(alex, WORDS)
+        await alex.send("/export")
+        assert audit_actions(data_dir) == ["linked", "exported"]
+        await alex.send("/forget")
+        await alex.press("Erase everything")
+        await alex.press("Yes, erase it all now")
+    actions = audit_actions(data_dir)
+    assert actions == ["linked", "exported", "unlinked", "erased"], actions
+    trail = str(rows(data_dir, "SELECT * FROM audit"))
+    assert str(ALEX.user_id) not in trail and WORDS not in trail and "Alex" not in trail
+    with contextlib.closing(sqlite3.connect(data_dir / "coreflect.db")) as db:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("UPDATE audit SET action = 'nothing'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("DELETE FROM audit")
