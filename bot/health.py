@@ -119,18 +119,21 @@ class Health:
         return _telegram_seen is not None and time.monotonic() - _telegram_seen < quiet
 
     async def _database(self) -> tuple[bool, bool, int, float]:
-        """(writable, key opens it, outbox backlog, inbox lag in seconds)."""
+        """(writable, key opens it, outbox backlog, inbox lag in seconds). Read straight from
+        the connection (no unit of work: those begin with a write), then one small write."""
         store = self.service.store
 
-        def read(tx: Unit) -> tuple[bool, int, float]:
-            check = tx.one("SELECT value FROM settings WHERE key = 'key_check'")
-            key_ok = check is not None and tx.keys.verify(bytes(check[0]))
-            backlog = int(tx.one("SELECT COUNT(*) FROM outbox")[0])
-            oldest = tx.one("SELECT MIN(received_at) FROM inbox WHERE handled_at IS NULL")[0]
-            lag = 0.0
-            if oldest:
-                lag = max(0.0, (tx.clock() - datetime.fromisoformat(oldest)).total_seconds())
-            return key_ok, backlog, lag
+        async def one(sql: str) -> Any:
+            async with store.db.execute(sql) as cursor:
+                return await cursor.fetchone()
+
+        check = await one("SELECT value FROM settings WHERE key = 'key_check'")
+        key_ok = check is not None and store.keys.verify(bytes(check[0]))
+        backlog = int((await one("SELECT COUNT(*) FROM outbox"))[0])
+        oldest = (await one("SELECT MIN(received_at) FROM inbox WHERE handled_at IS NULL"))[0]
+        lag = 0.0
+        if oldest:
+            lag = max(0.0, (store.clock() - datetime.fromisoformat(oldest)).total_seconds())
 
         def write(tx: Unit) -> None:
             tx.conn.execute(
@@ -139,7 +142,6 @@ class Health:
                 (tx.clock().isoformat(),),
             )
 
-        key_ok, backlog, lag = await store.run(read)
         try:
             await store.run(write)
             writable = True
