@@ -86,7 +86,7 @@ def test_the_start_command_serves_the_health_check(tmp_path: Path) -> None:
                     healthy = True
                     break
                 time.sleep(0.2)
-            assert healthy, bot.stderr.read().decode() if bot.poll() is not None else "no answer"
+            assert healthy, (bot.stderr.read() if bot.stderr else b"").decode() or "no answer"
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
                 assert json.load(answer)["ready"] is True
         finally:

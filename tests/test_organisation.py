@@ -17,6 +17,8 @@ from bot.delivery import sweep
 from bot.telegram_bot import build_application
 from tests.drivers import Chat, Clock, Harness, link, make_config
 from tests.offline import Person, RecordingRequest
+from tests.test_supervision import reflect
+from tests.test_team import share_newest
 
 ADMIN = Person(user_id=9009, first_name="Ada")
 ALEX = Person(user_id=1001, first_name="Alex")
@@ -195,25 +197,34 @@ async def test_retention_erases_only_the_old_after_notice_across_a_restart(
     data_dir: Path, clock: Clock
 ) -> None:
     async with running(data_dir, clock, retention_days=60) as bot:
-        alex = Chat(bot, ALEX)
-        await journal(alex, "an old entry")
+        alex, sam = Chat(bot, ALEX), Chat(bot, SAM)
+        await link(alex, sam)
+        await reflect(alex, "an old reflection", "more of it")
+        await share_newest(alex)  # still live when the entry's time is up
         clock.advance(days=40)
         await journal(alex, "a newer entry")
-        clock.advance(days=7)  # the old one is 47 days old: notice (60 - 14)
+        clock.advance(days=7)  # the old one is 47 days old: the notice (60 - 14)
         await sweep(bot.app.bot, bot.service)
         notice = alex.read()[-1]
         assert "1 of your entries is older than that will be by" in notice, notice
         await sweep(bot.app.bot, bot.service)  # the same day again: nothing more
         assert alex.read()[-1] == notice
         assert rows(data_dir, "SELECT COUNT(*) FROM entries") == [(2,)]
-    clock.advance(days=14, minutes=1)
+        clock.advance(days=13, hours=12)  # past 60 days old, but the fortnight is not over
+        await sweep(bot.app.bot, bot.service)
+        assert rows(data_dir, "SELECT COUNT(*) FROM entries") == [(2,)]
+    clock.advance(days=1, minutes=1)
     async with running(data_dir, clock, retention_days=60) as bot:  # after a restart
+        sam = Chat(bot, SAM)
         await sweep(bot.app.bot, bot.service)
         assert rows(data_dir, "SELECT COUNT(*) FROM entries") == [(1,)]
+        assert rows(data_dir, "SELECT COUNT(*) FROM shares") == [(0,)]
+        assert "has withdrawn what they shared" in sam.read()[-1]
         await sweep(bot.app.bot, bot.service)
         assert rows(data_dir, "SELECT COUNT(*) FROM entries") == [(1,)]
     actions = audit_actions(data_dir)
-    assert actions.count("retention_notice") == 1 and actions.count("retention_run") == 2
+    assert actions.count("retention_notice") == 1 and actions.count("retention_run") == 3
+    assert actions.count("share_withdrawn") == 1
 
 
 async def test_every_audited_action_writes_one_row_and_edits_are_refused(

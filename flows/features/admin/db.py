@@ -187,27 +187,26 @@ def set_notice(tx: Unit, person_id: int, now: datetime, upto: datetime) -> None:
     )
 
 
-def erase_before(tx: Unit, person_id: int, before: datetime) -> int:
-    """Entries written before `before` go, and with them what followed from them: summaries
-    shared, co-reflection rounds and team posts from that time (answers, bodies and messages
-    cascade)."""
-    moment = iso(before)
-    for table, who in (
-        ("shares", "worker_id"),
-        ("team_posts", "worker_id"),
-    ):
-        tx.conn.execute(
-            f"DELETE FROM {table} WHERE {who} = ? AND created_at < ?", (person_id, moment)
-        )
-    tx.conn.execute(
-        "DELETE FROM coreflections WHERE created_at < ? AND id IN"
-        " (SELECT round_id FROM coreflection_parts WHERE person_id = ?)",
-        (moment, person_id),
-    )
-    cursor = tx.conn.execute(
-        "DELETE FROM entries WHERE person_id = ? AND created_at < ?", (person_id, moment)
-    )
-    return cursor.rowcount
+def entries_before(tx: Unit, person_id: int, before: datetime) -> list[int]:
+    rows = tx.conn.execute(
+        "SELECT id FROM entries WHERE person_id = ? AND created_at < ?", (person_id, iso(before))
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def erase(tx: Unit, table: str, ids: list[int]) -> None:
+    """Rows of `table` (entries, shares, team_posts, coreflections) go; what hangs off them
+    (answers, bodies, messages, parts) cascades."""
+    assert table in {"entries", "shares", "team_posts", "coreflections"}
+    tx.conn.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
+
+
+def rounds_with(tx: Unit, entry_ids: list[int]) -> list[int]:
+    marks = ",".join("?" * len(entry_ids))
+    rows = tx.conn.execute(
+        f"SELECT DISTINCT round_id FROM coreflection_parts WHERE entry_id IN ({marks})", entry_ids
+    ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 # ---- daily runs -----------------------------------------------------------------------------

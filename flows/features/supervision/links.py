@@ -44,6 +44,11 @@ def show_code(code: str) -> str:
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
+def may_supervise(t: Turn, person_id: int) -> bool:
+    """Whether they may accept an invite (an organisation may approve supervisors first)."""
+    return all(approved(t, person_id) for approved in t.also(MAY_SUPERVISE))
+
+
 def menu(t: Turn) -> None:
     mine = sup_db.supervisor_link(t.tx, t.person.id)
     theirs = sup_db.supervisee_links(t.tx, t.person.id)
@@ -111,7 +116,7 @@ def code(t: Turn, typed: str) -> None:
     if current is not None and current.supervisor_id == t.person.id:
         t.say(msg("code_already_linked", name=name_of(t.tx, invite.worker_id)))
         return
-    if not all(approved(t, t.person.id) for approved in t.also(MAY_SUPERVISE)):
+    if not may_supervise(t, t.person.id):
         # COREFLECT_SUPERVISORS=approved: both sides are told; the invite stays open.
         t.say(msg("supervisor_not_approved"))
         gate.send(
@@ -197,6 +202,9 @@ def worker_answer(t: Turn, invite_id: int, value: str) -> None:
     if current is not None:
         sup_db.invite_close(t.tx, invite.id, t.now)
         t.say(msg("invite_already_linked", name=name_of(t.tx, current.supervisor_id)))
+        return
+    if not may_supervise(t, supervisor):  # approval withdrawn since they used the code
+        t.say(msg("invitee_not_approved", name=name))
         return
     link_id = sup_db.link_create(t.tx, t.person.id, supervisor, t.now)
     audit.record(t.tx, "linked", t.person.id, supervisor)
