@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +253,36 @@ async def test_every_audited_action_writes_one_row_and_edits_are_refused(
             db.execute("UPDATE audit SET action = 'nothing'")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute("DELETE FROM audit")
+
+
+async def test_coreflect_audit_prints_the_trail_and_finds_one_person(
+    data_dir: Path, clock: Clock
+) -> None:
+    async with running(data_dir, clock, audit_days=400) as bot:
+        alex, sam = Chat(bot, ALEX), Chat(bot, SAM)
+        await link(alex, sam)
+        await Chat(bot, JO).send("/export")
+        with contextlib.closing(sqlite3.connect(data_dir / "coreflect.db")) as db, db:
+            db.execute(
+                "INSERT INTO audit (at, action) VALUES ('2020-01-01T00:00:00+00:00', 'exported')"
+            )
+        await sweep(bot.app.bot, bot.service)  # the daily upkeep prunes rows past 400 days
+    assert audit_actions(data_dir) == ["linked", "exported"]
+    since = clock.now.date().isoformat()
+
+    def audit(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COREFLECT_")}
+        env["COREFLECT_DATA_DIR"] = str(data_dir)
+        command = [sys.executable, "-m", "bot", "audit", "--since", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    done = await asyncio.to_thread(audit, since, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert [r["action"] for r in printed] == ["linked", "exported"]
+    assert str(ALEX.user_id) not in done.stdout
+    done = await asyncio.to_thread(audit, since, "--format", "csv", "--person", str(JO.user_id))
+    lines = done.stdout.splitlines()
+    assert lines[0] == "id,at,action,actor,subject,detail" and len(lines) == 2
+    assert ",exported," in lines[1]
+    assert (await asyncio.to_thread(audit, "not a date")).returncode == 1
