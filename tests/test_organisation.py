@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bot.app import open_service
+from bot.config import Config, ConfigProblem
 from bot.delivery import sweep
 from bot.telegram_bot import build_application
 from tests.drivers import Chat, Clock, Harness, link, make_config
@@ -286,3 +287,32 @@ async def test_coreflect_audit_prints_the_trail_and_finds_one_person(
     assert lines[0] == "id,at,action,actor,subject,detail" and len(lines) == 2
     assert ",exported," in lines[1]
     assert (await asyncio.to_thread(audit, "not a date")).returncode == 1
+
+
+def test_settings_are_read_and_checked() -> None:
+    config = Config.from_env(
+        {
+            "COREFLECT_ACCESS": "invite",
+            "COREFLECT_ADMINS": "12345, 678",
+            "COREFLECT_SUPERVISORS": "approved",
+            "COREFLECT_RETENTION_DAYS": "365",
+            "COREFLECT_HTTP_PORT": "9100",
+        }
+    )
+    assert config.access == "invite" and config.admins == frozenset({12345, 678})
+    assert config.supervisors == "approved" and config.retention_days == 365
+    assert config.http_port == 9100 and config.http_listen == "127.0.0.1"
+    assert (config.leaver_days, config.audit_days) == (30, 400)
+    defaults = Config.from_env({})
+    assert defaults.access == "open" and defaults.retention_days is None
+    assert defaults.http_port is None and defaults.admins == frozenset()
+    for bad in (
+        {"COREFLECT_ACCESS": "closed"},
+        {"COREFLECT_ADMINS": "@ada"},
+        {"COREFLECT_SUPERVISORS": "some"},
+        {"COREFLECT_RETENTION_DAYS": "0"},
+        {"COREFLECT_AUDIT_DAYS": "7"},
+        {"COREFLECT_HTTP_PORT": "http"},
+    ):
+        with pytest.raises(ConfigProblem):
+            Config.from_env(bad)

@@ -23,7 +23,8 @@ def feature(org: Organisation) -> Feature:
         commands={"admin": functools.partial(screens.command, org), "join": access.join},
         deep_links={access.JOIN_PREFIX: access.join},
         buttons={"ad": functools.partial(screens.button, org)},
-        door=functools.partial(access.door, org),
+        # Open access needs no door (and costs no lookup on each input).
+        door=functools.partial(access.door, org) if org.invite_only else None,
         sweep=functools.partial(upkeep.sweep, org),
         erasures=functools.partial(upkeep.erasures, org),
         extends={MAY_SUPERVISE: may_supervise},
