@@ -212,7 +212,7 @@ async def test_retention_erases_only_the_old_after_notice_across_a_restart(
         clock.advance(days=7)  # the old one is 47 days old: the notice (60 - 14)
         await sweep(bot.app.bot, bot.service)
         notice = alex.read()[-1]
-        assert "1 of your entries is older than that will be by" in notice, notice
+        assert "1 of your entries reaches that age and will be erased" in notice, notice
         await sweep(bot.app.bot, bot.service)  # the same day again: nothing more
         assert alex.read()[-1] == notice
         assert rows(data_dir, "SELECT COUNT(*) FROM entries") == [(2,)]
