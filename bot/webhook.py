@@ -234,9 +234,11 @@ class WebhookReceiver:
         if self._stopping:
             raise _Refused(503)  # Telegram tries again later; the next start takes it
         if method == "GET" and self.health is not None:
+            await _headers(reader, MAX_HEADER_BYTES - len(line))  # read, so closing is clean
             found = await self.health(target)
             if found is not None:
                 raise _Answered(*found)
+            raise _Refused(405)
         if method != "POST":
             raise _Refused(405)
         if target != self.path:
