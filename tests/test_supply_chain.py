@@ -98,7 +98,7 @@ class _Done:
 def _audit_with(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], done: _Done
 ) -> tuple[int, str]:
-    monkeypatch.setattr(audit.subprocess, "run", lambda *a, **k: done)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: done)
     code = audit.main(["requirements.lock"])
     out = capsys.readouterr()
     return code, out.out + out.err
