@@ -145,3 +145,22 @@ async def test_rotation_refuses_a_running_bot_and_a_wrong_key(tmp_path: Path) ->
     with pytest.raises(BackupProblem, match="Nothing was changed"):
         await asyncio.to_thread(rotate_key, make_config(data_dir, key=wrong))
     assert not (data_dir / "master.key.new").exists()
+
+
+async def test_a_backup_reading_during_the_rotation_only_delays_the_wal_truncation(
+    tmp_path: Path,
+) -> None:
+    """The commit stands (only the new key opens the database) even if the WAL cannot be
+    truncated at once because a reader holds an older snapshot."""
+    data_dir = tmp_path / "data"
+    config = make_config(data_dir)
+    await write(config)
+    with contextlib.closing(sqlite3.connect(data_dir / "coreflect.db")) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM people").fetchone()
+        report = await asyncio.to_thread(rotate_key, config)
+    assert "old wrappings stay in coreflect.db-wal" in report
+    assert not (data_dir / "master.key.new").exists()
+    async with running(config) as bot:
+        replies = await Chat(bot, Person(6001, "Ash")).send("/entries")
+        assert any(CANARY[:20] in r for r in replies), replies
