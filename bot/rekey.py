@@ -112,6 +112,7 @@ def _rewrap(path: Path, old: Keyring, new: Keyring) -> str:
             raise
         # Committed: from here on only the new key opens the database, so nothing may fail.
         try:
+            db.execute("PRAGMA busy_timeout = 1000")  # a reader is not waited for long
             busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         except sqlite3.Error:
             busy = 1
