@@ -13,7 +13,7 @@ COPY bot ./bot
 COPY flows ./flows
 COPY prompts ./prompts
 COPY migrations ./migrations
-RUN /opt/coreflect/bin/pip install --no-cache-dir --no-deps .
+RUN /opt/coreflect/bin/pip install --no-cache-dir --no-deps --no-build-isolation .
 
 FROM python:3.12-slim
 # A user of its own, no login, owning only the data directory (mode 700: CoReflect refuses a

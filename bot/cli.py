@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "mode",
         nargs="?",
-        choices=["telegram", "console", "backup", "restore", "audit"],
+        choices=["telegram", "console", "backup", "restore", "audit", "rotate-key"],
         help="default: telegram if TELEGRAM_BOT_TOKEN is set, else console",
     )
     parser.add_argument("path", nargs="?", type=Path, help="backup/restore: the backup file")
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.mode in ("backup", "restore"):
         return _backup_or_restore(config, args.mode, args.path, args.key_file)
+    if args.mode == "rotate-key":
+        return _rotate_key(config)
     mode = args.mode or ("telegram" if config.token else "console")
     if mode == "telegram" and not config.token:
         print(
@@ -77,6 +79,18 @@ def _backup_or_restore(config: Config, mode: str, path: Path | None, key: Path |
         report = backup(config, path) if mode == "backup" else restore(config, path, key)
     except BackupProblem as exc:
         print(f"CoReflect {mode} refused: {exc}", file=sys.stderr)
+        return 1
+    print(report)
+    return 0
+
+
+def _rotate_key(config: Config) -> int:
+    from bot.rekey import rotate_key
+
+    try:
+        report = rotate_key(config)
+    except BackupProblem as exc:
+        print(f"CoReflect rotate-key refused: {exc}", file=sys.stderr)
         return 1
     print(report)
     return 0

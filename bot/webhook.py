@@ -10,7 +10,8 @@ setWebhook in `X-Telegram-Bot-Api-Secret-Token`, compared in constant time. All 
 from the request line and headers (16 KiB at most, together) before any of the body is read;
 anything else is answered (405, 404, 403) and the connection closed. Malformed requests get
 their 4xx (400, 411, 413, 414, 431, 408 past the deadline), never an exception; at most
-MAX_OPEN connections are held open; refusals are logged together, at most once a minute.
+MAX_OPEN connections are held open, and from any one address at most MAX_OPEN_PER_PEER (and
+MAX_SILENT_PER_PEER that never sent a byte); refusals are logged together, at most once a minute.
 
 A deliberately small HTTP/1.1 server on asyncio streams (keep-alive, Content-Length bodies only,
 which is what Telegram sends): one less dependency than aiohttp, and nothing here needs more. It
@@ -48,6 +49,17 @@ REQUEST_DEADLINE = 20.0  # seconds from a request's first byte to its last
 IN_FLIGHT_GRACE = 1.5  # seconds for stores under way to finish (and answer 200) on shutdown
 MAX_CONNECTIONS = 40  # setWebhook's max_connections: Telegram's default
 MAX_OPEN = 2 * MAX_CONNECTIONS  # connections held open at once; more are answered 503 and closed
+# From one address (Telegram's, or the reverse proxy's): at most this many open at once (past
+# it, its oldest idle one is closed to make room, else 503), and at most this many silent ones,
+# connected but never sending a byte (past it, its oldest silent one is closed). So one address
+# cannot take every place with connections that sit silent or trickle a request in. Telegram
+# sends its request as soon as it connects, and only a connection that has had its 200 (so knows
+# the secret) is kept alive: its keep-alive connections, up to MAX_CONNECTIONS, all still fit.
+# Only a connection waiting for IDLE_GRACE seconds is closed so: a burst of new connections
+# (their first bytes on their way) is never mistaken for silent ones.
+MAX_OPEN_PER_PEER = MAX_CONNECTIONS
+MAX_SILENT_PER_PEER = 8
+IDLE_GRACE = 1.0
 LINGER = 1.0  # seconds, and LINGER_CHUNKS reads, to discard what follows a refused request
 LINGER_CHUNKS = 8
 REFUSED_LOG_EVERY = 60.0  # seconds: refused requests are logged together, at most this often
@@ -136,6 +148,10 @@ class WebhookReceiver:
         self._stopping = False
         self._storing: set[asyncio.Task[Any]] = set()
         self._connections: set[asyncio.Task[Any]] = set()
+        self._peers: Counter[str] = Counter()  # open connections from each address
+        # Per address, the connections waiting for a request: since when, and whether they have
+        # never sent a byte (silent), oldest first.
+        self._idle: dict[str, dict[asyncio.Task[Any], tuple[float, bool]]] = {}
         self.bound = asyncio.Event()
         self.stored = 0  # updates stored (repeats included), for tests and benchmarks
 
@@ -181,21 +197,35 @@ class WebhookReceiver:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        peer = _peer(writer)
+        counted = False
         try:
-            if len(self._connections) >= MAX_OPEN:
+            if len(self._connections) >= MAX_OPEN or (
+                self._peers[peer] >= MAX_OPEN_PER_PEER and not self._close_idle(peer)
+            ):
                 self.refusals.refused(503)  # Telegram tries again; it never needs this many
                 await _respond(writer, 503, keep_alive=False)
                 await _linger(reader, writer)
                 return
             self._connections.add(task)
+            self._peers[peer] += 1
+            counted = True
+            silent = True
             while not self._stopping:
                 # Idle connections beyond what Telegram opens are closed sooner.
                 crowded = len(self._connections) > MAX_CONNECTIONS
+                idle = self._idle.setdefault(peer, {})
+                idle[task] = (time.monotonic(), silent)
+                if silent and sum(s for _, s in idle.values()) > MAX_SILENT_PER_PEER:
+                    self._close_idle(peer, silent_only=True)
+                silent = False
                 try:
                     async with asyncio.timeout(CROWDED_IDLE_TIMEOUT if crowded else IDLE_TIMEOUT):
                         first = await reader.read(1)  # the next request, or an idle hang-up
                 except TimeoutError:
                     return
+                finally:
+                    idle.pop(task, None)
                 if not first:
                     return
                 try:
@@ -223,8 +253,28 @@ class WebhookReceiver:
             log.debug("webhook connection dropped: %s", type(exc).__name__)
         finally:
             self._connections.discard(task)
+            if counted:
+                self._peers[peer] -= 1
+                if self._peers[peer] <= 0:
+                    del self._peers[peer]
+            if not self._idle.get(peer, True):
+                del self._idle[peer]
             with contextlib.suppress(Exception):
                 writer.close()
+
+    def _close_idle(self, peer: str, silent_only: bool = False) -> bool:
+        """Close the oldest connection from `peer` waiting for a request for IDLE_GRACE at least
+        (that request has not begun, so nothing is lost); False if it has none."""
+        idle = self._idle.get(peer, {})
+        now = time.monotonic()
+        for waiting, (since, silent) in idle.items():
+            if now - since < IDLE_GRACE:
+                return False  # and so is every later one
+            if silent or not silent_only:
+                del idle[waiting]
+                waiting.cancel()
+                return True
+        return False
 
     async def _request(self, first: bytes, reader: asyncio.StreamReader) -> tuple[int, bool]:
         """Read and answer one request: (status, keep the connection open). Anything refused
@@ -276,6 +326,12 @@ class WebhookReceiver:
         self.stored += 1
         self._wake()
         return 200
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    """The address a connection comes from (its port left out)."""
+    name = writer.get_extra_info("peername")
+    return str(name[0]) if isinstance(name, tuple) and name else "?"
 
 
 async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

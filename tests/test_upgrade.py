@@ -67,15 +67,20 @@ async def test_replies_waiting_in_the_old_shape_are_still_sent(
     keys = bot.service.store.keys
 
     def to_old_shape(tx: Unit) -> int:
-        (row_id, chat, payload), *_ = tx.conn.execute(
-            "SELECT id, chat_id, payload FROM outbox WHERE guard_kind = 'share'"
+        (row_id, chat, payload, owner), *_ = tx.conn.execute(
+            "SELECT id, chat_id, payload, sealed_for FROM outbox WHERE guard_kind = 'share'"
         ).fetchall()
-        data = json.loads(keys.master.open(payload, outbox_aad(chat, row_id)))
+        cipher = tx.cipher_of(owner)
+        assert cipher is not None
+        data = json.loads(cipher.open(payload, outbox_aad(chat, row_id)))
         kind, share_id = data.pop("guard")
         assert kind == "share"
         data["share"] = share_id
+        # Then, waiting replies were sealed with the master key (sealed_for NULL).
         old = keys.master.seal(json.dumps(data).encode(), outbox_aad(chat, row_id))
-        tx.conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (old, row_id))
+        tx.conn.execute(
+            "UPDATE outbox SET payload = ?, sealed_for = NULL WHERE id = ?", (old, row_id)
+        )
         return int(share_id)
 
     share_id = await bot.service.store.run(to_old_shape)

@@ -254,8 +254,9 @@ async def test_connections_are_capped(bot: Harness) -> None:
     port = receiver.bound_port
     idle: list[asyncio.StreamWriter] = []
     try:
-        for _ in range(webhook.MAX_OPEN):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for n in range(webhook.MAX_OPEN):  # from many addresses, none past its own caps
+            source = f"127.0.0.{2 + n // webhook.MAX_SILENT_PER_PEER}"
+            _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
             idle.append(writer)
         for _ in range(200):  # until the server has taken them all in
             if len(receiver._connections) >= webhook.MAX_OPEN:
@@ -274,6 +275,81 @@ async def test_connections_are_capped(bot: Harness) -> None:
     finally:
         runner.stop()
         await asyncio.wait_for(task, 15)
+
+
+KEPT: list[asyncio.StreamWriter] = []  # a writer no longer referenced closes its connection
+
+
+async def connect_from(source: str, port: int, data: bytes = b"") -> asyncio.StreamReader:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    KEPT.append(writer)
+    if data:
+        writer.write(data)
+        await writer.drain()
+    return reader
+
+
+async def until(condition: Any) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+async def test_one_address_keeps_only_a_few_silent_connections(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silent connections (never a byte) past the cap from one address: its oldest are closed,
+    nobody else's. (A burst of new connections is spared for IDLE_GRACE, and kept-alive ones are
+    not silent: see the test above, 40 connections at once each used again and again.)"""
+    monkeypatch.setattr(webhook, "IDLE_GRACE", 0.0)
+    runner, receiver, task = await started(bot)
+    port = receiver.bound_port
+    extra = 3
+    try:
+        other = [await connect_from("127.0.0.3", port) for _ in range(2)]
+        mine = []
+        for _ in range(webhook.MAX_SILENT_PER_PEER + extra):
+            mine.append(await connect_from("127.0.0.2", port))
+            await until(lambda: len(receiver._connections) == min(len(mine), 8) + len(other))
+        for reader in mine[:extra]:  # the oldest: closed by the server
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        await until(lambda: len(receiver._connections) == webhook.MAX_SILENT_PER_PEER + 2)
+        for reader in [*mine[extra:], *other]:  # the rest: still open
+            assert not reader.at_eof()
+        body = json.dumps(Person(7004, "Rue").text("hello")).encode()
+        headers = {**GOOD, "Content-Length": str(len(body)), "Connection": "close"}
+        assert status(await exchange(port, request(headers=headers, body=body))) == 200
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+        while KEPT:
+            KEPT.pop().close()
+
+
+async def test_one_address_cannot_take_every_place_with_trickled_requests(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhook, "MAX_OPEN_PER_PEER", 5)
+    runner, receiver, task = await started(bot)
+    port = receiver.bound_port
+    try:
+        # Requests begun and never finished (within their deadline): not idle, so kept.
+        for _ in range(5):
+            await connect_from("127.0.0.2", port, b"POST /hook HTTP/1.1\r\nHost: x")
+        await until(lambda: len(receiver._connections) == 5)
+        body = json.dumps(Person(7005, "Lee").text("hello")).encode()
+        headers = {**GOOD, "Content-Length": str(len(body)), "Connection": "close"}
+        late = await connect_from("127.0.0.2", port, request(headers=headers, body=body))
+        assert status(await asyncio.wait_for(late.read(), 5)) == 503
+        elsewhere = await connect_from("127.0.0.3", port, request(headers=headers, body=body))
+        assert status(await asyncio.wait_for(elsewhere.read(), 5)) == 200
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+        while KEPT:
+            KEPT.pop().close()
 
 
 async def test_refusals_are_logged_together_at_most_once_a_minute(

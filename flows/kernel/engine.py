@@ -170,9 +170,11 @@ class Engine:
         if outbox_chat is not None:
             if pressed is not None and turn.out.replace is not None:
                 edit = dataclasses.replace(turn.out.replace, edit_message=pressed)
-                (turn.out.replace_id,) = tx.outbox_add(outbox_chat, [reply_to_json(edit)])
+                (turn.out.replace_id,) = tx.outbox_add(
+                    outbox_chat, [reply_to_json(edit)], sealed_for=person.id
+                )
                 turn.out.replace = edit
-            _queue(tx, turn.out, outbox_chat)
+            _queue(tx, turn.out, outbox_chat, person.id)
         return turn.out
 
     async def handle_group(
@@ -300,12 +302,16 @@ class Engine:
         return await self._run(work)
 
 
-def _queue(tx: Unit, out: Outcome, chat: int | None) -> None:
-    """Save the replies (and anything the gate let through to others) in this transaction."""
+def _queue(tx: Unit, out: Outcome, chat: int | None, person: int | None = None) -> None:
+    """Save the replies (and anything the gate let through to others) in this transaction.
+    Replies to a person are sealed with their own key (an entry shown back carries their
+    words); the gate says whose words a message to someone else carries."""
     if chat is not None and out.replies:
-        out.outbox_ids = tx.outbox_add(chat, [reply_to_json(r) for r in out.replies])
+        payloads = [reply_to_json(r) for r in out.replies]
+        out.outbox_ids = tx.outbox_add(chat, payloads, sealed_for=person)
     for other, reply in out.others:
-        out.others_ids += tx.outbox_add(other, [reply_to_json(reply)], reply.guard)
+        payload = reply_to_json(reply)
+        out.others_ids += tx.outbox_add(other, [payload], reply.guard, reply.sealed_for)
 
 
 async def _make_files(outcome: Outcome) -> None:

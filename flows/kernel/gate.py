@@ -142,7 +142,9 @@ def send(
     check(tx, to, basis, now)
     if isinstance(basis, TeamPost):
         _check_post_text(tx, basis.post_id, replies)
+    owner = words_of(tx, to, basis)
     for reply in replies:
+        reply.sealed_for = owner  # their /forget shreds the copy waiting in the outbox too
         if isinstance(basis, Share):
             reply.guard = ("share", basis.share_id)
             reply.protect = True
@@ -213,6 +215,24 @@ def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
             raise GateRefused("a group notice to someone who did not register it")
     else:
         _check_team(tx, to, basis)
+
+
+def words_of(tx: Unit, to: int, basis: Basis) -> int | None:
+    """Whose words a message on this basis carries: a summary and a team post carry the
+    worker's, a reveal the other person's; a notice or a removal carries nobody's."""
+    if isinstance(basis, Share):
+        share = tx.one("SELECT worker_id FROM shares WHERE id = ?", (basis.share_id,))
+        return None if share is None else int(share[0])
+    if isinstance(basis, Reveal):
+        parts = tx.conn.execute(
+            "SELECT person_id FROM coreflection_parts WHERE round_id = ? AND person_id != ?",
+            (basis.round_id, to),
+        ).fetchall()
+        return int(parts[0][0]) if len(parts) == 1 else None
+    if isinstance(basis, TeamProposal | TeamRequest | TeamPost):
+        post = _post(tx, basis.post_id)
+        return None if post is None else post.worker_id
+    return None
 
 
 # The gate reads the records it checks itself, in this one file: a change to a feature's own

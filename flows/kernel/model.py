@@ -70,6 +70,9 @@ class Reply:
     guard: tuple[str, int] | None = None
     delete_message: int | None = None
     edit_message: int | None = None
+    # Whose words it carries (a summary: the worker's): sealed with their data key while it waits
+    # in the outbox, so their /forget shreds that copy too. Not part of the stored JSON.
+    sealed_for: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

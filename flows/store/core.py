@@ -371,26 +371,49 @@ class Store:
     # ---- outbox --------------------------------------------------------------------------
 
     async def outbox_pending(self, limit: int = 100) -> list[tuple[int, int, bytes]]:
-        """(id, chat_id, payload) of replies saved but not yet sent, oldest first."""
+        """(id, chat_id, payload) of replies saved but not yet sent, oldest first. One sealed
+        for someone whose key is gone (they used /forget while it waited) carries words that
+        no longer exist: it is deleted, not sent."""
 
-        def claim(tx: Unit) -> list[tuple[int, int, bytes]]:
+        def claim(tx: Unit) -> list[tuple[int, int, bytes, int | None, Cipher | None]]:
             # Inside the unit, so no other sender can claim the same rows in between.
             skip = self.inflight | set(self._sent)
-            mine: list[tuple[int, int, bytes]] = []
-            cursor = tx.conn.execute("SELECT id, chat_id, payload FROM outbox ORDER BY id")
+            mine: list[tuple[int, int, bytes, int | None]] = []
+            cursor = tx.conn.execute(
+                "SELECT id, chat_id, payload, sealed_for FROM outbox ORDER BY id"
+            )
             try:
-                for i, c, p in cursor:
+                for i, c, p, w in cursor:
                     if i not in skip:
-                        mine.append((i, c, p))
+                        mine.append((i, c, p, w))
                         if len(mine) == limit:
                             break
             finally:
                 cursor.close()
-            self.inflight.update(i for i, _, _ in mine)
-            return mine
+            self.inflight.update(i for i, _, _, _ in mine)
+            return [(i, c, p, w, None if w is None else tx.cipher_of(w)) for i, c, p, w in mine]
 
-        rows = await self.run(claim)
-        return [(i, c, self.keys.master.open(p, outbox_aad(c, i))) for i, c, p in rows]
+        opened: list[tuple[int, int, bytes]] = []
+        gone: list[int] = []
+        for i, c, p, person, cipher in await self.run(claim):
+            if person is None:
+                opened.append((i, c, self.keys.master.open(p, outbox_aad(c, i))))
+                continue
+            try:
+                if cipher is None:
+                    raise KeyProblem("their key is gone")
+                opened.append((i, c, cipher.open(p, outbox_aad(c, i))))
+            except KeyProblem:
+                gone.append(i)
+        if gone:
+            log.info("%d waiting message(s) dropped: their words' owner is forgotten", len(gone))
+            await self.run(
+                lambda tx: tx.conn.executemany(
+                    "DELETE FROM outbox WHERE id = ?", [(i,) for i in gone]
+                )
+            )
+            self.sending_done(gone)
+        return opened
 
     def sending_done(self, ids: Iterable[int]) -> None:
         """These rows are no longer being sent: sent (see `mark_sent`), or left for a retry."""

@@ -367,20 +367,25 @@ class Unit:
         chat_id: int,
         payloads: list[bytes],
         guard: tuple[str, int] | None = None,
+        sealed_for: int | None = None,
     ) -> list[int]:
         """Queue replies in this transaction; returns their ids in order. `guard`: the
-        (kind, id) that vouches for them, so its feature can take them back out."""
+        (kind, id) that vouches for them, so its feature can take them back out. `sealed_for`:
+        the person whose words they carry; sealed with that person's data key (the master
+        key if they have none any more, or for catalogue wording)."""
         stamp = iso(self.clock())
+        cipher = None if sealed_for is None else self.cipher_of(sealed_for)
+        owner = None if cipher is None else sealed_for
         ids: list[int] = []
         for payload in payloads:
             row = self.one(
-                "INSERT INTO outbox (chat_id, payload, created_at, guard_kind, guard_id)"
-                " VALUES (?, x'', ?, ?, ?) RETURNING id",
-                (chat_id, stamp, *(guard or (None, None))),
+                "INSERT INTO outbox (chat_id, payload, created_at, guard_kind, guard_id,"
+                " sealed_for) VALUES (?, x'', ?, ?, ?, ?) RETURNING id",
+                (chat_id, stamp, *(guard or (None, None)), owner),
             )
             row_id = int(row[0])
             # Sealed for this row: moved to another row (or chat), it opens nowhere.
-            sealed = self.keys.master.seal(payload, outbox_aad(chat_id, row_id))
+            sealed = (cipher or self.keys.master).seal(payload, outbox_aad(chat_id, row_id))
             self.conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (sealed, row_id))
             ids.append(row_id)
         self.inflight.update(ids)  # whoever queued them sends them (or a restart does)
