@@ -51,7 +51,7 @@ def test_the_dockerfile_runs_coreflect_as_a_non_root_user_with_a_data_volume() -
     assert re.search(r"^USER (\d+)", _final_stage(), re.MULTILINE), "a numeric non-root user"
     assert 'VOLUME ["/data"]' in DOCKERFILE and _env()["COREFLECT_DATA_DIR"] == "/data"
     assert "--require-hashes -r requirements.lock" in DOCKERFILE
-    assert "pip install --no-cache-dir --no-deps ." in DOCKERFILE
+    assert "pip install --no-cache-dir --no-deps --no-build-isolation ." in DOCKERFILE
     assert _final_stage().startswith("python:3.12-slim")
 
 
