@@ -118,8 +118,10 @@ async def test_reflection_links_to_recent_preparation(chat: Chat, bot: Harness) 
         await chat.send(answer)
     replies = await chat.send("/reflect")
     assert "same sharing of experience" in replies[0]
-    link_labels = [label for label in chat.buttons() if label.startswith("Preparation")]
-    assert link_labels, chat.buttons()
+    # Recognisable by its date and first words, as /entries shows it.
+    assert "1. " in replies[0] and "· Preparation" in replies[0]
+    assert "Growing up with a parent who was unwell" in replies[0]
+    assert chat.buttons() == ["1"]
     # The link offer sits on the intro message; the first question is already waiting below it.
     await chat.send("It went well; they smiled and asked how I coped")
     sent = chat.sent()
@@ -133,6 +135,9 @@ async def test_reflection_links_to_recent_preparation(chat: Chat, bot: Harness) 
     )
     await chat.press_data(link_data, message_id=intro_id)
     assert chat.toasts()[-1].startswith("Linked to Preparation")
+    # The offer keeps its words and shows the choice under it.
+    assert chat.messages()[intro_id][0].endswith("→ linked to " + chat.toasts()[-1][10:])
+    assert chat.messages()[intro_id][1] == []
     for answer in ["It helped them feel less alone", "Nervous, now proud", "Keep it short"]:
         await chat.send(answer)
     replies = await chat.press("Yes, I'd like to")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import sqlite3
 
 import pypdf
@@ -73,7 +72,9 @@ async def test_the_pack_pdf_holds_every_kind_of_entry_and_nothing_left_out(bot: 
     # What they're not prepared to share starts left out, saying why; put back, it prints.
     assert "What I'm not prepared to share (left out: it's private by design" in preview
     assert "preparation-not_sharing said" not in preview
-    await worker.press_under("What I'm not prepared to share", "Put back: What I'm not prepared to share")
+    await worker.press_under(
+        "What I'm not prepared to share", "Put back: What I'm not prepared to share"
+    )
     sends_before = len(supervisor.sent())
     await worker.press_under("isn't struck through", "📄 A PDF to print")
     assert worker.toasts()[-1].startswith("Here's your pack as a PDF")

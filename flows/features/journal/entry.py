@@ -112,6 +112,28 @@ def answer_blocks(flow: Flow | None, answers: dict[str, str]) -> list[str]:
     ]
 
 
+def edit_choose(t: Turn, entry: EntryRow, flow: Flow | None) -> None:
+    """What to change: add a note, replace an answer, or fill in one that was skipped; each
+    answer named with its first words, so they can tell which is which."""
+    answered = content.collapse(flow, t.tx.answers(t.row.cipher, entry.id))
+    items, buttons = [], []
+    for step in flow.steps.values() if flow is not None else []:
+        text = answered.get(step.id)
+        items.append(
+            {
+                "label": step.label,
+                "first_words": render.shorten(text, 50) if text else "",
+                "skipped": text is None,
+            }
+        )
+        key = "button_fill_in" if text is None else "button_replace"
+        label = render.to_plain(msg(key, label=render.shorten(step.label, 28)))
+        buttons.append(Button(label, f"x:{entry.id}:r:{step.id}"))
+    rows = [[Button(msg("button_add_note"), f"x:{entry.id}:note")]]
+    rows += [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    t.say(msg("edit_choose", items=items), rows)
+
+
 def entry_action(t: Turn, rest: str) -> None:
     """Buttons under an open entry. Its id is checked against the person on every press."""
     entry_text, _, action = rest.partition(":")
@@ -156,13 +178,7 @@ def entry_action(t: Turn, rest: str) -> None:
         t.out.clear_buttons = True
         t.out.toast = msg("section_set", section=msg(f"proctor_{action[2:]}"))
     elif action == "edit":
-        raw = t.tx.answers(t.row.cipher, entry.id)
-        rows = [[Button(msg("button_add_note"), f"x:{entry.id}:note")]]
-        for key in content.collapse(flow, raw):
-            if flow is not None and key in flow.steps:
-                label = render.shorten(flow.steps[key].label, 28)
-                rows.append([Button(label, f"x:{entry.id}:r:{key}")])
-        t.say(msg("edit_choose"), rows)
+        edit_choose(t, entry, flow)
     elif action == "note" or action.startswith("r:"):
         key = content.NOTE if action == "note" else action[2:]
         step = flow.steps.get(key) if flow else None
