@@ -304,7 +304,7 @@ async def test_sharing_episode_and_supervision_pack_by_proctor(
     worker, supervisor = linked
     await worker.send("/moment")
     await worker.send("My time off work")
-    for label in ["Some detail", "To offer hope or ideas", "Yes", "Yes", "Not sure"]:
+    for label in ["A colleague", "Some detail", "To offer hope or ideas", "Yes", "Yes", "Not sure"]:
         await worker.press(label)
     await worker.send("/reflect")
     await worker.press(worker.buttons()[0])  # link to the check: one sharing episode

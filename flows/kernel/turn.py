@@ -148,13 +148,12 @@ class Turn:
 
     def recognisable(self, entry: EntryRow) -> dict[str, Any]:
         """What picks an entry out in a list, as /entries shows it: when, its set, first words."""
-        first = answers.first_words(
-            wording().flows.get(entry.flow), self.tx.answers(self.row.cipher, entry.id)
-        )
+        flow, raw = wording().flows.get(entry.flow), self.tx.answers(self.row.cipher, entry.id)
         return {
             "when": self.when(entry.created_at),
             "title": title_of(entry.flow),
-            "first_words": render.shorten(first, 60),
+            "with": answers.in_list(flow, raw),
+            "first_words": render.shorten(answers.first_words(flow, raw), 60),
         }
 
     def picker(

@@ -517,6 +517,7 @@ def _step(env: Environment, where: str, raw: Mapping[str, Any], default_next: st
         next=str(raw.get("next", default_next)),
         branches=tuple(branches),
         private=bool(raw.get("private", False)),
+        in_list=bool(raw.get("in_list", False)),
     )
 
 

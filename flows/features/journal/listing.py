@@ -3,9 +3,8 @@ supervision."""
 
 from __future__ import annotations
 
-from flows.kernel import render
 from flows.kernel.model import Button
-from flows.kernel.turn import Turn, flow_list, msg, title_of, wording
+from flows.kernel.turn import Turn, flow_list, msg
 from flows.questions import answers as content
 
 ENTRIES_PAGE = 5  # fits a phone screen with its buttons
@@ -41,17 +40,7 @@ def entries(t: Turn, query: str, page: int) -> None:
         return
     items = []
     for number, entry in enumerate(rows, start=start + 1):
-        answers = t.tx.answers(t.row.cipher, entry.id)
-        first = content.first_words(wording().flows.get(entry.flow), answers)
-        items.append(
-            {
-                "number": number,
-                "when": t.when(entry.created_at),
-                "title": title_of(entry.flow),
-                "draft": entry.status == "draft",
-                "first_words": render.shorten(first, 60),
-            }
-        )
+        items.append({"number": number, "draft": entry.status == "draft", **t.recognisable(entry)})
     buttons = [Button(str(i["number"]), f"o:{e.id}") for i, e in zip(items, rows, strict=True)]
     keyboard = [buttons]
     paging = []

@@ -134,6 +134,7 @@ def episode_item(t: Turn, group: list[EntryRow]) -> dict[str, Any]:
     return {
         "when": span,
         "title": " → ".join(title_of(e.flow) for e in oldest_first),
+        "with": next((i["with"] for i in items if i["with"]), ""),
         "first_words": next((i["first_words"] for i in items if i["first_words"]), ""),
     }
 
