@@ -408,8 +408,9 @@ async def test_forget_withdraws_and_unlinks_first(bot: Harness, linked: tuple[Ch
     await worker.send("/forget")
     await worker.press(worker.buttons()[0])
     await worker.press(worker.buttons()[0])
-    assert supervisor.deleted() == [len(supervisor.sent()) - 2]
+    assert supervisor.deleted() == [len(supervisor.sent()) - 1]  # one message after it
     assert "stopped using CoReflect" in supervisor.read()[-1]
+    assert "What they shared with you is withdrawn" in supervisor.read()[-1]
     for table in ("links", "shares", "share_events", "share_bodies", "invites"):
         assert rows(bot, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
 
