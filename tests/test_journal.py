@@ -122,7 +122,7 @@ async def test_open_edit_add_note_replace_answer_flag_delete(chat: Chat, bot: Ha
         await chat.press(label)
     await chat.send("/entries")
     await chat.press("1")
-    assert chat.buttons() == ["Edit", "Delete", "Bring to supervision"]
+    assert chat.buttons() == ["Edit", "Delete", "Bring to supervision", "« Back to the list"]
 
     await chat.press("Bring to supervision")
     assert chat.toasts()[-1] == "Marked to bring to supervision"

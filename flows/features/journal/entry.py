@@ -3,6 +3,7 @@ done with it: edit, add a note, delete, mark for supervision, share."""
 
 from __future__ import annotations
 
+from flows.features.journal.listing import page_data
 from flows.kernel import render
 from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply
@@ -45,7 +46,12 @@ def replace_choice(t: Turn, value: str) -> None:
     t.resume()
 
 
-def open_entry(t: Turn, entry_text: str) -> None:
+def open_entry(t: Turn, rest: str) -> None:
+    """An entry opened from /entries ("o:id:page:query"; "o:id" from before pages were kept):
+    its answers, what can be done with it, and the way back to the list it was opened from."""
+    entry_text, _, where = rest.partition(":")
+    page_text, _, query = where.partition(":")
+    page = number(page_text, 6) or 0
     entry_id = number(entry_text)
     entry = t.tx.entry(t.person.id, entry_id) if entry_id is not None else None
     if entry is None or entry.status == "in_progress":
@@ -101,6 +107,7 @@ def open_entry(t: Turn, entry_text: str) -> None:
                 if any(can(t) for can in t.also(CAN_SHARE))
                 else []
             ),
+            [Button(msg("button_back_to_list"), page_data(page, query))],
         ],
     )
 

@@ -41,7 +41,11 @@ def entries(t: Turn, query: str, page: int) -> None:
     items = []
     for number, entry in enumerate(rows, start=start + 1):
         items.append({"number": number, "draft": entry.status == "draft", **t.recognisable(entry)})
-    buttons = [Button(str(i["number"]), f"o:{e.id}") for i, e in zip(items, rows, strict=True)]
+    # Each carries where it was opened from, so the entry can lead back to this page.
+    buttons = [
+        Button(str(i["number"]), open_data(e.id, page, query))
+        for i, e in zip(items, rows, strict=True)
+    ]
     keyboard = [buttons]
     paging = []
     if page > 0:
@@ -52,6 +56,13 @@ def entries(t: Turn, query: str, page: int) -> None:
         keyboard.append(paging)
     heading = msg("entries_heading", mode=mode, query=shown, page=page)
     t.say(heading + "\n\n" + msg("entries_list", items=items), keyboard)
+
+
+def open_data(entry_id: int, page: int, query: str) -> str:
+    """Callback data to open an entry from a page of /entries (the query cut to fit 64 bytes)."""
+    prefix = f"o:{entry_id}:{page}:"
+    room = 64 - len(prefix.encode())
+    return prefix + query.encode()[:room].decode("utf-8", "ignore")
 
 
 def page_data(page: int, query: str) -> str:
