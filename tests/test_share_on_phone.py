@@ -100,6 +100,13 @@ async def test_a_big_pack_previews_one_entry_at_a_time_within_a_phone_screen(
     assert f"preparation-not_sharing {LONG.strip()}" in flat  # in full, across messages
     assert_fits_a_phone(worker, since)
     assert_fits_a_phone(supervisor, since)
+    # The pickers fit too, each entry recognisable by its date and first words.
+    await worker.send("/share")
+    replies = await worker.press("One entry")
+    assert "a few words" in replies[-1] and len(worker.buttons()) <= BUTTONS
+    await worker.press("Older »")
+    await worker.send("/share")
+    await worker.press("A sharing episode")
     # /shared and withdrawing it fit too.
     await worker.send("/shared")
     await worker.press("Withdraw 1")
