@@ -376,7 +376,7 @@ class World:
         self.preview[w] = Preview(entry, left_out, days, s, link)
         self.audit()  # a preview: nothing reaches anyone else
         if how == "keep":
-            await worker.press("Keep private")
+            await worker.press_data(f"p:{turn}:keep", message_id=controls_id)
             assert worker.edits()[-1].startswith("Kept private")
             self.preview[w] = None
             self.audit()
