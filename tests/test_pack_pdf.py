@@ -70,7 +70,7 @@ async def test_the_pack_pdf_holds_every_kind_of_entry_and_nothing_left_out(bot: 
         assert shown in preview, shown
         await worker.press_under(words, f"Leave out: {label}")
     # What they're not prepared to share starts left out, saying why; put back, it prints.
-    assert "What I'm not prepared to share (left out: it's private by design" in preview
+    assert "What I'm not prepared to share (left out for now, as it's private by design" in preview
     assert "preparation-not_sharing said" not in preview
     await worker.press_under(
         "What I'm not prepared to share", "Put back: What I'm not prepared to share"

@@ -81,7 +81,7 @@ async def test_a_big_pack_previews_one_entry_at_a_time_within_a_phone_screen(
         "Put back: What I'm not prepared to share"
     ]
     preview = "\n".join(replies)
-    assert "What I'm not prepared to share (left out: it's private by design" in preview
+    assert "What I'm not prepared to share (left out for now, as it's private by design" in preview
     assert "preparation-not_sharing" not in preview
 
     # Leave something out and put something back, then share: every message fits a phone.
