@@ -11,9 +11,16 @@ async def test_each_pressed_question_shows_its_answer(chat: Chat) -> None:
     asked = chat.keyboard()[0]
     await chat.press("Skip")
     skipped = chat.messages()[asked]
-    assert skipped[0].startswith("1 of 6") and skipped[0].endswith("\n\n→ Skipped")
+    assert skipped[0].startswith("1 of 7") and skipped[0].endswith("\n\n→ Skipped")
     assert skipped[1] == []  # its buttons are gone
-    for label in ["A brief outline", "To offer hope or ideas", "Not sure", "Yes", "No"]:
+    for label in [
+        "A colleague",
+        "A brief outline",
+        "To offer hope or ideas",
+        "Not sure",
+        "Yes",
+        "No",
+    ]:
         message_id, _ = chat.keyboard()
         question = chat.messages()[message_id][0]
         await chat.press(label)
@@ -23,6 +30,7 @@ async def test_each_pressed_question_shows_its_answer(chat: Chat) -> None:
     edits = chat.edits()
     assert [e.rsplit("→ ", 1)[1] for e in edits] == [
         "Skipped",
+        "A colleague",
         "A brief outline",
         "To offer hope or ideas",
         "Not sure",
@@ -35,6 +43,7 @@ async def test_each_pressed_question_shows_its_answer(chat: Chat) -> None:
 async def test_a_question_asked_again_after_back_shows_the_new_answer(chat: Chat) -> None:
     await chat.send("/moment")
     await chat.press("Skip")
+    await chat.press("The team")
     await chat.press("Some detail")
     await chat.send("/back")
     message_id, _ = chat.keyboard()

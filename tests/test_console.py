@@ -39,6 +39,7 @@ def test_console_completes_the_in_the_moment_check(tmp_path: Path) -> None:
             "1",  # Yes, that's right (time zone)
             "/moment",
             "The time I was off work",
+            "2",  # A colleague
             "1",  # A brief outline
             "2",  # To offer hope or ideas
             "1",  # Yes
@@ -62,7 +63,7 @@ def test_console_completes_the_in_the_moment_check(tmp_path: Path) -> None:
         assert db.execute("SELECT flow, status FROM entries").fetchall() == [
             ("in_the_moment", "saved")
         ]
-        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 6
+        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 7
 
 
 def test_without_a_token_it_says_so_and_starts_the_console(tmp_path: Path) -> None:

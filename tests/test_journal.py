@@ -118,11 +118,11 @@ async def test_search_pages_carry_the_query(chat: Chat) -> None:
 async def test_open_edit_add_note_replace_answer_flag_delete(chat: Chat, bot: Harness) -> None:
     await chat.send("/moment")
     await chat.send("My time off work")
-    for label in ["Some detail", "To offer hope or ideas", "Yes", "Yes", "Not sure"]:
+    for label in ["A colleague", "Some detail", "To offer hope or ideas", "Yes", "Yes", "Not sure"]:
         await chat.press(label)
     await chat.send("/entries")
     await chat.press("1")
-    assert chat.buttons() == ["Edit", "Delete", "Bring to supervision"]
+    assert chat.buttons() == ["Edit", "Delete", "Bring to supervision", "« Back to the list"]
 
     await chat.press("Bring to supervision")
     assert chat.toasts()[-1] == "Marked to bring to supervision"
@@ -269,7 +269,7 @@ async def test_export_has_every_answer_in_markdown_and_json(chat: Chat, bot: Har
         await chat.send(answer)
     await chat.send("/moment")
     await chat.send("about my recovery")
-    for label in ["A brief outline", "To offer hope or ideas", "Yes", "Yes", "Yes"]:
+    for label in ["The team", "A brief outline", "To offer hope or ideas", "Yes", "Yes", "Yes"]:
         await chat.press(label)
     await write_journal(chat, "free words #tagged")
     replies = await chat.send("/export")

@@ -298,7 +298,7 @@ async def test_supervisor_sets_a_session_for_a_supervisee(
 async def quick_check(chat: Chat) -> None:
     await chat.send("/moment")
     await chat.press("Skip")
-    for label in ["A brief outline", "To offer hope or ideas", "Yes", "Yes", "Yes"]:
+    for label in ["A colleague", "A brief outline", "To offer hope or ideas", "Yes", "Yes", "Yes"]:
         await chat.press(label)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import sqlite3
 
 import pypdf
@@ -66,18 +65,18 @@ async def test_the_pack_pdf_holds_every_kind_of_entry_and_nothing_left_out(bot: 
         f"{first_step.label}\n{words_for(reflection, first_step.id)}",
         "Journal entry\n" + words_for(bot.service.cat.flows["journal"], "writing"),
     ]
-    numbers = []
     for shown in out:
-        label = shown.split("\n", 1)[0]
-        found = re.search(
-            rf"(\d+)\. {re.escape(label)}\n{re.escape(shown.split(chr(10))[1])}", preview
-        )
-        assert found, shown
-        numbers.append(found.group(1))
-    for number in numbers:
-        await worker.press(f"✓ {number}")
+        label, words = shown.split("\n", 1)
+        assert shown in preview, shown
+        await worker.press_under(words, f"Leave out: {label}")
+    # What they're not prepared to share starts left out, saying why; put back, it prints.
+    assert "What I'm not prepared to share (left out for now, as it's private by design" in preview
+    assert "preparation-not_sharing said" not in preview
+    await worker.press_under(
+        "What I'm not prepared to share", "Put back: What I'm not prepared to share"
+    )
     sends_before = len(supervisor.sent())
-    await worker.press("📄 A PDF to print")
+    await worker.press_under("isn't struck through", "📄 A PDF to print")
     assert worker.toasts()[-1].startswith("Here's your pack as a PDF")
     [call] = [c for c in bot.request.calls if c.method == "sendDocument"]
     assert str(call.params["chat_id"]) == str(worker.chat_id)
@@ -112,7 +111,8 @@ async def test_the_pack_pdf_holds_every_kind_of_entry_and_nothing_left_out(bot: 
                 assert not any(isinstance(v, bytes) and v.startswith(b"%PDF") for v in row)
     assert not list(bot.config.data_dir.glob("*.pdf"))
     # The preview is still open: the worker can still share (or keep it private).
-    assert "Share with Sam" in worker.buttons()
+    await worker.press_under("isn't struck through", "Share with Sam")
+    assert "Shared with Sam" in worker.edits()[-1]
 
 
 async def test_the_pdf_button_is_only_under_a_pack(bot: Harness) -> None:
@@ -171,11 +171,11 @@ async def test_without_a_linked_supervisor_the_pack_can_still_be_printed(bot: Ha
     replies = await worker.send("/share")
     assert "bring your supervision pack to the meeting as a PDF" in replies[-1]
     replies = await worker.press("📄 My pack as a PDF")
-    assert replies[0].startswith("Your supervision pack, as it would print.")
-    assert worker.buttons() == ["✓ 1", "✓ 2", "📄 A PDF to print", "Close"]
+    assert replies[0].startswith("Your supervision pack, as it would print")
+    assert worker.buttons() == ["📄 A PDF to print", "Close"]
     assert "Keep this one private" in "\n".join(replies)
-    await worker.press("✓ 2")  # the newer note, second in the pack
-    await worker.press("📄 A PDF to print")
+    await worker.press_under("Keep this one private", "Leave out: Journal entry")
+    await worker.press_under("isn't struck through", "📄 A PDF to print")
     [call] = [c for c in bot.request.calls if c.method == "sendDocument"]
     text = pdf_text(call)
     assert "Something to bring: the rota <again> & [seedling]" in text
@@ -185,5 +185,5 @@ async def test_without_a_linked_supervisor_the_pack_can_still_be_printed(bot: Ha
     await worker.press_data(f"p:{turn}:send", message_id=worker.keyboard()[0])
     assert worker.toasts()[-1].startswith("I couldn't find that")
     assert [c.method for c in bot.request.calls if c.method == "sendDocument"] == ["sendDocument"]
-    await worker.press("Close")
+    await worker.press_under("isn't struck through", "Close")
     assert worker.edits()[-1] == "Closed. Your entries are still in your journal."

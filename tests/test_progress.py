@@ -6,7 +6,7 @@ import dataclasses
 import io
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -295,3 +295,46 @@ def test_a_kept_layer_leaves_nothing_of_the_last_picture(bot: Harness) -> None:
     [layer] = progress._LAYERS.values()
     assert len(layer.tips.texts) == len(TIPS) and not layer.tips.collections
     assert not layer.weeks.texts and not layer.weeks.collections and not layer.weeks.lines
+
+
+async def test_a_tip_that_didnt_come_up_is_never_one_to_think_about(bot: Harness) -> None:
+    """A fourth answer on every tip: left out of the summary's focus line, counted apart in
+    /progress (never as "Not this time"), and drawn apart in the picture."""
+    chat = Chat(bot)
+    await chat.send("/start")
+    await chat.send("/tips")
+    assert chat.buttons() == ["Yes", "Partly", "Not this time", "Didn't come up"]
+    # Tip 1 didn't come up, tip 2 Partly, the rest Yes.
+    for label in ["Didn't come up", "Partly", *["Yes"] * 8]:
+        await chat.press(label)
+    replies = await chat.send("/skip")
+    summary = "\n".join(replies)
+    assert "One to think about next time\nTheir own goals for recovery" in summary
+    assert "Listening actively" not in summary  # neither went well nor one to think about
+    await chat.send("/tips")
+    for label in ["Didn't come up", *["Yes"] * 9]:
+        await chat.press(label)
+    replies = await chat.send("/skip")
+    assert "One to think about" not in "\n".join(replies)
+    assert "Listening actively" not in "\n".join(replies)
+
+    await chat.send("/progress")
+    [call] = photos(chat)
+    caption = plain(call.params["caption"])
+    assert caption.endswith("One to think about: Their own goals for recovery.")
+    assert "Listening" not in caption
+    # Counted apart: not among the answers about how it went.
+    tips_flow = bot.service.cat.flows["top_tips"]
+    data = progress.gather(
+        tips_flow,
+        [{"listening": "didnt_come_up", "goals": "yes"}] * 2,
+        {},
+        datetime(2026, 12, 4, 12, tzinfo=UTC),
+        UTC,
+        4,
+    )
+    listening = data.tips[0]
+    assert listening.counts == (0, 0, 0) and listening.apart == 2
+    assert data.answers == ("Yes", "Partly", "Not this time") and data.apart == "Didn't come up"
+    assert data.to_think_about() is None
+    assert picture(call).size == (progress.WIDTH, progress.HEIGHT)

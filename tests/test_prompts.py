@@ -47,7 +47,9 @@ def test_shipped_prompts_load() -> None:
     assert len([s for s in cat.flows["reflection"].steps]) == 5
     moment = cat.flows["in_the_moment"]
     assert sum(1 for s in moment.steps.values() if s.input == "text") <= 1
-    assert len(moment.steps) + 1 <= 7  # with the optional linking tap
+    assert (
+        len(moment.steps) + 1 <= 8
+    )  # with the optional linking tap, and who it is with (issue 18)
 
 
 def test_wording_says_sharing_personal_experience() -> None:
@@ -79,7 +81,7 @@ def test_wording_says_sharing_personal_experience() -> None:
         ),
         (
             "in_the_moment.yaml",
-            lambda d: d["steps"][3]["choices"][0].update(value="x" * 60),
+            lambda d: d["steps"][4]["choices"][0].update(value="x" * 60),
             "in_the_moment.yaml: step 'benefit'",
         ),
         (
@@ -132,7 +134,7 @@ def test_branches_follow_the_answer(tmp_path: Path) -> None:
     folder = copy_prompts(tmp_path)
 
     def add_branch(d: Any) -> None:
-        d["steps"][3]["branches"] = [{"when": ["no"], "to": "timing"}]
+        d["steps"][4]["branches"] = [{"when": ["no"], "to": "timing"}]
 
     edit(folder, "in_the_moment.yaml", add_branch)
     flow = engine.load(folder).flows["in_the_moment"]

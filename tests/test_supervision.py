@@ -155,19 +155,25 @@ async def test_share_with_toggled_answers_then_withdraw(
     before = len(supervisor.sent())
     await worker.send("/share")
     await worker.press("One entry")
-    assert worker.buttons()[0].startswith("Reflection · ")
-    replies = await worker.press(worker.buttons()[0])
+    picker = worker.read()[-1]  # recognisable: its date and first words, as /entries shows
+    assert "Reflection" in picker and "It went well, they smiled" in picker
+    replies = await worker.press("1")
     preview = "\n".join(replies)
     assert "Preview" in preview and "SECRET-DETAIL" in preview
-    assert worker.buttons()[:2] == ["✓ 1", "✓ 2"]
+    assert "would be shared" in preview and "Shared on" not in preview
+    assert worker.buttons()[0] == "✓ Until I withdraw it"
     assert len(supervisor.sent()) == before  # nothing sent on preview
 
-    await worker.press("✓ 2")  # leave the second answer out
-    assert "Leaving out: 2" in worker.edits()[-1]
-    await worker.press("Keep until I withdraw it")  # cycle expiry: 7 days
-    await worker.press("Remove after 7 days")  # 30 days
-    await worker.press("Remove after 30 days")  # back to none
-    await worker.press("Share with Sam")
+    # Leave the second answer out, under the entry itself: only that message changes.
+    await worker.press_under("SECRET-DETAIL", "Leave out: How it helped, what worked")
+    assert "How it helped, what worked (left out)" in worker.edits()[-1]
+    assert "SECRET-DETAIL" not in worker.edits()[-1]
+    await worker.press_under("would be shared with Sam", "For 7 days")
+    assert "for 7 days" in worker.edits()[-1]
+    await worker.press_under("would be shared with Sam", "For 30 days")
+    await worker.press_under("would be shared with Sam", "Until I withdraw it")
+    assert "✓ Until I withdraw it" in worker.buttons()
+    await worker.press_under("would be shared with Sam", "Share with Sam")
     assert "Shared with Sam" in worker.edits()[-1]
 
     received = supervisor.sent()[before:]
@@ -230,7 +236,7 @@ async def test_expiry_after_7_days_removes_it_like_a_withdrawal(
     await worker.send("/share")
     await worker.press("One entry")
     await worker.press(worker.buttons()[0])
-    await worker.press("Keep until I withdraw it")
+    await worker.press("For 7 days")
     await worker.press("Share with Sam")
     assert "for 7 days" in worker.edits()[-1]
     await supervisor.send("/summaries")
@@ -298,7 +304,7 @@ async def test_sharing_episode_and_supervision_pack_by_proctor(
     worker, supervisor = linked
     await worker.send("/moment")
     await worker.send("My time off work")
-    for label in ["Some detail", "To offer hope or ideas", "Yes", "Yes", "Not sure"]:
+    for label in ["A colleague", "Some detail", "To offer hope or ideas", "Yes", "Yes", "Not sure"]:
         await worker.press(label)
     await worker.send("/reflect")
     await worker.press(worker.buttons()[0])  # link to the check: one sharing episode
@@ -309,9 +315,10 @@ async def test_sharing_episode_and_supervision_pack_by_proctor(
 
     await worker.send("/share")
     await worker.press("A sharing episode")
-    assert worker.buttons()[0] == "In the moment → Reflection"
-    replies = await worker.press(worker.buttons()[0])
-    assert "A sharing episode" in replies[0] and "My time off work" in "".join(replies)
+    assert "In the moment → Reflection" in worker.read()[-1]
+    assert "My time off work" in worker.read()[-1]  # its first words
+    replies = await worker.press("1")
+    assert "My time off work" in "".join(replies)
     await worker.press("Share with Sam")
     text = supervisor.read()[-1]
     assert text.index("My time off work") < text.index("It went fine")
@@ -347,9 +354,11 @@ async def test_sharing_episode_and_supervision_pack_by_proctor(
     assert "Nothing here this time" in pack[wellbeing:]
 
     # The next pack starts after this one.
+    # The next pack starts after this one: while nothing is marked, /share doesn't offer it.
     await worker.send("/share")
-    assert "Supervision pack (0)" in worker.buttons()
-    assert "Nothing is marked" in (await worker.press("Supervision pack (0)"))[-1]
+    assert worker.buttons() == ["One entry", "A sharing episode"]
+    assert "once you mark entries" in worker.read()[-1]
+    assert "Nothing is marked" in (await worker.press_data("h:k:0"))[-1]  # an old button
 
 
 async def test_an_edit_after_the_preview_means_a_new_preview(linked: tuple[Chat, Chat]) -> None:
@@ -399,8 +408,9 @@ async def test_forget_withdraws_and_unlinks_first(bot: Harness, linked: tuple[Ch
     await worker.send("/forget")
     await worker.press(worker.buttons()[0])
     await worker.press(worker.buttons()[0])
-    assert supervisor.deleted() == [len(supervisor.sent()) - 2]
+    assert supervisor.deleted() == [len(supervisor.sent()) - 1]  # one message after it
     assert "stopped using CoReflect" in supervisor.read()[-1]
+    assert "What they shared with you is withdrawn" in supervisor.read()[-1]
     for table in ("links", "shares", "share_events", "share_bodies", "invites"):
         assert rows(bot, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
 
@@ -500,7 +510,7 @@ async def test_export_lists_what_was_shared_and_how_it_stands(
     await worker.send("/share")
     await worker.press("One entry")
     await worker.press(worker.buttons()[0])
-    await worker.press("Keep until I withdraw it")  # 7 days
+    await worker.press("For 7 days")
     await worker.press("Share with Sam")
     clock.advance(days=8)  # past its expiry; the sweep has not run
     await worker.send("/export")

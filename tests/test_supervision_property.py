@@ -342,28 +342,41 @@ class World:
         entry = self.entries[w][pick % len(self.entries[w])]
         await worker.press("One entry")
         await self.through_pages(worker, f"h:e:{entry.id}")
-        assert [b for b in worker.buttons() if b[:1] == "✓"] == [
-            f"✓ {n + 1}" for n in range(len(entry.items))
-        ]
+        _, controls = worker.keyboard()
+        turn = next(d for _, d in controls if d.endswith(":send")).split(":")[1]
+
+        def toggles() -> dict[int, tuple[int, str]]:
+            """Answer number → (message id, label) of this preview's "Leave out" buttons."""
+            return {
+                int(d.rsplit(":t", 1)[1]): (message_id, label)
+                for message_id, (_, buttons) in worker.messages().items()
+                for label, d in buttons
+                if d.startswith(f"p:{turn}:t")
+            }
+
+        assert sorted(toggles()) == list(range(len(entry.items)))
+        assert all(label.startswith("Leave out: ") for _, label in toggles().values())
         left_out = {n for n in out if n < len(entry.items)}
         for n in sorted(left_out):
-            await worker.press(f"✓ {n + 1}")
-        for _ in range(presses):
-            _, buttons = worker.keyboard()
-            await worker.press(next(label for label, d in buttons if d.endswith(":x")))
+            await worker.press_data(f"p:{turn}:t{n}", message_id=toggles()[n][0])
+        controls_id = max(toggles().values())[0] + 1  # the controls come after the entry
+        for k in range(1, presses + 1):
+            await worker.press_data(f"p:{turn}:x{EXPIRY_DAYS[k]}", message_id=controls_id)
         s, link = self.links[w]
-        message_id, buttons = worker.keyboard()
-        assert [b for b in worker.buttons() if b[:1] in "✓—"] == [
-            f"{'—' if n in left_out else '✓'} {n + 1}" for n in range(len(entry.items))
+        shown = toggles()
+        assert [shown[n][1].split(":")[0] for n in range(len(entry.items))] == [
+            "Put back" if n in left_out else "Leave out" for n in range(len(entry.items))
         ]
+        _, buttons = worker.messages()[controls_id]
+        message_id = controls_id
         days = EXPIRY_DAYS[presses]
-        expiry = f"Remove after {days} days" if days else "Keep until I withdraw it"
-        assert [label for label, d in buttons if d.endswith(":x")] == [expiry]
+        expiry = f"✓ For {days} days" if days else "✓ Until I withdraw it"
+        assert [label for label, d in buttons if label.startswith("✓")] == [expiry]
         self.send_button[w] = (message_id, dict(buttons)[f"Share with {SUPERVISOR_NAMES[s]}"])
         self.preview[w] = Preview(entry, left_out, days, s, link)
         self.audit()  # a preview: nothing reaches anyone else
         if how == "keep":
-            await worker.press("Keep private")
+            await worker.press_data(f"p:{turn}:keep", message_id=controls_id)
             assert worker.edits()[-1].startswith("Kept private")
             self.preview[w] = None
             self.audit()
@@ -736,7 +749,7 @@ async def test_a_preview_shares_only_with_the_supervisor_it_names(bot: Harness) 
 
     await alex.press_data(share_with_sam, message_id=preview)
     assert not any("qjzzzz" in text for text in tom.read()), "Tom got what was meant for Sam"
-    assert "Something changed since that preview" in alex.read()[-3]
+    assert "Something changed since that preview" in alex.read()[-4]
     _, fresh = alex.keyboard()
     assert "Share with Tom" in dict(fresh) and "Share with Sam" not in dict(fresh)
     await alex.press("Share with Tom")

@@ -250,6 +250,21 @@ class Engine:
         out.forgot = True
         out.scrub = True
 
+    async def expects_words(self, person_id: int) -> bool:
+        """Whether typed words would now answer something: a question that is not a choice,
+        or a reply a feature waits on (a session's day, an edit). The console then reads a bare
+        number as words, never as a button."""
+
+        def work(tx: Unit) -> bool:
+            conv = tx.conversation(person_id)
+            if (conv.pending or {}).get("kind") in self.desk.typed:
+                return True
+            flow = self.catalogue.flows.get(conv.flow or "")
+            step = flow.steps.get(conv.step or "") if flow else None
+            return step is not None and step.input != "choice"
+
+        return await self._run(work)
+
     def needs_admin_checks(self, inp: Input) -> bool:
         """Whether this input needs Telegram asked first (only some buttons, so nothing else
         costs a database read or a Bot API call)."""

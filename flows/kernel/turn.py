@@ -146,6 +146,26 @@ class Turn:
         local = entry.created_at.astimezone(zone(self.row.timezone))
         return f"{title_of(entry.flow)} · {local.strftime('%-d %b %H:%M')}"
 
+    def recognisable(self, entry: EntryRow) -> dict[str, Any]:
+        """What picks an entry out in a list, as /entries shows it: when, its set, first words."""
+        flow, raw = wording().flows.get(entry.flow), self.tx.answers(self.row.cipher, entry.id)
+        return {
+            "when": self.when(entry.created_at),
+            "title": title_of(entry.flow),
+            "with": answers.in_list(flow, raw),
+            "first_words": render.shorten(answers.first_words(flow, raw), 60),
+        }
+
+    def picker(
+        self, heading: str, found: list[tuple[dict[str, Any], str]], start: int = 1
+    ) -> tuple[str, list[list[Button]]]:
+        """A list to pick from (entries, episodes): each item recognisable by its first words
+        and dates (see `recognisable`), numbered, with one number button each, in one row."""
+        items = [{"number": n, **item} for n, (item, _) in enumerate(found, start=start)]
+        buttons = [Button(str(n), data) for n, (_, data) in enumerate(found, start=start)]
+        text = heading + "\n\n" + msg("picker_list", items=items)
+        return text, [buttons] if buttons else []
+
     def name_of(self, person_id: int) -> str:
         return name_of(self.tx, person_id)
 

@@ -106,3 +106,12 @@ def first_words(flow: Flow | None, raw: Mapping[str, str]) -> str:
     for b, text in texts.items():
         return f"{steps[b].label}: {text}" if b in steps else text
     return ""
+
+
+def in_list(flow: Flow | None, raw: Mapping[str, str]) -> str:
+    """The answers a question set shows beside an entry wherever it is listed (`in_list` steps,
+    such as who it was about sharing with), joined."""
+    if flow is None:
+        return ""
+    texts = collapse(flow, raw)
+    return ", ".join(texts[s.id] for s in flow.steps.values() if s.in_list and s.id in texts)

@@ -337,7 +337,13 @@ def _share_template(env: Environment, path: Traversable) -> Template:
     """Load the summary template and try each of its macros once with awkward sample text."""
     template = _compile(env, SHARE_TEMPLATE, path.read_text("utf-8"))
     module = template.module
-    answer = {"number": 1, "label": "A question", "text": "<b>&</b> 🌱", "left_out": True}
+    answer = {
+        "number": 1,
+        "label": "A question",
+        "text": "<b>&</b> 🌱",
+        "left_out": True,
+        "private": True,
+    }
     trials = {
         "heading": {"name": "Alex", "kind": "pack", "when": "Mon 1 Dec", "preview": True},
         "section": {"title": "Learning and development", "empty": True},
@@ -510,6 +516,8 @@ def _step(env: Environment, where: str, raw: Mapping[str, Any], default_next: st
         choices=tuple(choices),
         next=str(raw.get("next", default_next)),
         branches=tuple(branches),
+        private=bool(raw.get("private", False)),
+        in_list=bool(raw.get("in_list", False)),
     )
 
 

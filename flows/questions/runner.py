@@ -117,8 +117,9 @@ def start_flow(t: Turn, flow: Flow) -> None:
             statuses=("saved",),
         )
         if recent:
-            intro += "\n\n" + msg("link_offer")
-            buttons = [[Button(t.entry_label(e), f"l:{entry_id}:{e.id}")] for e in recent]
+            # Each recognisable by its date and first words, as /entries shows it.
+            found = [(t.recognisable(e), f"l:{entry_id}:{e.id}") for e in recent]
+            intro, buttons = t.picker(intro + "\n\n" + msg("link_offer"), found)
     t.say(intro, buttons)
     ask(t)
 
@@ -335,8 +336,14 @@ def link(t: Turn, rest: str) -> None:
         t.stale()
         return
     t.tx.set_entry_episode(entry.id, target.episode_id)
-    t.out.toast = msg("linked_toast", label=t.entry_label(target))
+    label = t.entry_label(target)
+    t.out.toast = msg("linked_toast", label=label)
     t.out.clear_buttons = True
+    flow = wording().flows.get(entry.flow)
+    if flow is not None:  # the offer keeps its words and shows the choice under them
+        intro = render.tidy(flow.intro.render(**context_of(flow, {})))
+        chosen = msg("chosen", label=msg("linked_choice", label=label))
+        t.out.replace = Reply(intro + "\n\n" + chosen)
 
 
 def replace_typed(t: Turn, text: str) -> None:

@@ -34,6 +34,10 @@ class Step:
     choices: tuple[Choice, ...]
     next: str
     branches: tuple[tuple[frozenset[str], str], ...]
+    # Private by design ("What I'm not prepared to share"): a preview starts with it left out.
+    private: bool = False
+    # Shown beside the entry wherever it is listed (who a /moment check was about sharing with).
+    in_list: bool = False
 
     def choice(self, value: str) -> Choice | None:
         return next((c for c in self.choices if c.value == value), None)

@@ -15,13 +15,19 @@ def support(t: Turn) -> None:
     t.say(msg("support", lines=support.lines, organisation=support.organisation))
 
 
+# Where other features say what erasing everything will also do (end a link and tell them,
+# withdraw what was shared, cancel sessions), without the account importing them:
+FORGET_ALSO = "account.forget_also"  # (t) -> list of {"what", "name", "count"} for forget_confirm
+
+
 def forget(t: Turn, stage: str) -> None:
     """Erase everything, after asking twice; the person's data key goes with their rows."""
     if stage == "ask":
         t.conv.pending = {"kind": "forget"}
         t.conv.turn += 1
+        also = [item for hook in t.also(FORGET_ALSO) for item in hook(t)]
         t.say(
-            msg("forget_confirm", count=t.tx.count_entries(t.person.id)),
+            msg("forget_confirm", count=t.tx.count_entries(t.person.id), also=also),
             [
                 [Button(msg("button_forget"), f"f:{t.conv.turn}:1")],
                 [Button(msg("button_keep_everything"), f"f:{t.conv.turn}:no")],

@@ -3,6 +3,7 @@ done with it: edit, add a note, delete, mark for supervision, share."""
 
 from __future__ import annotations
 
+from flows.features.journal.listing import page_data
 from flows.kernel import render
 from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply
@@ -45,7 +46,12 @@ def replace_choice(t: Turn, value: str) -> None:
     t.resume()
 
 
-def open_entry(t: Turn, entry_text: str) -> None:
+def open_entry(t: Turn, rest: str) -> None:
+    """An entry opened from /entries ("o:id:page:query"; "o:id" from before pages were kept):
+    its answers, what can be done with it, and the way back to the list it was opened from."""
+    entry_text, _, where = rest.partition(":")
+    page_text, _, query = where.partition(":")
+    page = number(page_text, 6) or 0
     entry_id = number(entry_text)
     entry = t.tx.entry(t.person.id, entry_id) if entry_id is not None else None
     if entry is None or entry.status == "in_progress":
@@ -101,6 +107,7 @@ def open_entry(t: Turn, entry_text: str) -> None:
                 if any(can(t) for can in t.also(CAN_SHARE))
                 else []
             ),
+            [Button(msg("button_back_to_list"), page_data(page, query))],
         ],
     )
 
@@ -110,6 +117,28 @@ def answer_blocks(flow: Flow | None, answers: dict[str, str]) -> list[str]:
         f"<b>{render.escape(label_of(flow, key))}</b>\n{render.escape(text)}"
         for key, text in content.collapse(flow, answers).items()
     ]
+
+
+def edit_choose(t: Turn, entry: EntryRow, flow: Flow | None) -> None:
+    """What to change: add a note, replace an answer, or fill in one that was skipped; each
+    answer named with its first words, so they can tell which is which."""
+    answered = content.collapse(flow, t.tx.answers(t.row.cipher, entry.id))
+    items, buttons = [], []
+    for step in flow.steps.values() if flow is not None else []:
+        text = answered.get(step.id)
+        items.append(
+            {
+                "label": step.label,
+                "first_words": render.shorten(text, 50) if text else "",
+                "skipped": text is None,
+            }
+        )
+        key = "button_fill_in" if text is None else "button_replace"
+        label = render.to_plain(msg(key, label=render.shorten(step.label, 28)))
+        buttons.append(Button(label, f"x:{entry.id}:r:{step.id}"))
+    rows = [[Button(msg("button_add_note"), f"x:{entry.id}:note")]]
+    rows += [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    t.say(msg("edit_choose", items=items), rows)
 
 
 def entry_action(t: Turn, rest: str) -> None:
@@ -156,13 +185,7 @@ def entry_action(t: Turn, rest: str) -> None:
         t.out.clear_buttons = True
         t.out.toast = msg("section_set", section=msg(f"proctor_{action[2:]}"))
     elif action == "edit":
-        raw = t.tx.answers(t.row.cipher, entry.id)
-        rows = [[Button(msg("button_add_note"), f"x:{entry.id}:note")]]
-        for key in content.collapse(flow, raw):
-            if flow is not None and key in flow.steps:
-                label = render.shorten(flow.steps[key].label, 28)
-                rows.append([Button(label, f"x:{entry.id}:r:{key}")])
-        t.say(msg("edit_choose"), rows)
+        edit_choose(t, entry, flow)
     elif action == "note" or action.startswith("r:"):
         key = content.NOTE if action == "note" else action[2:]
         step = flow.steps.get(key) if flow else None

@@ -3,9 +3,8 @@ supervision."""
 
 from __future__ import annotations
 
-from flows.kernel import render
 from flows.kernel.model import Button
-from flows.kernel.turn import Turn, flow_list, msg, title_of, wording
+from flows.kernel.turn import Turn, flow_list, msg
 from flows.questions import answers as content
 
 ENTRIES_PAGE = 5  # fits a phone screen with its buttons
@@ -41,18 +40,12 @@ def entries(t: Turn, query: str, page: int) -> None:
         return
     items = []
     for number, entry in enumerate(rows, start=start + 1):
-        answers = t.tx.answers(t.row.cipher, entry.id)
-        first = content.first_words(wording().flows.get(entry.flow), answers)
-        items.append(
-            {
-                "number": number,
-                "when": t.when(entry.created_at),
-                "title": title_of(entry.flow),
-                "draft": entry.status == "draft",
-                "first_words": render.shorten(first, 60),
-            }
-        )
-    buttons = [Button(str(i["number"]), f"o:{e.id}") for i, e in zip(items, rows, strict=True)]
+        items.append({"number": number, "draft": entry.status == "draft", **t.recognisable(entry)})
+    # Each carries where it was opened from, so the entry can lead back to this page.
+    buttons = [
+        Button(str(i["number"]), open_data(e.id, page, query))
+        for i, e in zip(items, rows, strict=True)
+    ]
     keyboard = [buttons]
     paging = []
     if page > 0:
@@ -63,6 +56,13 @@ def entries(t: Turn, query: str, page: int) -> None:
         keyboard.append(paging)
     heading = msg("entries_heading", mode=mode, query=shown, page=page)
     t.say(heading + "\n\n" + msg("entries_list", items=items), keyboard)
+
+
+def open_data(entry_id: int, page: int, query: str) -> str:
+    """Callback data to open an entry from a page of /entries (the query cut to fit 64 bytes)."""
+    prefix = f"o:{entry_id}:{page}:"
+    room = 64 - len(prefix.encode())
+    return prefix + query.encode()[:room].decode("utf-8", "ignore")
 
 
 def page_data(page: int, query: str) -> str:

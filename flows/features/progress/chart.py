@@ -35,6 +35,11 @@ ACTIVITY = ("preparation", "in_the_moment", "reflection")  # counted per week
 # Okabe–Ito: told apart with any colour vision, and by lightness alone (dark, mid, light).
 # Nothing is red: "Not this time" is not a failure.
 ANSWER_COLOURS = ("#0072B2", "#56B4E9", "#F0E442")
+# A tip that didn't come up is not an answer about how it went: counted and drawn apart, to the
+# right of the bar (which shares out only the answers that applied), never one to think about.
+DIDNT_COME_UP = "didnt_come_up"
+APPLIED_WIDTH = 0.8  # of each tip's row: the bar; the box for "didn't come up" is after a gap
+APART_LEFT, APART_WIDTH = 0.85, 0.15
 ACTIVITY_COLOURS = ("#009E73", "#E69F00", "#CC79A7")
 INK = "#1A1A1A"
 QUIET = "#5F5F5F"
@@ -46,6 +51,7 @@ class Tip:
     id: str
     label: str
     counts: tuple[int, ...]  # how often each answer was given, in the question set's order
+    apart: int = 0  # how often it didn't come up (not among `counts`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,7 @@ class Progress:
     checks: int  # self-checks in these weeks
     activity: tuple[tuple[str, tuple[int, ...]], ...]  # (question set title, count per week)
     week_starts: tuple[date, ...]  # the Monday of each week, oldest first
+    apart: str = ""  # the label of "Didn't come up", when the question set has it
 
     def most_done(self) -> Tip | None:
         """The tip most often answered with the first answer (Yes); the first in order on a tie."""
@@ -95,9 +102,12 @@ def gather(
     `checks` are the stored answers (choice values) of the self-checks in the window;
     `activity` maps a question set's title to when each of its entries was made."""
     steps = [s for s in tips_flow.steps.values() if s.input == "choice"]
-    values = [c.value for c in steps[0].choices] if steps else []
-    labels = tuple(c.label for c in steps[0].choices) if steps else ()
+    choices = [c for c in steps[0].choices if c.value != DIDNT_COME_UP] if steps else []
+    values = [c.value for c in choices]
+    labels = tuple(c.label for c in choices)
+    apart_choice = steps[0].choice(DIDNT_COME_UP) if steps else None
     counts = {s.id: [0] * len(values) for s in steps}
+    apart = dict.fromkeys((s.id for s in steps), 0)
     total = 0
     for answers in checks:
         total += 1
@@ -105,6 +115,8 @@ def gather(
             value = answers.get(step.id)
             if value in values:
                 counts[step.id][values.index(value)] += 1
+            elif value == DIDNT_COME_UP:
+                apart[step.id] += 1
     start = window_start(now, zone, weeks)
     starts = tuple(start.date() + timedelta(weeks=n) for n in range(weeks))
     per_week: list[tuple[str, tuple[int, ...]]] = []
@@ -118,10 +130,11 @@ def gather(
     return Progress(
         weeks,
         labels,
-        tuple(Tip(s.id, s.label, tuple(counts[s.id])) for s in steps),
+        tuple(Tip(s.id, s.label, tuple(counts[s.id]), apart[s.id]) for s in steps),
         total,
         tuple(per_week),
         starts,
+        apart_choice.label if apart_choice else "",
     )
 
 
@@ -233,6 +246,7 @@ def _layer(progress: Progress, words: Wording) -> _Layer:
         (WIDTH, HEIGHT, DPI),
         progress.weeks,
         progress.answers,
+        progress.apart,
         tuple(tip.label for tip in progress.tips),
         tuple(title for title, _ in progress.activity),
         words.title,
@@ -245,14 +259,18 @@ def _layer(progress: Progress, words: Wording) -> _Layer:
     fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, facecolor="white")
     canvas: Any = FigureCanvasAgg(fig)
     fig.text(0.05, 0.975, words.title, fontsize=24, weight="bold", color=INK, va="top")
+    apart = [Patch(facecolor="white", edgecolor=QUIET, linestyle="--", label=progress.apart)]
     fig.legend(
         handles=[
-            Patch(facecolor=colour, edgecolor=QUIET, linewidth=0.6, label=label)
-            for label, colour in zip(progress.answers, ANSWER_COLOURS, strict=False)
+            *(
+                Patch(facecolor=colour, edgecolor=QUIET, linewidth=0.6, label=label)
+                for label, colour in zip(progress.answers, ANSWER_COLOURS, strict=False)
+            ),
+            *(apart if progress.apart else []),
         ],
         loc="upper left",
         bbox_to_anchor=(0.04, 0.91),
-        ncols=3,
+        ncols=4 if progress.apart else 3,
         fontsize=17,
         frameon=False,
         handlelength=1.0,
@@ -299,16 +317,24 @@ def _tips_data(layer: _Layer, progress: Progress, words: Wording) -> list[Artist
     rows = len(progress.tips)
     bars: list[list[tuple[float, float, float, float]]] = [[] for _ in ANSWER_COLOURS]
     empty: list[tuple[float, float, float, float]] = []
+    apart: list[tuple[float, float, float, float]] = []
     labels: list[Artist] = []
+    full = APPLIED_WIDTH if progress.apart else 1.0
     for row, tip in enumerate(progress.tips):
         y = rows - 1 - row
         total = sum(tip.counts)
+        if tip.apart:
+            apart.append((APART_LEFT, y - 0.21, APART_WIDTH, 0.42))
+            middle = APART_LEFT + APART_WIDTH / 2
+            labels.append(
+                ax.text(middle, y, str(tip.apart), fontsize=15, color=INK, ha="center", va="center")
+            )
         if not total:
-            empty.append((0.0, y - 0.21, 1.0, 0.42))
+            empty.append((0.0, y - 0.21, full, 0.42))
             continue
         left = 0.0
         for index, count in enumerate(tip.counts[: len(ANSWER_COLOURS)]):
-            width = count / total
+            width = full * count / total
             if not width:
                 continue
             bars[index].append((left, y - 0.21, width, 0.42))
@@ -322,6 +348,7 @@ def _tips_data(layer: _Layer, progress: Progress, words: Wording) -> list[Artist
     for rects, colour in zip(bars, ANSWER_COLOURS, strict=True):
         artists += _rectangles(ax, rects, colour)
     artists += _rectangles(ax, empty, "#EDEDED")
+    artists += _rectangles(ax, apart, "white", edge=QUIET, dashed=True)
     return artists + labels
 
 
@@ -377,7 +404,11 @@ def _weeks_data(layer: _Layer, progress: Progress, words: Wording) -> list[Artis
 
 
 def _rectangles(
-    ax: Axes, rects: Sequence[tuple[float, float, float, float]], colour: str
+    ax: Axes,
+    rects: Sequence[tuple[float, float, float, float]],
+    colour: str,
+    edge: str = "white",
+    dashed: bool = False,
 ) -> list[Artist]:
     """Many rectangles (x, y, width, height) as one collection: far quicker to draw than bars."""
     from matplotlib.collections import PolyCollection
@@ -385,5 +416,11 @@ def _rectangles(
     if not rects:
         return []
     shapes = [[(x, y), (x + w, y), (x + w, y + h), (x, y + h)] for x, y, w, h in rects]
-    collection = PolyCollection(shapes, facecolors=colour, edgecolors="white", linewidths=1.0)
+    collection = PolyCollection(
+        shapes,
+        facecolors=colour,
+        edgecolors=edge,
+        linewidths=1.0,
+        linestyles="--" if dashed else "-",
+    )
     return [ax.add_collection(collection, autolim=False)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime
 
+from flows.features.account.feature import FORGET_ALSO
 from flows.features.sessions import db as sessions_db
+from flows.features.sessions.forgetting import before_links_end, forget_also
 from flows.features.sessions.planning import (
     ask_when,
     chosen,
@@ -23,6 +25,7 @@ from flows.features.sessions.reminders import (
     timezone_changed,
 )
 from flows.features.sessions.settings import pause_until, reminders, set_weekly, settings_button
+from flows.features.supervision.extend import BEFORE_LINKS_END
 from flows.kernel import when
 from flows.kernel.feature import Feature, Guard
 from flows.kernel.ids import number
@@ -130,4 +133,5 @@ FEATURE = Feature(
     guards={
         "nudge": Guard(live=lambda tx, nudge_id, chat, html, now: still_useful(tx, nudge_id, now))
     },
+    extends={FORGET_ALSO: forget_also, BEFORE_LINKS_END: before_links_end},
 )

@@ -17,6 +17,7 @@ class Item:
     key: str
     label: str
     text: str
+    private: bool = False  # private by design (its step says so): starts left out of a preview
 
 
 def items_of(t: Turn, entries: list[EntryRow]) -> list[Item]:
@@ -25,5 +26,7 @@ def items_of(t: Turn, entries: list[EntryRow]) -> list[Item]:
         flow = wording().flows.get(entry.flow)
         answers = t.tx.answers(t.row.cipher, entry.id)
         for key, text in content.collapse(flow, answers).items():
-            items.append(Item(entry, key, label_of(flow, key), text))
+            step = flow.steps.get(content.base(key)) if flow else None
+            private = step is not None and step.private
+            items.append(Item(entry, key, label_of(flow, key), text, private))
     return items

@@ -14,7 +14,9 @@ SHARE_MENU_ROWS = "supervision.share_menu_rows"  # (t, link) -> rows of buttons 
 HAS_SHARED = "supervision.has_shared"  # (t) -> bool: something else shared, for /shared
 SHARED = "supervision.shared"  # (t) -> None: its part of /shared, after the summaries
 SUMMARY_OPENED = "supervision.summary_opened"  # (t, share id) -> None: after a summary is shown
-BEFORE_LINKS_END = "supervision.before_links_end"  # (t) -> None: /forget, before links end
+# (t) -> {"posts", "kept", "sessions": counts} or None: /forget, before links end; the counts
+# go into the one message the other side of the link gets (see forgetting.py).
+BEFORE_LINKS_END = "supervision.before_links_end"
 MAY_SUPERVISE = "supervision.may_supervise"  # (t, person id) -> bool: may they accept an invite
 
 
@@ -34,8 +36,3 @@ def shared_extras(t: Turn) -> None:
 def summary_opened(t: Turn, share_id: int) -> None:
     for hook in t.also(SUMMARY_OPENED):
         hook(t, share_id)
-
-
-def forget_extras(t: Turn) -> None:
-    for hook in t.also(BEFORE_LINKS_END):
-        hook(t)

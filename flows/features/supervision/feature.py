@@ -6,26 +6,24 @@ import functools
 from datetime import datetime
 from typing import Any
 
+from flows.features.account.feature import FORGET_ALSO
 from flows.features.journal.entry import CAN_SHARE, SHARE_ENTRY
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.coreflection import completed, coreflect, coreflect_on, round_button
 from flows.features.supervision.extend import (
-    forget_extras,
     has_other_shared,
     shared_extras,
     summary_opened,
 )
+from flows.features.supervision.forgetting import before_forget, forget_also
 from flows.features.supervision.links import (
     code,
-    end_link,
     invite,
-    links_of,
     menu,
     supervisor_answer,
     worker_answer,
 )
 from flows.features.supervision.sharing import (
-    end_share,
     preview,
     preview_button,
     share_menu,
@@ -103,17 +101,6 @@ def _previewing(t: Turn, value: str) -> None:
         preview_button(t, value)
 
 
-def before_forget(t: Turn) -> None:
-    """Erasing everything withdraws every live summary and ends every link, telling the
-    other side, before the rows go."""
-    for share in sup_db.shares_by_worker(t.tx, t.person.id, 10_000, 0):
-        if share.live(t.now):
-            end_share(t.tx, t.out, share, "withdrawn", t.now)
-    forget_extras(t)
-    for link in links_of(t):
-        end_link(t.tx, t.out, link, t.person.id, t.now, "forgotten_notice")
-
-
 def _together(t: Turn, command: str, args: str) -> bool:
     """A question set marked `together` (co-reflection) starts a round, not a lone entry."""
     flow = t.cat.by_command(command)
@@ -167,7 +154,7 @@ FEATURE = Feature(
     before_forget=before_forget,
     sweep=sweep,
     export=_export,
-    extends={CAN_SHARE: _can_share, SHARE_ENTRY: _share_entry},
+    extends={CAN_SHARE: _can_share, SHARE_ENTRY: _share_entry, FORGET_ALSO: forget_also},
     guards={
         "share": Guard(
             live=lambda tx, share_id, chat, html, now: sup_db.share_sendable(tx, share_id, now),

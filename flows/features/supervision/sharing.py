@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from flows.features.journal.entry import section
 from flows.features.supervision import db as sup_db
@@ -18,6 +19,7 @@ from flows.features.supervision.extend import (
     share_menu_extras,
 )
 from flows.features.supervision.links import WRONG_CODE_WINDOW, end_link, notice
+from flows.features.supervision.preview import EXPIRY_DAYS, page_reply, pages, private_items
 from flows.kernel import gate, ids, render
 from flows.kernel.model import Button, Outcome, Reply
 from flows.kernel.turn import Turn, msg, name_of, title_of, wording
@@ -28,17 +30,9 @@ from flows.store.unit import Unit
 
 DELETE_WINDOW = timedelta(hours=48)  # Telegram lets a bot delete its messages for 48 hours
 
-
-EXPIRY_DAYS = (0, 7, 30)  # 0: until withdrawn
-
-
 LIST_PAGE = 5
 
-
-TOGGLES_PER_ROW = 5
-
-
-TOGGLE_LIMIT = 90  # answer buttons in one preview; beyond this, whole entries are toggled
+SHARE_LIMIT = 1000  # characters in one message of a summary, as sent: readable on a phone
 
 
 def share_menu(t: Turn) -> None:
@@ -49,12 +43,14 @@ def share_menu(t: Turn) -> None:
         rows = [[Button(msg("button_pack_pdf_only"), "h:kp")]] if pack else []
         t.say(msg("share_no_supervisor", pack=len(pack)), rows)
         return
+    # The pack is offered only while something is marked for it (else it leads nowhere).
+    packs = [[Button(msg("button_share_pack", count=len(pack)), "h:k")]] if pack else []
     t.say(
-        msg("share_what", name=name_of(t.tx, link.supervisor_id)),
+        msg("share_what", name=name_of(t.tx, link.supervisor_id), pack=bool(pack)),
         [
             [Button(msg("button_share_entry"), "h:le:0")],
             [Button(msg("button_share_episode"), "h:lp:0")],
-            [Button(msg("button_share_pack", count=len(pack)), "h:k")],
+            *packs,
             *share_menu_extras(t, link),
         ],
     )
@@ -98,29 +94,26 @@ def share_pick(t: Turn, what: str, tail: str) -> None:
 
 
 def pick_list(t: Turn, what: str, page: int) -> None:
-    """Recent entries (or sharing episodes), newest first, to choose one to share."""
+    """Recent entries (or sharing episodes), newest first, to choose one to share: each
+    recognisable by its date and first words, as /entries shows them."""
     start = page * LIST_PAGE
+    found: list[tuple[dict[str, Any], str]]
     if what == "entry":
         rows = t.tx.entries(t.person.id, limit=LIST_PAGE + 1, offset=start)
-        choices = [(t.entry_label(e), f"h:e:{e.id}") for e in rows]
+        found = [(t.recognisable(e), f"h:e:{e.id}") for e in rows]
     else:
         # An episode is listed by its newest entry; only episodes of two or more entries.
         seen: dict[int, list[EntryRow]] = {}
         for e in t.tx.entries(t.person.id, limit=200):
             seen.setdefault(e.episode_id, []).append(e)
         groups = [g for g in seen.values() if len(g) > 1][start : start + LIST_PAGE + 1]
-        choices = [
-            (
-                " → ".join(title_of(e.flow) for e in reversed(g))[:40],
-                f"h:p:{g[0].episode_id}",
-            )
-            for g in groups
-        ]
-    more, choices = len(choices) > LIST_PAGE, choices[:LIST_PAGE]
-    if not choices:
+        found = [(episode_item(t, g), f"h:p:{g[0].episode_id}") for g in groups]
+    more, found = len(found) > LIST_PAGE, found[:LIST_PAGE]
+    if not found:
         t.say(msg("share_nothing", what=what))
         return
-    rows_ = [[Button(render.shorten(label, 40), data)] for label, data in choices]
+    heading = msg("share_pick_entry" if what == "entry" else "share_pick_episode")
+    text, rows_ = t.picker(heading, found, start=start + 1)
     paging = []
     if page > 0:
         paging.append(Button(msg("button_newer"), f"h:l{what[0]}:{page - 1}"))
@@ -128,7 +121,23 @@ def pick_list(t: Turn, what: str, page: int) -> None:
         paging.append(Button(msg("button_older"), f"h:l{what[0]}:{page + 1}"))
     if paging:
         rows_.append(paging)
-    t.say(msg("share_pick_entry" if what == "entry" else "share_pick_episode"), rows_)
+    t.say(text, rows_)
+
+
+def episode_item(t: Turn, group: list[EntryRow]) -> dict[str, Any]:
+    """An episode in a picker: its sets in order, the dates it spans, its first words."""
+    oldest_first = sorted(group, key=lambda e: (e.created_at, e.id))
+    items = [t.recognisable(e) for e in oldest_first]
+    first, last = oldest_first[0], oldest_first[-1]
+    span = t.when(first.created_at)
+    if first.created_at.date() != last.created_at.date():
+        span += " – " + t.when(last.created_at)
+    return {
+        "when": span,
+        "title": " → ".join(title_of(e.flow) for e in oldest_first),
+        "with": next((i["with"] for i in items if i["with"]), ""),
+        "first_words": next((i["first_words"] for i in items if i["first_words"]), ""),
+    }
 
 
 def episode_of(t: Turn, episode_id: int) -> list[EntryRow]:
@@ -144,15 +153,10 @@ def pack_entries(t: Turn) -> list[EntryRow]:
 
 
 def summary_blocks(
-    t: Turn,
-    kind: str,
-    items: list[Item],
-    left_out: set[int],
-    preview: bool,
-    name: str,
+    t: Turn, kind: str, items: list[Item], left_out: set[int], name: str
 ) -> list[str]:
-    """The summary as HTML blocks (a heading, then one per entry), from the template in
-    prompts/: what the supervisor would receive, or (preview) what the worker checks."""
+    """The summary as the supervisor would receive it, as HTML blocks (a heading, then one per
+    entry), from the template in prompts/."""
     macros = wording().share_template.module
     numbered = list(enumerate(items, start=1))
     groups: list[tuple[str | None, list[EntryRow]]]
@@ -164,7 +168,7 @@ def summary_blocks(
     blocks = [
         str(
             macros.heading(  # type: ignore[attr-defined]
-                name=name, kind=kind, when=t.when(t.now), preview=preview
+                name=name, kind=kind, when=t.when(t.now), preview=False
             )
         )
     ]
@@ -173,9 +177,9 @@ def summary_blocks(
             blocks.append(str(macros.section(title=title, empty=not group)))  # type: ignore[attr-defined]
         for entry in group:
             answers = [
-                {"number": n, "label": i.label, "text": i.text, "left_out": n - 1 in left_out}
+                {"number": n, "label": i.label, "text": i.text, "left_out": False}
                 for n, i in numbered
-                if i.entry.id == entry.id and (preview or n - 1 not in left_out)
+                if i.entry.id == entry.id and n - 1 not in left_out
             ]
             if not answers:
                 continue
@@ -185,7 +189,7 @@ def summary_blocks(
                         title=title_of(entry.flow),
                         when=t.when(entry.created_at),
                         answers=answers,
-                        preview=preview,
+                        preview=False,
                     )
                 )
             )
@@ -199,8 +203,9 @@ def preview(
     entries: list[EntryRow],
     pdf_only: bool = False,
 ) -> None:
-    """The preview, with a button per answer. `pdf_only`: the pack, to be printed rather
-    than shared (no supervisor is linked), so it offers only the PDF."""
+    """The preview: a heading, one message per entry with a "Leave out" button per answer,
+    then the controls (see `preview.py`). `pdf_only`: the pack, to be printed rather than
+    shared (no supervisor is linked), so it offers only the PDF."""
     link = None if pdf_only else sup_db.supervisor_link(t.tx, t.person.id)
     if link is None and not pdf_only:
         t.say(msg("share_no_supervisor", pack=0))
@@ -209,6 +214,7 @@ def preview(
     if not items:
         t.say(msg("share_nothing", what="entry"))
         return
+    left_out = private_items(items)
     t.conv.pending = {
         "kind": "share_preview",
         "what": kind,
@@ -216,57 +222,50 @@ def preview(
         # consent is to this supervisor: another link needs a new preview
         "link": link.id if link else None,
         "entries": [e.id for e in entries],
-        "out": [],
+        "out": left_out,
         "expiry": 0,
         "pdf_only": pdf_only,
     }
-    blocks = summary_blocks(t, kind, items, set(), True, t.row.name)
-    if pdf_only:
-        blocks[0] = msg("pack_pdf_preview")
-    for chunk in render.pack(blocks):
-        t.say(chunk)
-    t.say(*controls(t, items, link))
+    t.conv.turn += 1  # this preview's buttons: all live together, until it is closed
+    heading = wording().share_template.module.heading(  # type: ignore[attr-defined]
+        name=t.row.name, kind=kind, when=t.when(t.now), preview=True
+    )
+    t.say(msg("pack_pdf_preview") if pdf_only else str(heading))
+    found, after = pages(t, kind, items)
+    for page in found:
+        reply = page_reply(t, page, items, set(left_out), t.conv.turn)
+        t.out.replies.append(reply)
+    text, rows = controls(t, items, link)
+    t.say(f"{after}\n\n{text}" if after else text, rows)
 
 
 def controls(t: Turn, items: list[Item], link: LinkRow | None) -> tuple[str, list[list[Button]]]:
+    """The last message of a preview: how long, share, keep private (or, to print, the PDF)."""
     pending = t.conv.pending or {}
     left_out = set(pending.get("out", []))
-    t.conv.turn += 1
     turn = t.conv.turn
     pending["digest"] = digest(t, str(pending.get("what")), items, left_out)
-    toggles: list[Button] = []
-    if len(items) <= TOGGLE_LIMIT:
-        for n in range(len(items)):
-            mark = "—" if n in left_out else "✓"
-            toggles.append(Button(f"{mark} {n + 1}", f"p:{turn}:t{n}"))
-    rows = [toggles[i : i + TOGGLES_PER_ROW] for i in range(0, len(toggles), TOGGLES_PER_ROW)]
-    left = [{"number": n + 1, "label": items[n].label} for n in sorted(left_out)]
+    rows: list[list[Button]] = []
     if link is None:
         rows.append([Button(msg("button_pack_pdf"), f"p:{turn}:pdf")])
         rows.append([Button(msg("button_pack_pdf_close"), f"p:{turn}:keep")])
-        return msg("pack_pdf_controls", left_out=left, toggles=bool(toggles)), rows
+        return msg("pack_pdf_controls"), rows
     name = name_of(t.tx, link.supervisor_id)
     days = int(pending.get("expiry", 0))
-    rows.append([Button(msg("button_expiry", days=days), f"p:{turn}:x")])
-    rows.append([Button(msg("button_share_with", name=name), f"p:{turn}:send")])
+    for choice in EXPIRY_DAYS:
+        label = msg("button_expiry", days=choice, chosen=choice == days)
+        rows.append([Button(label, f"p:{turn}:x{choice}")])
+    rows.append([Button(render.to_plain(msg("button_share_with", name=name)), f"p:{turn}:send")])
     if pending.get("what") == "pack":
         rows.append([Button(msg("button_pack_pdf"), f"p:{turn}:pdf")])
     rows.append([Button(msg("button_keep_private"), f"p:{turn}:keep")])
-    text = msg(
-        "share_controls",
-        name=name,
-        left_out=left,
-        days=days,
-        toggles=bool(toggles),
-        count=len(items),
-    )
-    return text, rows
+    return msg("share_controls", name=name, days=days), rows
 
 
 def digest(t: Turn, kind: str, items: list[Item], left_out: set[int]) -> str:
     """A fingerprint of exactly what would be sent: the press shares this text or nothing.
     (The heading, with today's date, is left out, so a preview does not go stale.)"""
-    blocks = summary_blocks(t, kind, items, left_out, False, t.row.name)[1:]
+    blocks = summary_blocks(t, kind, items, left_out, t.row.name)[1:]
     return hashlib.sha256("\n".join(blocks).encode("utf-8")).hexdigest()
 
 
@@ -290,6 +289,7 @@ def preview_button(t: Turn, value: str) -> None:
         return
     items = items_of(t, entries)
     left_out = {int(n) for n in pending.get("out", [])}
+    toggle = ids.number(value[1:], 3) if value.startswith("t") else None
     if value == "keep":
         t.conv.pending = None
         t.out.replace = Reply(msg("pack_pdf_closed" if pdf_only else "share_kept_private"))
@@ -298,7 +298,7 @@ def preview_button(t: Turn, value: str) -> None:
         send_pack_pdf(t, items, left_out)
         return
     if link is None:
-        if not (value.startswith("t") and ids.number(value[1:], 3) is not None):
+        if toggle is None:
             t.not_found()  # a preview for printing has only its toggles and the PDF
             t.out.clear_buttons = False
             return
@@ -308,20 +308,47 @@ def preview_button(t: Turn, value: str) -> None:
         t.say(msg("share_changed"))
         preview(t, str(pending.get("what")), pending.get("subject"), entries)
         return
-    if value.startswith("t") and ids.number(value[1:], 3) is not None:
-        n = int(value[1:])
-        if n < len(items):
-            left_out ^= {n}
-        pending["out"] = sorted(left_out)
-    elif value == "x":
+    if toggle is not None:
+        toggled(t, items, left_out, toggle)
+        return
+    if value.startswith("x"):
         days = int(pending.get("expiry", 0))
-        pending["expiry"] = EXPIRY_DAYS[(EXPIRY_DAYS.index(days) + 1) % len(EXPIRY_DAYS)]
+        chosen = ids.number(value[1:], 2) if value != "x" else None
+        if chosen in EXPIRY_DAYS:
+            pending["expiry"] = chosen
+        elif value == "x":  # an older preview's one button: the next choice round
+            pending["expiry"] = EXPIRY_DAYS[(EXPIRY_DAYS.index(days) + 1) % len(EXPIRY_DAYS)]
+        else:
+            t.not_found()
+            t.out.clear_buttons = False
+            return
     elif value == "send" and link is not None:
         send_share(t, link, items, left_out)
+        return
+    else:
+        t.not_found()
+        t.out.clear_buttons = False
         return
     t.conv.pending = pending
     text, rows = controls(t, items, link)
     t.out.replace = Reply(text, rows)
+
+
+def toggled(t: Turn, items: list[Item], left_out: set[int], n: int) -> None:
+    """An answer left out or put back: its own message shows it, the rest stay as they are."""
+    pending = t.conv.pending or {}
+    found, _ = pages(t, str(pending.get("what")), items)
+    page = next((p for p in found if n in p.numbers), None)
+    if page is None:
+        t.not_found()
+        t.out.clear_buttons = False
+        return
+    left_out ^= {n}
+    pending["out"] = sorted(left_out)
+    pending["digest"] = digest(t, str(pending.get("what")), items, left_out)
+    t.conv.pending = pending
+    t.out.toast = msg("share_left_out" if n in left_out else "share_put_back")
+    t.out.replace = page_reply(t, page, items, left_out, t.conv.turn)
 
 
 def send_share(t: Turn, link: LinkRow, items: list[Item], left_out: set[int]) -> None:
@@ -340,8 +367,8 @@ def send_share(t: Turn, link: LinkRow, items: list[Item], left_out: set[int]) ->
         return
     days = int(pending.get("expiry", 0))
     name = name_of(t.tx, link.supervisor_id)
-    blocks = summary_blocks(t, str(pending["what"]), items, left_out, False, t.row.name)
-    body = render.pack(blocks)
+    blocks = summary_blocks(t, str(pending["what"]), items, left_out, t.row.name)
+    body = render.pack(blocks, SHARE_LIMIT)
     share_id = sup_db.share_create(
         t.tx,
         link,

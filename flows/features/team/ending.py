@@ -81,6 +81,7 @@ def end_post(
     post: TeamPostRow,
     group: TeamGroupRow | None,
     now: datetime,
+    tell: bool = True,
 ) -> int:
     """Withdrawn: a new row, the words deleted, the group's copy deleted where Telegram
     still allows it (and the bot is still there, in the same chat). Returns how many copies
@@ -104,7 +105,7 @@ def end_post(
         if deletable:
             removal = Reply("", delete_message=message_id)
             gate.send(tx, out, chat_id, [removal], gate.TeamRemoval(post.id), now)
-    if post.posted:
+    if post.posted and tell:
         supervision.notice(
             tx,
             out,
@@ -145,14 +146,29 @@ def not_posted(tx: Unit, out: Outcome, post_id: int, chat_id: int, now: datetime
         )
 
 
-def before_forget(t: Turn) -> None:
+def before_forget(t: Turn) -> dict[str, int]:
     """Erasing everything withdraws every post (deleting copies where allowed) and ends the
-    person's own registrations, before the rows go."""
+    person's own registrations, before the rows go. The supervisor is told in the one message
+    /forget sends them, so this returns what it did (see supervision's forgetting.py)."""
+    posts = kept = 0
     for post in team_db.team_posts_by_worker(t.tx, t.person.id):
         if post.state in {"posted", "consented"}:
-            end_post(t.tx, t.out, post, team_db.team_group(t.tx, post.group_id), t.now)
+            group = team_db.team_group(t.tx, post.group_id)
+            kept += end_post(t.tx, t.out, post, group, t.now, tell=False)
+            posts += 1
     for group in team_db.team_groups_of(t.tx, t.person.id):
         team_db.team_group_end(t.tx, group.id, "unregistered", t.now)
+    return {"posts": posts, "kept": kept}
+
+
+def forget_also(t: Turn) -> list[dict[str, Any]]:
+    """For /forget's "are you sure?": the team posts it withdraws."""
+    live = [
+        p
+        for p in team_db.team_posts_by_worker(t.tx, t.person.id)
+        if p.state in {"posted", "consented"}
+    ]
+    return [{"what": "team_posts", "name": "", "count": len(live)}] if live else []
 
 
 def export(tx: Unit, worker_id: int) -> list[dict[str, Any]]:

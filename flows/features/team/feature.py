@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flows.features.account.feature import FORGET_ALSO
 from flows.features.supervision.extend import (
     BEFORE_LINKS_END,
     HAS_SHARED,
@@ -15,6 +16,7 @@ from flows.features.team import db as team_db
 from flows.features.team.ending import (
     before_forget,
     export,
+    forget_also,
     has_posts,
     not_posted,
     shared,
@@ -114,5 +116,6 @@ FEATURE = Feature(
         SHARED: shared,
         SUMMARY_OPENED: offer,
         BEFORE_LINKS_END: before_forget,
+        FORGET_ALSO: forget_also,
     },
 )

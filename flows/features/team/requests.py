@@ -43,8 +43,9 @@ def pick_reflection(t: Turn) -> None:
     if link is None or not entries or not team_db.team_groups_of(t.tx, link.supervisor_id):
         t.say(msg("team_gone"))
         return
-    rows = [[Button(t.entry_label(e), f"t:r:{e.id}")] for e in entries]
-    t.say(msg("team_pick_reflection", name=name_of(t.tx, link.supervisor_id)), rows)
+    # Each recognisable by its date and first words, as /entries shows it.
+    heading = msg("team_pick_reflection", name=name_of(t.tx, link.supervisor_id))
+    t.say(*t.picker(heading, [(t.recognisable(e), f"t:r:{e.id}") for e in entries]))
 
 
 def choose_group_for_entry(t: Turn, entry_id: int) -> None:
