@@ -72,6 +72,11 @@ class Engine:
         return self.desk.menu
 
     @property
+    def supervisor_menu(self) -> tuple[str, ...]:
+        """Commands added to the menu of someone who supervises (set for their chat alone)."""
+        return self.desk.supervisor_menu
+
+    @property
     def menu_first(self) -> tuple[str, ...]:
         """Built-in commands shown at the top of the menu, before the question sets (/support)."""
         return self.desk.menu_first
@@ -120,6 +125,12 @@ class Engine:
             await _make_files(outcome)
         return outcome
 
+    def _deep_link(self, inp: Input) -> str:
+        """What followed /start, when a feature owns it (a supervisor's invite link)."""
+        if inp.kind != "command" or inp.command != "start":
+            return ""
+        return inp.args if any(inp.args.startswith(p) for p in self.desk.deep_links) else ""
+
     def _handle(
         self,
         tx: Unit,
@@ -143,6 +154,8 @@ class Engine:
             inp.message_id,
             admin_in=inp.admin_in,
             bot_username=self.bot_username,
+            first_contact=not row.welcomed,
+            deep_link=self._deep_link(inp),
         )
         if not row.welcomed:
             for welcome in self.desk.hooks("welcome"):

@@ -114,6 +114,9 @@ class Outcome:
     replace: Reply | None = None  # new text and buttons for the message whose button was pressed
     rearm: bool = False  # sessions or nudges changed: the scheduler looks again at what is next
     replace_id: int | None = None  # its outbox row, when the pressed message is known
+    # Chats whose command menu changes: True, they now supervise someone (their menu gains the
+    # supervisor's commands); False, they no longer do (back to everyone's menu).
+    menus: dict[int, bool] = field(default_factory=dict)
 
 
 def reply_to_json(reply: Reply) -> bytes:

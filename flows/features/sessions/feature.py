@@ -118,6 +118,7 @@ FEATURE = Feature(
     name="sessions",
     commands={"supervision": _supervision, "reminders": _reminders},
     menu=("supervision", "reminders"),
+    supervisor_menu=("supervision",),
     buttons={kind: functools.partial(_button, kind) for kind in "uNM"},
     turn_buttons={"b": _setting_session},
     pending=frozenset({*TYPED, "session_repeat"}),

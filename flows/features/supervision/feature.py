@@ -16,6 +16,7 @@ from flows.features.supervision.extend import (
     summary_opened,
 )
 from flows.features.supervision.links import (
+    arrived,
     code,
     end_link,
     invite,
@@ -157,8 +158,9 @@ FEATURE = Feature(
         name: functools.partial(_command, name)
         for name in ("supervisor", "link", "share", "shared", "supervisees", "summaries")
     },
-    menu=("share", "shared", "supervisor", "summaries"),
-    deep_links={"link_": code},
+    menu=("share", "shared", "supervisor"),
+    supervisor_menu=("supervisees", "summaries", "link"),
+    deep_links={"link_": arrived},
     buttons={kind: functools.partial(_button, kind) for kind in "gjnhwdymqr"},
     turn_buttons={"k": _confirming_link, "p": _previewing},
     pending=frozenset({"link_confirm", "share_preview"}),

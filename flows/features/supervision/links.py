@@ -9,6 +9,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from flows.features.account.settings import timezone_offer
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.db import LinkRow
 from flows.kernel import gate
@@ -83,6 +84,21 @@ def invite(t: Turn) -> None:
     )
 
 
+def arrived(t: Turn, typed: str) -> None:
+    """`/start link_<code>`: someone opened an invite link. Someone new is greeted as a
+    supervisor (not with the peer worker's welcome), asked about the link first, and about
+    their time zone once that is answered."""
+    if t.first_contact:
+        t.say(msg("welcome_supervisor", name=t.person.first_name))
+    code(t, typed)
+    if t.first_contact:
+        pending = t.conv.pending or {}
+        if pending.get("kind") == "link_confirm":
+            pending["then_timezone"] = True
+        else:
+            timezone_offer(t)
+
+
 def code(t: Turn, typed: str) -> None:
     """A supervisor brings an invite code (typed, or from the link)."""
     if not normalise(typed):
@@ -121,9 +137,16 @@ def code(t: Turn, typed: str) -> None:
 
 
 def supervisor_answer(t: Turn, value: str) -> None:
-    invite_id = int((t.conv.pending or {}).get("invite", 0))
+    pending = t.conv.pending or {}
+    invite_id = int(pending.get("invite", 0))
     t.conv.pending = None
     t.out.clear_buttons = True
+    _supervisor_answer(t, invite_id, value)
+    if pending.get("then_timezone"):
+        timezone_offer(t)  # first contact through an invite link: the time zone comes next
+
+
+def _supervisor_answer(t: Turn, invite_id: int, value: str) -> None:
     if value != "yes":
         t.say(msg("link_not_now"))
         return
@@ -186,6 +209,7 @@ def worker_answer(t: Turn, invite_id: int, value: str) -> None:
         return
     link_id = sup_db.link_create(t.tx, t.person.id, supervisor, t.now)
     sup_db.invite_close(t.tx, invite.id, t.now)
+    t.out.menus[supervisor] = True  # their command menu gains the supervisor's commands
     notice(t.tx, t.out, link_id, supervisor, "linked_supervisor", t.now, t.person.id)
     t.say(msg("linked_worker", name=name))
 
@@ -203,6 +227,8 @@ def end_link(
         sup_db.round_close(tx, open_round.id, "withdrawn", now)
     sup_db.drop_queued_shares(tx, link.id)
     sup_db.link_end(tx, link.id, by, now)
+    if not sup_db.supervisee_links(tx, link.supervisor_id):
+        out.menus[link.supervisor_id] = False  # nobody left to supervise: everyone's menu
     out.scrub = True  # summaries dropped unsent: no copy left in the WAL either
 
 
