@@ -149,6 +149,14 @@ class Chat:
     async def press_data(self, data: str, message_id: int = 1) -> list[str]:
         return await self._do(self.person.press(data, message_id=message_id))
 
+    def summary_buttons(self) -> list[tuple[str, str]]:
+        """(label, data) of the summaries offered in the newest keyboard (/summaries)."""
+        return [(label, data) for label, data in self.keyboard()[1] if data.startswith("m:")]
+
+    async def press_summary(self, n: int = 1) -> list[str]:
+        """Press the n-th summary (newest first) that /summaries offers."""
+        return await self.press(self.summary_buttons()[n - 1][0])
+
     def toasts(self) -> list[str]:
         return [
             str(c.params.get("text", ""))

@@ -243,7 +243,7 @@ async def test_expiry_after_7_days_removes_it_like_a_withdrawal(
     await worker.press("Share with Sam")
     assert "for 7 days" in worker.edits()[-1]
     await supervisor.send("/summaries")
-    assert "A week-long share" in (await supervisor.press("1"))[-1]
+    assert "A week-long share" in (await supervisor.press_summary(1))[-1]
     clock.advance(days=6, hours=23)
     await sweep(bot.app.bot, bot.service)
     assert rows(bot, "SELECT COUNT(*) FROM share_events") == [(0,)]
@@ -270,13 +270,19 @@ async def test_supervisor_lists_newest_first_paged_and_ids_checked(
     await worker.press("Withdraw it")
 
     replies = await supervisor.send("/summaries")
-    assert replies[-1].count("Alex · Journal") == 5
-    assert supervisor.buttons() == ["1", "2", "3", "4", "5", "Older »"]
-    first = dict(supervisor.keyboard()[1])["1"]
-    assert "Journal note number g" in (await supervisor.press("1"))[-1]
+    assert replies[-1].count("Alex · “Journal note number") == 5
+    # Each summary is named by its first words, marked new until it is opened.
+    assert supervisor.buttons() == [
+        *(f"🆕 Alex: Journal note number {c}" for c in "gedcb"),
+        "Older »",
+    ]
+    first = supervisor.summary_buttons()[0][1]
+    assert "Journal note number g" in (await supervisor.press_summary(1))[-1]
     await supervisor.press_data("y:1")
-    assert supervisor.buttons() == ["6", "« Newer"]
-    assert "Journal note number a" in (await supervisor.press("6"))[-1]
+    assert supervisor.buttons() == ["🆕 Alex: Journal note number a", "« Newer"]
+    assert "Journal note number a" in (await supervisor.press_summary(1))[-1]
+    await supervisor.send("/summaries")
+    assert supervisor.buttons()[0] == "Alex: Journal note number g"  # opened: no longer new
 
     # Someone else pressing the supervisor's button, or forged ids, find nothing.
     await other.send("/start")

@@ -469,7 +469,7 @@ class World:
             assert "Nothing has been shared with you" in replies[-1]
             self.audit()
             return
-        numbers = [(label, d) for label, d in supervisor.keyboard()[1] if label.isdigit()]
+        numbers = supervisor.summary_buttons()
         assert [d for _, d in numbers] == [f"m:{x.id}" for x in mine[:5]]
         self.audit()
         chosen = pick % len(numbers)

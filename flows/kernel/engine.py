@@ -211,6 +211,8 @@ class Engine:
 
         def work(tx: Unit) -> datetime | None:
             times = [t for wake in self.desk.hooks("next_wake") if (t := wake(tx)) is not None]
+            if (waiting := tx.outbox_next_wait()) is not None:
+                times.append(waiting)  # a message waiting for the end of someone's quiet hours
             return min(times, default=None)
 
         return await self._run(work)
@@ -291,8 +293,17 @@ def _queue(tx: Unit, out: Outcome, chat: int | None) -> None:
     """Save the replies (and anything the gate let through to others) in this transaction."""
     if chat is not None and out.replies:
         out.outbox_ids = tx.outbox_add(chat, [reply_to_json(r) for r in out.replies])
+    now: list[tuple[int, Reply]] = []
     for other, reply in out.others:
-        out.others_ids += tx.outbox_add(other, [reply_to_json(reply)], reply.guard)
+        ids = tx.outbox_add(other, [reply_to_json(reply)], reply.guard, reply.not_before)
+        if reply.not_before is None:
+            now.append((other, reply))
+            out.others_ids += ids
+    # What waits for the end of someone's quiet hours is not the bot's to send now: the alarm
+    # wakes for it (next_wake), and the outbox hands it over once it may go.
+    # (Only ever narrowed here: nothing but the gate adds to `others`.)
+    out.rearm = out.rearm or len(now) < len(out.others)
+    out.others[:] = now
 
 
 async def _make_files(outcome: Outcome) -> None:

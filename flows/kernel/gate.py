@@ -24,6 +24,10 @@ and only after the reason for it is checked against the database inside the same
   supervisor's chat), once the post is withdrawn.
 - `GroupNotice`: catalogue wording about a registered group, to the supervisor who registered it.
 
+Whatever it lets through to someone else waits for the end of that person's quiet hours (their
+own /reminders setting, 21:00-08:00 until they choose), as the outbox row's `not_before`;
+withdrawals and removals go at once, silently.
+
 A failed check is a bug, not a person's mistake: it raises, and the whole unit of work rolls back.
 """
 
@@ -34,7 +38,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows.kernel import render
+from flows.kernel import render, when
 from flows.kernel.model import Outcome, Reply
 from flows.store.unit import Unit
 
@@ -120,13 +124,30 @@ def mentions(text: str, words: list[str]) -> list[str]:
 
 
 def send(
-    tx: Unit, out: Outcome, to: int, replies: list[Reply], basis: Basis, now: datetime
+    tx: Unit,
+    out: Outcome,
+    to: int,
+    replies: list[Reply],
+    basis: Basis,
+    now: datetime,
+    *,
+    asked: bool = False,
+    silent: bool = False,
 ) -> None:
-    """Queue `replies` for `to`'s chat if `basis` holds right now; otherwise refuse loudly."""
+    """Queue `replies` for `to`'s chat if `basis` holds right now; otherwise refuse loudly.
+
+    The other person's hours: what reaches someone else waits for the end of their quiet hours
+    (see `not_before`), unless they `asked` for it just now (a supervisor opening a summary), or
+    it takes something back (`silent`: a withdrawal, arriving at once without a sound; removals
+    of a copy always do)."""
     check(tx, to, basis, now)
     if isinstance(basis, TeamPost):
         _check_post_text(tx, basis.post_id, replies)
+    removal = isinstance(basis, Removal | TeamRemoval)
+    wait = None if asked or silent or removal else not_before(tx, to, now)
     for reply in replies:
+        reply.not_before = wait
+        reply.silent = silent or removal
         if isinstance(basis, Share):
             reply.guard = ("share", basis.share_id)
             reply.protect = True
@@ -136,6 +157,20 @@ def send(
             reply.guard = ("team_post", basis.post_id)  # checked again before sending
             reply.protect = True
         out.others.append((to, reply))
+
+
+DEFAULT_QUIET = ("21:00", "08:00")  # a person's quiet hours until they choose (/reminders)
+
+
+def not_before(tx: Unit, to: int, now: datetime) -> datetime | None:
+    """When a message to `to` may arrive: None now, else the end of their own quiet hours (in
+    their time zone). A group chat (a negative id) has none."""
+    if to < 0:
+        return None
+    row = tx.one("SELECT quiet_start, quiet_end FROM reminder_settings WHERE person_id = ?", (to,))
+    start, end = (str(row[0]), str(row[1])) if row else DEFAULT_QUIET
+    later = when.out_of_quiet(now, tx.timezone_of(to), start, end)
+    return later if later > now else None
 
 
 def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:

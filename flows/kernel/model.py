@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 InputKind = Literal["text", "command", "button", "unsupported", "edited"]
@@ -70,6 +71,10 @@ class Reply:
     guard: tuple[str, int] | None = None
     delete_message: int | None = None
     edit_message: int | None = None
+    # To another person: not before this moment (UTC), the end of their quiet hours. Stored on
+    # the outbox row itself (its `not_before`), never in the payload.
+    not_before: datetime | None = None
+    silent: bool = False  # disable_notification: a withdrawal or a deletion arrives quietly
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,8 @@ def reply_to_json(reply: Reply) -> bytes:
         data["delete"] = reply.delete_message
     if reply.edit_message is not None:
         data["edit"] = reply.edit_message
+    if reply.silent:
+        data["silent"] = True
     return json.dumps(data).encode("utf-8")
 
 
@@ -150,6 +157,7 @@ def reply_from_json(raw: bytes) -> Reply:
         guard=None if guard is None else (str(guard[0]), int(guard[1])),
         delete_message=data.get("delete"),
         edit_message=data.get("edit"),
+        silent=bool(data.get("silent", False)),
     )
 
 

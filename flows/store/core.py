@@ -23,7 +23,7 @@ import aiosqlite
 
 from flows.kernel.crypto import Cipher, KeyProblem, Keyring, load_or_create_master_key
 from flows.store.rows import iso, now_utc
-from flows.store.unit import Unit, legacy_outbox_aad, outbox_aad
+from flows.store.unit import SENDABLE, Unit, legacy_outbox_aad, outbox_aad
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,10 @@ class Store:
             # Inside the unit, so no other sender can claim the same rows in between.
             skip = self.inflight | set(self._sent)
             mine: list[tuple[int, int, bytes]] = []
-            cursor = tx.conn.execute("SELECT id, chat_id, payload FROM outbox ORDER BY id")
+            cursor = tx.conn.execute(
+                f"SELECT id, chat_id, payload FROM outbox WHERE {SENDABLE} ORDER BY id",
+                (iso(self.clock()),),
+            )
             try:
                 for i, c, p in cursor:
                     if i not in skip:

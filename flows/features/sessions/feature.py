@@ -11,6 +11,8 @@ from flows.features.sessions.planning import (
     chosen,
     menu,
     nudge_button,
+    person_buttons,
+    person_lines,
     session_button,
     supervisee,
     turn_button,
@@ -23,6 +25,7 @@ from flows.features.sessions.reminders import (
     timezone_changed,
 )
 from flows.features.sessions.settings import pause_until, reminders, set_weekly, settings_button
+from flows.features.supervision.extend import PERSON_BUTTONS, PERSON_LINES
 from flows.kernel import when
 from flows.kernel.feature import Feature, Guard
 from flows.kernel.ids import number
@@ -128,6 +131,7 @@ FEATURE = Feature(
     export=lambda tx, person_id, now: {"schedules": export(tx, person_id)},
     due=process,
     next_wake=sessions_db.next_wake,
+    extends={PERSON_LINES: person_lines, PERSON_BUTTONS: person_buttons},
     guards={
         "nudge": Guard(live=lambda tx, nudge_id, chat, html, now: still_useful(tx, nudge_id, now))
     },

@@ -20,6 +20,7 @@ from flows.features.sessions.reminders import (
 from flows.features.supervision import db as sup_db
 from flows.features.supervision import links as supervision
 from flows.features.supervision import sharing
+from flows.features.supervision.db import LinkRow
 from flows.kernel import when
 from flows.kernel.ids import number
 from flows.kernel.model import Button
@@ -48,27 +49,32 @@ def supervisee(t: Turn, link_id: int) -> int | None:
     return link.worker_id
 
 
+OWN_WITH_BUTTONS = 2  # of your own sessions, the next ones get Move and Cancel buttons here
+
+
 def menu(t: Turn) -> None:
+    """Your own sessions (the next two with buttons), and for a supervisor one line per person
+    they supervise: their next session. Each person's own screen (/supervisees) sets, moves
+    and cancels theirs, so this stays within 8 buttons however many people there are."""
     mine = sessions_db.sessions_planned(t.tx, t.person.id)
     links = sup_db.supervisee_links(t.tx, t.person.id)
     theirs = [
-        (link.worker_id, sessions_db.sessions_planned(t.tx, link.worker_id)) for link in links
+        (link.worker_id, sessions_db.sessions_planned(t.tx, link.worker_id)[:1]) for link in links
     ]
     rows: list[list[Button]] = []
-    for session in mine + [s for _, group in theirs for s in group]:
-        label = short(t, session)
-        if session.worker_id != t.person.id:
-            label = f"{name_of(t.tx, session.worker_id)} · {label}"
+    for session in mine[:OWN_WITH_BUTTONS]:
         rows.append(
             [
-                Button(msg("button_session_move", when=label), f"u:{session.id}:move"),
+                Button(msg("button_session_move", when=short(t, session)), f"u:{session.id}:move"),
                 Button(msg("button_session_cancel"), f"u:{session.id}:cancel"),
             ]
         )
     rows.append([Button(msg("button_session_new"), "u:new")])
-    for link in links:
-        name = name_of(t.tx, link.worker_id)
-        rows.append([Button(msg("button_session_for", name=name), f"u:new:l{link.id}")])
+    if len(links) == 1:
+        name = name_of(t.tx, links[0].worker_id)
+        rows.append([Button(msg("button_person_sessions", name=name), f"sv:{links[0].id}")])
+    elif links:
+        rows.append([Button(msg("button_people_sessions"), "sv:p0")])
     t.say(
         msg(
             "supervision_menu",
@@ -79,6 +85,27 @@ def menu(t: Turn) -> None:
         ),
         rows,
     )
+
+
+def person_lines(t: Turn, link: LinkRow) -> list[str]:
+    """On a supervisee's own screen: their next session."""
+    planned = sessions_db.sessions_planned(t.tx, link.worker_id)
+    return [msg("person_next_session", session=listed(t, planned[0]) if planned else None)]
+
+
+def person_buttons(t: Turn, link: LinkRow) -> list[list[Button]]:
+    """On a supervisee's own screen: move or cancel their next session, or set one."""
+    planned = sessions_db.sessions_planned(t.tx, link.worker_id)
+    if planned:
+        session = planned[0]
+        return [
+            [
+                Button(msg("button_session_move", when=short(t, session)), f"u:{session.id}:move"),
+                Button(msg("button_session_cancel"), f"u:{session.id}:cancel"),
+            ]
+        ]
+    name = name_of(t.tx, link.worker_id)
+    return [[Button(msg("button_session_for", name=name), f"u:new:l{link.id}")]]
 
 
 def short(t: Turn, session: SessionRow) -> str:

@@ -285,17 +285,53 @@ def shares_by_worker(tx: Unit, worker_id: int, limit: int, offset: int) -> list[
 
 
 def shares_for_supervisor(
-    tx: Unit, supervisor_id: int, now: datetime, limit: int, offset: int
+    tx: Unit,
+    supervisor_id: int,
+    now: datetime,
+    limit: int,
+    offset: int,
+    link_id: int | None = None,
+    unseen: bool = False,
 ) -> list[ShareRow]:
-    """Live summaries over links still active, newest first."""
+    """Live summaries over links still active, newest first; with `link_id`, one person's;
+    with `unseen`, only those the supervisor has not opened yet."""
     rows = tx.named(
         f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} JOIN links l ON l.id = s.link_id"
         " WHERE s.supervisor_id = ? AND l.ended_at IS NULL AND e.event IS NULL"
-        " AND (s.expires_at IS NULL OR s.expires_at > ?)"
+        " AND (s.expires_at IS NULL OR s.expires_at > ?) AND (? IS NULL OR s.link_id = ?)"
+        " AND (NOT ? OR s.id NOT IN (SELECT share_id FROM share_seen))"
         " ORDER BY s.created_at DESC, s.id DESC LIMIT ? OFFSET ?",
-        (supervisor_id, iso(now), limit, offset),
+        (supervisor_id, iso(now), link_id, link_id, int(unseen), limit, offset),
     )
     return [_share_row(r) for r in rows]
+
+
+def seen(tx: Unit, share_ids: Sequence[int]) -> set[int]:
+    """Which of these summaries the supervisor has opened."""
+    if not share_ids:
+        return set()
+    marks = ",".join("?" * len(share_ids))
+    rows = tx.conn.execute(
+        f"SELECT share_id FROM share_seen WHERE share_id IN ({marks})", tuple(share_ids)
+    ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+def mark_seen(tx: Unit, share_id: int, now: datetime) -> None:
+    tx.conn.execute(
+        "INSERT OR IGNORE INTO share_seen (share_id, at) VALUES (?, ?)", (share_id, iso(now))
+    )
+
+
+def unseen_count(tx: Unit, link_id: int, now: datetime) -> int:
+    """Live summaries over this link the supervisor has not opened yet."""
+    row = tx.one(
+        f"SELECT COUNT(*) FROM {_SHARE_FROM} WHERE s.link_id = ? AND e.event IS NULL"
+        " AND (s.expires_at IS NULL OR s.expires_at > ?)"
+        " AND s.id NOT IN (SELECT share_id FROM share_seen)",
+        (link_id, iso(now)),
+    )
+    return int(row[0])
 
 
 def drop_queued_shares(tx: Unit, link_id: int) -> None:

@@ -15,6 +15,8 @@ HAS_SHARED = "supervision.has_shared"  # (t) -> bool: something else shared, for
 SHARED = "supervision.shared"  # (t) -> None: its part of /shared, after the summaries
 SUMMARY_OPENED = "supervision.summary_opened"  # (t, share id) -> None: after a summary is shown
 BEFORE_LINKS_END = "supervision.before_links_end"  # (t) -> None: /forget, before links end
+PERSON_LINES = "supervision.person_lines"  # (t, link) -> lines for a supervisee's own screen
+PERSON_BUTTONS = "supervision.person_buttons"  # (t, link) -> rows of buttons on that screen
 
 
 def share_menu_extras(t: Turn, link: LinkRow) -> list[list[Button]]:
@@ -38,3 +40,11 @@ def summary_opened(t: Turn, share_id: int) -> None:
 def forget_extras(t: Turn) -> None:
     for hook in t.also(BEFORE_LINKS_END):
         hook(t)
+
+
+def person_lines(t: Turn, link: LinkRow) -> list[str]:
+    return [line for hook in t.also(PERSON_LINES) for line in hook(t, link)]
+
+
+def person_buttons(t: Turn, link: LinkRow) -> list[list[Button]]:
+    return [row for hook in t.also(PERSON_BUTTONS) for row in hook(t, link)]

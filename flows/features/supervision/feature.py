@@ -36,7 +36,7 @@ from flows.features.supervision.sharing import (
     unlink,
     withdraw,
 )
-from flows.features.supervision.supervisor import open_summary, summaries, supervisees
+from flows.features.supervision.supervisor import open_summary, person, summaries, supervisees
 from flows.kernel import export, ids
 from flows.kernel.feature import Feature, Guard
 from flows.kernel.turn import Turn
@@ -78,7 +78,15 @@ def _button(kind: str, t: Turn, rest: str) -> None:
     elif kind == "d" and (page := ids.number(head, 6)) is not None:
         shared(t, page)
     elif kind == "y" and (page := ids.number(head, 6)) is not None:
-        summaries(t, page)
+        link_id = ids.number(tail) if tail else None
+        if tail and link_id is None:
+            t.not_found()
+        else:
+            summaries(t, page, link_id)
+    elif kind == "sv" and head.startswith("p") and (page := ids.number(head[1:], 4)) is not None:
+        supervisees(t, page)
+    elif kind == "sv" and number is not None:
+        person(t, number)
     elif kind == "m" and number is not None:
         open_summary(t, number)
         summary_opened(t, number)
@@ -161,7 +169,7 @@ FEATURE = Feature(
     menu=("share", "shared", "supervisor"),
     supervisor_menu=("supervisees", "summaries", "link"),
     deep_links={"link_": arrived},
-    buttons={kind: functools.partial(_button, kind) for kind in "gjnhwdymqr"},
+    buttons={kind: functools.partial(_button, kind) for kind in [*"gjnhwdymqr", "sv"]},
     turn_buttons={"k": _confirming_link, "p": _previewing},
     pending=frozenset({"link_confirm", "share_preview"}),
     dynamic_command=_together,

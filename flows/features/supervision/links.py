@@ -243,9 +243,17 @@ def notice(
     buttons: list[list[Button]] | None = None,
     **context: Any,
 ) -> None:
-    """Catalogue wording to the other side of a link: names and dates, never anyone's words."""
+    """Catalogue wording to the other side of a link: names and dates, never anyone's words.
+    It waits for the end of their quiet hours, unless it tells of something taken back."""
     html = msg(message, name=name_of(tx, about), **context)
-    gate.send(tx, out, to, [Reply(html, buttons or [])], gate.Notice(link_id), now)
+    silent = message in WITHDRAWALS
+    gate.send(tx, out, to, [Reply(html, buttons or [])], gate.Notice(link_id), now, silent=silent)
+
+
+# Notices of something taken back: they arrive at once, without a sound, whatever the hour.
+WITHDRAWALS = frozenset(
+    {"share_ended_notice", "unlinked_other", "forgotten_notice", "round_withdrawn"}
+)
 
 
 def links_of(t: Turn) -> list[LinkRow]:

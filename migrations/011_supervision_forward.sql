@@ -1,0 +1,43 @@
+-- A supervisor with several supervisees, and supervision that carries forward (issue 20); the
+-- other person's hours (issue 18).
+
+-- The other person's hours: a message to someone else (a summary, a session notice, an
+-- invitation) waits until the end of that person's quiet hours. NULL: send as soon as possible.
+-- Only flows/store (Store.outbox_pending, `SENDABLE`) reads it.
+ALTER TABLE outbox ADD COLUMN not_before TEXT;
+CREATE INDEX outbox_waiting ON outbox (not_before) WHERE not_before IS NOT NULL;
+
+-- A supervisor opened a summary: it is no longer marked new in their lists.
+CREATE TABLE share_seen (
+    share_id  INTEGER PRIMARY KEY REFERENCES shares(id) ON DELETE CASCADE,
+    at        TEXT    NOT NULL
+);
+
+-- The supervisor's answer under a summary ("Thanks, I've read it", or "Let's talk about it on
+-- <date>"): our own wording only, never anything they typed. The worker sees it in /shared.
+CREATE TABLE share_acks (
+    share_id  INTEGER PRIMARY KEY REFERENCES shares(id) ON DELETE CASCADE,
+    kind      TEXT    NOT NULL CHECK (kind IN ('read', 'talk')),
+    talk_at   TEXT,                             -- the session named, for 'talk' (UTC)
+    at        TEXT    NOT NULL
+);
+
+-- Agreed next steps: written by either person over a link, agreed once the other confirms. The
+-- words are encrypted with the worker's data key (they are part of the worker's record).
+CREATE TABLE agreed_steps (
+    id           INTEGER PRIMARY KEY,
+    link_id      INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+    worker_id    INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    proposed_by  INTEGER NOT NULL,
+    body         BLOB    NOT NULL,
+    state        TEXT    NOT NULL DEFAULT 'proposed'
+                 CHECK (state IN ('proposed', 'agreed', 'not_quite', 'done')),
+    created_at   TEXT    NOT NULL,
+    agreed_at    TEXT,
+    done_at      TEXT
+);
+CREATE INDEX agreed_steps_by_link ON agreed_steps (link_id, state);
+
+-- The supervisor's weekly digest (opt-in): day 0 Monday … 6 Sunday, local "HH:MM".
+ALTER TABLE reminder_settings ADD COLUMN digest_day INTEGER;
+ALTER TABLE reminder_settings ADD COLUMN digest_time TEXT NOT NULL DEFAULT '09:00';
