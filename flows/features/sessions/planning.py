@@ -23,14 +23,11 @@ from flows.features.supervision import sharing
 from flows.features.supervision.db import LinkRow
 from flows.kernel import when
 from flows.kernel.ids import number
-from flows.kernel.model import Button
+from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, msg, name_of
 from flows.store.rows import iso
 
-SESSION_TIMES = ("09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00", "17:00")
-
-
-DAYS_OFFERED = 14  # day buttons for setting a session: the coming two weeks
+SESSION_TIMES = ("09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00")
 
 
 def may_plan_for(t: Turn, worker_id: int) -> bool:
@@ -127,13 +124,25 @@ def ask_when(t: Turn, worker_id: int, move: int | None) -> None:
         t.not_found()
         return
     t.conv.pending = {"kind": "session_when", "worker": worker_id, "move": move}
+    t.say(*day_picker(t, 0))
+
+
+def day_picker(t: Turn, week: int) -> tuple[str, list[list[Button]]]:
+    """A week of day buttons (this one, or the next: `week` 0 or 1) and a way to the other:
+    eight buttons at most."""
+    pending = t.conv.pending or {}
+    worker_id = int(pending.get("worker", t.person.id))
     t.conv.turn += 1
     today = when.to_local(t.now, t.row.timezone).date()
-    days = [today + timedelta(days=n) for n in range(DAYS_OFFERED)]
+    days = [today + timedelta(days=n) for n in range(week * 7, week * 7 + 7)]
     buttons = [Button(d.strftime("%a %-d %b"), f"b:{t.conv.turn}:d{d.isoformat()}") for d in days]
+    if week:
+        buttons.append(Button(msg("button_sooner_days"), f"b:{t.conv.turn}:w0"))
+    else:
+        buttons.append(Button(msg("button_later_days"), f"b:{t.conv.turn}:w1"))
     name = name_of(t.tx, worker_id) if worker_id != t.person.id else ""
-    t.say(
-        msg("session_when", name=name, move=move is not None),
+    return (
+        msg("session_when", name=name, move=pending.get("move") is not None),
         [buttons[i : i + 3] for i in range(0, len(buttons), 3)],
     )
 
@@ -146,14 +155,17 @@ def ask_time(t: Turn, day: date) -> None:
     buttons = [Button(h, f"b:{t.conv.turn}:t{h.replace(':', '')}") for h in SESSION_TIMES]
     t.say(
         msg("session_time", day=day),
-        [buttons[i : i + 3] for i in range(0, len(buttons), 3)],
+        [buttons[i : i + 4] for i in range(0, len(buttons), 4)],
     )
 
 
 def turn_button(t: Turn, value: str) -> None:
     """Day, time and repeat buttons while a session is being set."""
     pending = t.conv.pending or {}
-    if value.startswith("d") and pending.get("kind") == "session_when":
+    if value in {"w0", "w1"} and pending.get("kind") == "session_when":
+        t.out.clear_buttons = False
+        t.out.replace = Reply(*day_picker(t, int(value[1])))
+    elif value.startswith("d") and pending.get("kind") == "session_when":
         try:
             day = date.fromisoformat(value[1:])
         except ValueError:

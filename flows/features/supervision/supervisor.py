@@ -7,18 +7,24 @@ characters each (tests/test_supervisees.py holds that with ten supervisees)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import person_buttons, person_lines
 from flows.features.supervision.sharing import LIST_PAGE, share_label
-from flows.kernel import gate
+from flows.kernel import gate, render
 from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, msg, name_of, wording
 from flows.questions import answers as content
 
 PEOPLE_PAGE = 6  # people per /supervisees screen: with "newer" and "older", 8 buttons at most
 WORDS = 32  # characters of a summary's first words, on its button
+
+
+def label(message: str, **context: Any) -> str:
+    """A button's words: plain text (Telegram shows a label as it is, entities and all)."""
+    return render.to_plain(msg(message, **context))
 
 
 def _pages(data: Callable[[int], str], page: int, more: bool) -> list[list[Button]]:
@@ -54,7 +60,7 @@ def supervisees(t: Turn, page: int = 0) -> None:
         name = name_of(t.tx, link.worker_id)
         new = sup_db.unseen_count(t.tx, link.id, t.now)
         people.append({"name": name, "since": t.when(link.created_at), "new": new})
-        buttons.append([Button(msg("button_person", name=name, new=new), f"sv:{link.id}")])
+        buttons.append([Button(label("button_person", name=name, new=new), f"sv:{link.id}")])
     buttons += _pages(lambda p: f"sv:p{p}", page, start + PEOPLE_PAGE < len(links))
     t.say(
         msg("supervisees", people=people, total=len(links), first=start + 1, paged=len(links) > 6),
@@ -80,9 +86,9 @@ def person(t: Turn, link_id: int) -> None:
         new=[{"what": share_label(t, s), "when": t.when(s.created_at)} for s in new],
         more=max(0, count - len(new)),
     )
-    rows = [[Button(msg("button_their_summaries", name=name, new=count), f"y:0:{link.id}")]]
+    rows = [[Button(label("button_their_summaries", name=name, new=count), f"y:0:{link.id}")]]
     rows += person_buttons(t, link)
-    rows.append([Button(msg("button_coreflect_with", name=name), f"q:{link.id}")])
+    rows.append([Button(label("button_coreflect_with", name=name), f"q:{link.id}")])
     rows.append([Button(msg("button_everyone"), "sv:p0")])
     t.say(text, rows)
 
@@ -133,10 +139,10 @@ def summaries(t: Turn, page: int, link_id: int | None = None) -> None:
             "new": share.id not in opened,
         }
         items.append(item)
-        buttons.append([Button(msg("button_summary", **item), f"m:{share.id}")])
+        buttons.append([Button(label("button_summary", **item), f"m:{share.id}")])
     buttons += _pages(lambda p: f"y:{p}:{link.id}" if link else f"y:{p}", page, more)
     if link:
-        buttons.append([Button(msg("button_back_to", name=name), f"sv:{link.id}")])
+        buttons.append([Button(label("button_back_to", name=name), f"sv:{link.id}")])
     elif len(sup_db.supervisee_links(t.tx, t.person.id)) > 1:
         buttons.append([Button(msg("button_one_person"), "sv:p0")])
     t.say(msg("summaries_list", items=items, name=name), buttons)

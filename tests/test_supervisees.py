@@ -1,0 +1,210 @@
+"""A supervisor with ten supervisees (issue 20), and the other person's hours (issue 18): whole
+conversations over the offline Bot API, with a clock the test moves by hand."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.drivers import Chat, Clock, Harness, link, plain
+from tests.offline import Person
+
+MIDDAY = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # Wed 2 Dec 2026, London is on GMT
+LATE = datetime(2026, 12, 2, 22, 30, tzinfo=UTC)
+NAMES = ["Alex", "Bea", "Cal", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jon"]
+
+
+@pytest.fixture
+def at(clock: Clock) -> Clock:
+    clock.now = MIDDAY
+    return clock
+
+
+def rows(bot: Harness, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(bot.config.data_dir / "coreflect.db") as db:
+        return db.execute(sql, args).fetchall()
+
+
+async def due(bot: Harness) -> int:
+    return int(await bot.app.bot_data.alarm.run_due())
+
+
+async def note_and_share(worker: Chat, words: str, to: str = "Sam") -> None:
+    await worker.send(words)
+    await worker.send("/share")
+    await worker.press("One entry")
+    await worker.press(worker.buttons()[0])
+    await worker.press(f"Share with {to}")
+
+
+def screens(chat: Chat) -> list[tuple[str, int]]:
+    """(plain text, number of buttons) of every message sent or rewritten in this chat."""
+    found = []
+    for call in chat._mine():
+        if call.method not in {"sendMessage", "editMessageText"}:
+            continue
+        markup = call.params.get("reply_markup")
+        buttons = sum(len(r) for r in markup["inline_keyboard"]) if isinstance(markup, dict) else 0
+        found.append((plain(str(call.params["text"])), buttons))
+    return found
+
+
+async def test_ten_supervisees_every_screen_small_and_one_person_at_a_time(
+    bot: Harness, at: Clock
+) -> None:
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    workers = [Chat(bot, Person(user_id=1001 + n, first_name=name)) for n, name in enumerate(NAMES)]
+    for worker in workers:
+        await link(worker, sam)
+        at.advance(minutes=1)
+    await note_and_share(workers[0], "Alex felt steady on the ward round today")
+    await note_and_share(workers[0], "Alex again, about a hard conversation")
+    await note_and_share(workers[7], "Hal's note about boundaries with a colleague")
+
+    await sam.send("/supervisees")
+    first = sam.buttons()
+    assert first == ["Alex · 2 new", "Bea", "Cal", "Dee", "Eli", "Fay", "Older »"]
+    await sam.press("Older »")
+    assert sam.buttons() == ["Gus", "Hal · 1 new", "Ivy", "Jon", "« Newer"]
+
+    # Hal's own screen shows Hal's things only.
+    replies = await sam.press("Hal · 1 new")
+    assert "Hal" in replies[-1] and "New since you last looked" in replies[-1]
+    assert "Alex" not in replies[-1]
+    assert "No session planned yet." in replies[-1]
+    assert sam.buttons() == [
+        "Hal's summaries (1 new)",
+        "Set a session for Hal",
+        "Co-reflect with Hal",
+        "Everyone",
+    ]
+    replies = await sam.press("Hal's summaries (1 new)")
+    assert "Shared by Hal" in replies[-1] and "“Hal's note about boundaries wit…”" in replies[-1]
+    assert "Alex" not in replies[-1]
+    assert [b for b, _ in sam.summary_buttons()] == ["🆕 Hal's note about boundaries wit…"]
+    await sam.press_summary(1)
+    await sam.press_data(f"sv:{rows(bot, 'SELECT id FROM links WHERE worker_id = 1008')[0][0]}")
+    assert "Nothing new shared since you last looked." in sam.read()[-1]
+
+    # Everyone's summaries: named by who and their first words, new ones marked.
+    await sam.send("/summaries")
+    assert [b for b, _ in sam.summary_buttons()] == [
+        "Hal: Hal's note about boundaries wit…",
+        "🆕 Alex: Alex again, about a hard conver…",
+        "🆕 Alex: Alex felt steady on the ward ro…",
+    ]
+    assert "Just one person…" in sam.buttons()
+
+    # /supervision: one line per person, a handful of buttons.
+    await sam.send("/supervision")
+    assert sam.buttons() == ["Set my next session", "Sessions for the people you supervise"]
+    assert sam.read()[-1].count("nothing planned yet") == 10
+
+    # Setting a session from a person's screen; it shows there and on /supervision.
+    await sam.send("/supervisees")
+    await sam.press("Cal")
+    await sam.press("Set a session for Cal")
+    await sam.send("Fri 14:00")
+    await sam.press("Every 2 weeks")
+    await sam.send("/supervisees")
+    replies = await sam.press("Cal")
+    assert "Next session: on Fri 4 Dec at 14:00 (every 2 weeks)" in replies[-1]
+    assert sam.buttons()[1:3] == ["Move Fri 4 Dec 14:00", "Cancel"]
+
+    for text, buttons in screens(sam):
+        assert buttons <= 8, text
+        assert len(text) <= 1000, text
+    # The workers never saw one another.
+    for worker in workers:
+        others = [n for n in NAMES if n != worker.person.first_name]
+        assert not [t for t in worker.read() for n in others if f"{n} " in t], worker.read()
+
+
+async def test_supervisors_menu_and_first_contact_through_the_link(bot: Harness) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await alex.send("/supervisor")
+    await alex.press("Create an invite")
+    code = alex.read()[-1].split("/link ")[1].split()[0].replace("-", "")
+    replies = await sam.send(f"/start link_{code}")
+    assert [r.splitlines()[0] for r in replies] == [
+        "Hello Sam, I'm CoReflect 🌱",
+        "Alex has invited you to link as their supervisor.",
+    ]
+    await sam.press("Yes, link")
+    assert "Is that right?" in sam.read()[-1]
+    await sam.press("Yes, that's right")
+    await alex.press("Yes, link")
+    help_text = (await sam.send("/help"))[-1]
+    for command in ("/supervisees", "/summaries", "/supervision", "/teams", "/link"):
+        assert command in help_text.split("If you supervise")[1]
+    # Unlinking the only supervisee puts Sam's menu back to everyone's.
+    await alex.send("/supervisor")
+    await alex.press("Unlink Sam")
+    await alex.press(alex.buttons()[0])
+    deleted = [c for c in bot.request.calls if c.method == "deleteMyCommands"]
+    assert [c.params["scope"] for c in deleted] == [{"type": "chat", "chat_id": 2002}]
+
+
+# ---- the other person's hours (issue 18) ------------------------------------------------------
+
+
+async def test_a_summary_shared_at_half_past_ten_arrives_at_eight(bot: Harness, at: Clock) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await link(alex, sam)
+    at.now = LATE
+    before = len(sam.sent())
+    await note_and_share(alex, "Late thoughts after a long shift")
+    assert "Shared with Sam" in alex.edits()[-1]
+    assert len(sam.sent()) == before  # Sam's quiet hours (21:00-08:00 by default)
+    assert bot.app.bot_data.alarm.armed_for == datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    at.now = datetime(2026, 12, 3, 7, 59, tzinfo=UTC)
+    await due(bot)
+    assert len(sam.sent()) == before
+    at.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    await due(bot)
+    assert "Late thoughts after a long shift" in sam.read()[-1]
+    assert len(sam.sent()) == before + 1
+
+    # A withdrawal late at night goes at once, and silently.
+    at.now = datetime(2026, 12, 3, 23, 0, tzinfo=UTC)
+    await alex.send("/shared")
+    await alex.press("Withdraw 1")
+    await alex.press("Withdraw it")
+    last = sam.sent()[-1]
+    assert "has withdrawn what they shared" in plain(str(last.params["text"]))
+    assert last.params.get("disable_notification") is True
+    assert sam.deleted()
+
+
+async def test_quiet_hours_are_the_recipients_own(bot: Harness, at: Clock) -> None:
+    """Sam has no quiet hours: a session Alex sets at 23:00 reaches Sam at once; Alex keeps the
+    default, so Sam's session notice at 23:30 waits for Alex's 08:00."""
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await link(alex, sam)
+    await sam.send("/reminders")
+    for _ in range(3):  # 21–08 → 22–07 → 20–09 → none
+        await sam.press(next(b for b in sam.buttons() if b.startswith("Quiet hours")))
+    assert "Quiet hours: none" in sam.buttons()
+    at.now = datetime(2026, 12, 2, 23, 0, tzinfo=UTC)
+    await alex.send("/supervision")
+    await alex.press("Set my next session")
+    await alex.send("Fri 14:00")
+    await alex.press("Just this once")
+    assert "Alex has set their next supervision" in sam.read()[-1]
+
+    at.now = datetime(2026, 12, 2, 23, 30, tzinfo=UTC)
+    before = len(alex.sent())
+    await sam.send("/supervision")
+    await sam.press("Alex: sessions and more")
+    await sam.press("Move Fri 4 Dec 14:00")
+    await sam.send("Fri 15:00")
+    assert len(alex.sent()) == before
+    at.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    await due(bot)
+    assert "Sam has moved your supervision to on Fri 4 Dec at 15:00" in alex.read()[-1]
