@@ -41,3 +41,13 @@ CREATE INDEX agreed_steps_by_link ON agreed_steps (link_id, state);
 -- The supervisor's weekly digest (opt-in): day 0 Monday … 6 Sunday, local "HH:MM".
 ALTER TABLE reminder_settings ADD COLUMN digest_day INTEGER;
 ALTER TABLE reminder_settings ADD COLUMN digest_time TEXT NOT NULL DEFAULT '09:00';
+
+-- A /summaries list names each summary by its first words: the list message is a copy of every
+-- summary it names (recorded in share_messages once sent), so withdrawing any one of them deletes
+-- it too. This row only carries which summaries a waiting list names, until it is sent.
+CREATE TABLE share_lists (
+    id             INTEGER PRIMARY KEY,
+    supervisor_id  INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    share_ids      TEXT    NOT NULL,            -- JSON [share id, …]
+    created_at     TEXT    NOT NULL
+);

@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 from bot.delivery import sweep
 from bot.telegram_bot import build_application
 from flows.app import build
+from flows.kernel import gate
 from flows.questions import catalogue as engine
 from flows.questions.catalogue import Catalogue
 from flows.store.core import Store
@@ -70,7 +71,20 @@ def catalogue() -> Catalogue:
 
 @asynccontextmanager
 async def started(data_dir: Path) -> AsyncIterator[tuple[Harness, Clock]]:
-    """conftest's `bot` and `clock`, for one example; every Bot API call checked at the end."""
+    """conftest's `bot` and `clock`, for one example; every Bot API call checked at the end.
+
+    Nobody here has quiet hours: these models are about consent, not about the hour (the other
+    person's hours are tested in test_supervisees.py)."""
+    quiet, gate.DEFAULT_QUIET = gate.DEFAULT_QUIET, ("00:00", "00:00")
+    try:
+        async with _started(data_dir) as started_bot:
+            yield started_bot
+    finally:
+        gate.DEFAULT_QUIET = quiet
+
+
+@asynccontextmanager
+async def _started(data_dir: Path) -> AsyncIterator[tuple[Harness, Clock]]:
     config = make_config(data_dir)
     store = await Store.open(config.data_dir, config.key, config.synchronous)
     service = build(store, catalogue(), config.timezone)
@@ -105,6 +119,9 @@ class Errors(logging.Handler):
 class Entry:
     id: int
     items: list[str | None]  # one per answer, numbered as in the preview: its canary, or None
+
+
+LIST_HEADING = "newest first. Press one to see it again."
 
 
 @dataclass
@@ -199,13 +216,17 @@ class World:
     # -- the property, checked after every action --
 
     def audit(
-        self, copies_of: Shared | None = None, deletes: set[tuple[int, int]] | None = None
+        self,
+        copies_of: Shared | None = None,
+        deletes: set[tuple[int, int]] | None = None,
+        listed: list[Shared] | None = None,
     ) -> None:
         """Every call since the last audit, against the model as it stands now.
 
         `copies_of`: the one share whose summary this action should have delivered (shared or
         opened); nothing else protected may reach a supervisor. `deletes`: exactly the
-        (chat, message id) pairs this action should have deleted."""
+        (chat, message id) pairs this action should have deleted. `listed`: the summaries a
+        /summaries list just named by their first words: the list is a copy of each."""
         calls = self.bot.request.calls[self.seen :]
         self.seen += len(calls)
         worker_chats = {w.chat_id: n for n, w in enumerate(self.workers)}
@@ -229,6 +250,14 @@ class World:
             elif chat in supervisor_chats:
                 supervisor = supervisor_chats[chat]
                 protected = params.get("protect_content") is True
+                if protected and LIST_HEADING in text:
+                    assert listed, "a list of summaries nobody asked for"
+                    assert all(
+                        any(c in x.consented and self.visible(x) for x in listed) for c in found
+                    ), f"a list of summaries showed words with no live consent: {found}"
+                    for x in listed:
+                        x.copies.append((message_id, self.clock.now))
+                    continue
                 if found:
                     assert call.method == "sendMessage" and protected, (call.method, params)
                     assert any(
@@ -471,7 +500,7 @@ class World:
             return
         numbers = supervisor.summary_buttons()
         assert [d for _, d in numbers] == [f"m:{x.id}" for x in mine[:5]]
-        self.audit()
+        self.audit(listed=mine[:5])
         chosen = pick % len(numbers)
         await supervisor.press(numbers[chosen][0])
         self.audit(copies_of=mine[chosen])

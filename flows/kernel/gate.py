@@ -5,6 +5,8 @@ and only after the reason for it is checked against the database inside the same
 
 - `Share`: a summary (worker's words) to a supervisor. Needs an active link, a share record
   that is neither withdrawn nor expired, and the recipient to be that share's supervisor.
+- `ShareList`: the supervisor's list of summaries (/summaries), naming each by its first
+  words: every summary it names must pass the `Share` check for that supervisor.
 - `Reveal`: a co-reflection reveal. Needs an open round on an active link, both people
   finished, both saying yes, and the recipient to be one of the two.
 - `LinkRequest`: "<name> wants to link as your supervisor", to the worker who made the invite,
@@ -50,6 +52,11 @@ class GateRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class Share:
     share_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShareList:
+    list_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,7 @@ class GroupNotice:
 
 Basis = (
     Share
+    | ShareList
     | Reveal
     | LinkRequest
     | Notice
@@ -151,6 +159,9 @@ def send(
         if isinstance(basis, Share):
             reply.guard = ("share", basis.share_id)
             reply.protect = True
+        if isinstance(basis, ShareList):
+            reply.guard = ("share_list", basis.list_id)
+            reply.protect = True
         if isinstance(basis, Reveal):
             reply.protect = True
         if isinstance(basis, TeamPost | TeamRequest):
@@ -188,6 +199,12 @@ def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
             raise GateRefused("a summary without an active link")
         if not live or to != supervisor_id:
             raise GateRefused("a summary that is not shared with this person now")
+    elif isinstance(basis, ShareList):
+        row = tx.one("SELECT share_ids FROM share_lists WHERE id = ?", (basis.list_id,))
+        if row is None or not json.loads(row[0]):
+            raise GateRefused("a list of summaries that does not exist")
+        for share_id in json.loads(row[0]):
+            check(tx, to, Share(int(share_id)), now)
     elif isinstance(basis, Reveal):
         found = tx.one("SELECT link_id, outcome FROM coreflections WHERE id = ?", (basis.round_id,))
         link = _link(tx, found[0]) if found else None

@@ -476,3 +476,32 @@ def round_close(tx: Unit, round_id: int, outcome: str, now: datetime) -> None:
         "UPDATE coreflections SET closed_at = ?, outcome = ? WHERE id = ? AND closed_at IS NULL",
         (iso(now), outcome, round_id),
     )
+
+
+def share_list_create(tx: Unit, supervisor_id: int, share_ids: list[int], now: datetime) -> int:
+    row = tx.one(
+        "INSERT INTO share_lists (supervisor_id, share_ids, created_at) VALUES (?, ?, ?)"
+        " RETURNING id",
+        (supervisor_id, json.dumps(share_ids), iso(now)),
+    )
+    return int(row[0])
+
+
+def share_list(tx: Unit, list_id: int) -> list[int]:
+    row = tx.one("SELECT share_ids FROM share_lists WHERE id = ?", (list_id,))
+    return [] if row is None else [int(i) for i in json.loads(row[0])]
+
+
+def share_list_sendable(tx: Unit, list_id: int, now: datetime) -> bool:
+    listed = share_list(tx, list_id)
+    return bool(listed) and all(share_sendable(tx, i, now) for i in listed)
+
+
+def record_share_list_message(
+    tx: Unit, list_id: int, chat_id: int, message_id: int, now: datetime
+) -> bool:
+    """The list was sent: it is a copy of each summary it names (a withdrawal deletes it)."""
+    listed = share_list(tx, list_id)
+    tx.conn.execute("DELETE FROM share_lists WHERE id = ?", (list_id,))
+    kept = [record_share_message(tx, i, chat_id, message_id, now) for i in listed]
+    return bool(kept) and all(kept)

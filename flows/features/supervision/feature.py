@@ -182,6 +182,10 @@ FEATURE = Feature(
         "share": Guard(
             live=lambda tx, share_id, chat, html, now: sup_db.share_sendable(tx, share_id, now),
             sent=sup_db.record_share_message,
-        )
+        ),
+        "share_list": Guard(
+            live=lambda tx, list_id, chat, html, now: sup_db.share_list_sendable(tx, list_id, now),
+            sent=sup_db.record_share_list_message,
+        ),
     },
 )

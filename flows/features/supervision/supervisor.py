@@ -145,7 +145,12 @@ def summaries(t: Turn, page: int, link_id: int | None = None) -> None:
         buttons.append([Button(label("button_back_to", name=name), f"sv:{link.id}")])
     elif len(sup_db.supervisee_links(t.tx, t.person.id)) > 1:
         buttons.append([Button(msg("button_one_person"), "sv:p0")])
-    t.say(msg("summaries_list", items=items, name=name), buttons)
+    # The worker's words (the first few of each) go through the gate, protected, and this list
+    # counts as a copy of every summary it names: withdrawing one deletes the list as well.
+    list_id = sup_db.share_list_create(t.tx, t.person.id, [s.id for s in rows], t.now)
+    html = msg("summaries_list", items=items, name=name)
+    reply = Reply(html, buttons)
+    gate.send(t.tx, t.out, t.person.id, [reply], gate.ShareList(list_id), t.now, asked=True)
 
 
 def open_summary(t: Turn, share_id: int) -> None:
