@@ -155,7 +155,8 @@ class Chat:
 
     async def press_summary(self, n: int = 1) -> list[str]:
         """Press the n-th summary (newest first) that /summaries offers."""
-        return await self.press(self.summary_buttons()[n - 1][0])
+        data = self.summary_buttons()[n - 1][1]  # two summaries may begin with the same words
+        return await self._do(self.person.press(data, message_id=self.keyboard()[0]))
 
     def toasts(self) -> list[str]:
         return [

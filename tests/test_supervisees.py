@@ -208,3 +208,46 @@ async def test_quiet_hours_are_the_recipients_own(bot: Harness, at: Clock) -> No
     at.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
     await due(bot)
     assert "Sam has moved your supervision to on Fri 4 Dec at 15:00" in alex.read()[-1]
+
+
+# ---- acknowledging a summary -----------------------------------------------------------------
+
+
+async def test_acknowledging_reaches_only_the_worker_who_shared(bot: Harness, at: Clock) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    bea = Chat(bot, Person(user_id=1002, first_name="Bea"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await link(alex, sam)
+    await link(bea, sam)
+    await note_and_share(alex, "A first thing to share")
+    await note_and_share(bea, "Bea's own thing")
+    assert sam.buttons() == ["Thanks, I've read it"]  # no session planned: no date to offer
+    await bea.send("/supervision")
+    await bea.press("Set my next session")
+    await bea.send("Fri 14:00")
+    await bea.press("Just this once")
+
+    # Sam opens Bea's summary again: now a session is planned, both answers are offered.
+    await sam.send("/summaries")
+    await sam.press_summary(1)
+    assert sam.buttons() == ["Thanks, I've read it", "Let's talk about it on Fri 4 Dec"]
+    alex_before, bea_before = len(alex.sent()), len(bea.sent())
+    await sam.press("Let's talk about it on Fri 4 Dec")
+    assert sam.toasts()[-1] == "I've let Bea know"
+    assert len(alex.sent()) == alex_before
+    assert len(bea.sent()) == bea_before + 1
+    assert (
+        "Sam has read what you shared on 2 Dec, and would like to talk about it at your session on Fri 4 Dec"
+        in bea.read()[-1]
+    )
+    assert "Sam would like to talk about it on Fri 4 Dec" in (await bea.send("/shared"))[-1]
+    # A second press, or someone else's, changes nothing.
+    share_id = rows(bot, "SELECT share_id FROM share_acks")[0][0]
+    await sam.press_data(f"ak:{share_id}:read")
+    assert sam.toasts()[-1] == "You've already answered this one"
+    await alex.press_data(f"ak:{share_id}:read")
+    assert alex.toasts()[-1].startswith("I couldn't find that")
+    assert len(bea.sent()) == bea_before + 2  # /shared only
+    await sam.press_data("ak:abc:read")
+    assert rows(bot, "SELECT kind FROM share_acks") == [("talk",)]
+    assert "has read it" not in (await alex.send("/shared"))[-1]

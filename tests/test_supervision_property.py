@@ -502,7 +502,7 @@ class World:
         assert [d for _, d in numbers] == [f"m:{x.id}" for x in mine[:5]]
         self.audit(listed=mine[:5])
         chosen = pick % len(numbers)
-        await supervisor.press(numbers[chosen][0])
+        await supervisor.press_data(numbers[chosen][1], message_id=supervisor.keyboard()[0])
         self.audit(copies_of=mine[chosen])
 
     async def old_open(self, p: int, pick: int) -> None:

@@ -7,6 +7,8 @@ and only after the reason for it is checked against the database inside the same
   that is neither withdrawn nor expired, and the recipient to be that share's supervisor.
 - `ShareList`: the supervisor's list of summaries (/summaries), naming each by its first
   words: every summary it names must pass the `Share` check for that supervisor.
+- `Acknowledgement`: the supervisor's answer under a summary (our wording only), to the worker
+  who shared it, while it is live over an active link and once the answer is recorded.
 - `Reveal`: a co-reflection reveal. Needs an open round on an active link, both people
   finished, both saying yes, and the recipient to be one of the two.
 - `LinkRequest`: "<name> wants to link as your supervisor", to the worker who made the invite,
@@ -60,6 +62,11 @@ class ShareList:
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    share_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reveal:
     round_id: int
 
@@ -107,6 +114,7 @@ class GroupNotice:
 Basis = (
     Share
     | ShareList
+    | Acknowledgement
     | Reveal
     | LinkRequest
     | Notice
@@ -205,6 +213,14 @@ def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
             raise GateRefused("a list of summaries that does not exist")
         for share_id in json.loads(row[0]):
             check(tx, to, Share(int(share_id)), now)
+    elif isinstance(basis, Acknowledgement):
+        share = _share(tx, basis.share_id, now)
+        link = _link(tx, share[2]) if share else None
+        acked = tx.one("SELECT 1 FROM share_acks WHERE share_id = ?", (basis.share_id,))
+        if share is None or link is None or not link[2] or not share[0] or acked is None:
+            raise GateRefused("an acknowledgement without a live share and its answer")
+        if to != link[0] or share[1] != link[1]:
+            raise GateRefused("an acknowledgement to someone other than the worker who shared")
     elif isinstance(basis, Reveal):
         found = tx.one("SELECT link_id, outcome FROM coreflections WHERE id = ?", (basis.round_id,))
         link = _link(tx, found[0]) if found else None

@@ -10,6 +10,7 @@ from flows.features.sessions.planning import (
     ask_when,
     chosen,
     menu,
+    next_session,
     nudge_button,
     person_buttons,
     person_lines,
@@ -25,7 +26,7 @@ from flows.features.sessions.reminders import (
     timezone_changed,
 )
 from flows.features.sessions.settings import pause_until, reminders, set_weekly, settings_button
-from flows.features.supervision.extend import PERSON_BUTTONS, PERSON_LINES
+from flows.features.supervision.extend import NEXT_SESSION, PERSON_BUTTONS, PERSON_LINES
 from flows.kernel import when
 from flows.kernel.feature import Feature, Guard
 from flows.kernel.ids import number
@@ -131,7 +132,11 @@ FEATURE = Feature(
     export=lambda tx, person_id, now: {"schedules": export(tx, person_id)},
     due=process,
     next_wake=sessions_db.next_wake,
-    extends={PERSON_LINES: person_lines, PERSON_BUTTONS: person_buttons},
+    extends={
+        PERSON_LINES: person_lines,
+        PERSON_BUTTONS: person_buttons,
+        NEXT_SESSION: next_session,
+    },
     guards={
         "nudge": Guard(live=lambda tx, nudge_id, chat, html, now: still_useful(tx, nudge_id, now))
     },

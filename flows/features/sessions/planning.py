@@ -84,6 +84,12 @@ def menu(t: Turn) -> None:
     )
 
 
+def next_session(t: Turn, worker_id: int) -> datetime | None:
+    """When the worker's next supervision starts, if one is planned."""
+    planned = sessions_db.sessions_planned(t.tx, worker_id)
+    return planned[0].starts_at if planned else None
+
+
 def person_lines(t: Turn, link: LinkRow) -> list[str]:
     """On a supervisee's own screen: their next session."""
     planned = sessions_db.sessions_planned(t.tx, link.worker_id)

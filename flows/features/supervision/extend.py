@@ -6,6 +6,8 @@ the helpers below and never knows who answered.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flows.features.supervision.db import LinkRow
 from flows.kernel.model import Button
 from flows.kernel.turn import Turn
@@ -15,6 +17,7 @@ HAS_SHARED = "supervision.has_shared"  # (t) -> bool: something else shared, for
 SHARED = "supervision.shared"  # (t) -> None: its part of /shared, after the summaries
 SUMMARY_OPENED = "supervision.summary_opened"  # (t, share id) -> None: after a summary is shown
 BEFORE_LINKS_END = "supervision.before_links_end"  # (t) -> None: /forget, before links end
+NEXT_SESSION = "supervision.next_session"  # (t, worker id) -> datetime | None: their next one
 PERSON_LINES = "supervision.person_lines"  # (t, link) -> lines for a supervisee's own screen
 PERSON_BUTTONS = "supervision.person_buttons"  # (t, link) -> rows of buttons on that screen
 
@@ -48,3 +51,8 @@ def person_lines(t: Turn, link: LinkRow) -> list[str]:
 
 def person_buttons(t: Turn, link: LinkRow) -> list[list[Button]]:
     return [row for hook in t.also(PERSON_BUTTONS) for row in hook(t, link)]
+
+
+def next_session(t: Turn, worker_id: int) -> datetime | None:
+    found = [when for hook in t.also(NEXT_SESSION) if (when := hook(t, worker_id)) is not None]
+    return min(found, default=None)

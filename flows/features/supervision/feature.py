@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.features.journal.entry import CAN_SHARE, SHARE_ENTRY
+from flows.features.supervision import acks
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.coreflection import completed, coreflect, coreflect_on, round_button
 from flows.features.supervision.extend import (
@@ -90,6 +91,8 @@ def _button(kind: str, t: Turn, rest: str) -> None:
     elif kind == "m" and number is not None:
         open_summary(t, number)
         summary_opened(t, number)
+    elif kind == "ak" and number is not None:
+        acks.press(t, number, tail)
     elif kind == "q" and number is not None:
         coreflect_on(t, number)
     elif kind == "r" and number is not None:
@@ -169,7 +172,7 @@ FEATURE = Feature(
     menu=("share", "shared", "supervisor"),
     supervisor_menu=("supervisees", "summaries", "link"),
     deep_links={"link_": arrived},
-    buttons={kind: functools.partial(_button, kind) for kind in [*"gjnhwdymqr", "sv"]},
+    buttons={kind: functools.partial(_button, kind) for kind in [*"gjnhwdymqr", "sv", "ak"]},
     turn_buttons={"k": _confirming_link, "p": _previewing},
     pending=frozenset({"link_confirm", "share_preview"}),
     dynamic_command=_together,

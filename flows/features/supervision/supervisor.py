@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flows.features.supervision import acks
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import person_buttons, person_lines
@@ -169,6 +170,7 @@ def open_summary(t: Turn, share_id: int) -> None:
         return
     body = sup_db.share_body(t.tx, cipher, share.id) or []
     sup_db.mark_seen(t.tx, share.id, t.now)
-    gate.send(
-        t.tx, t.out, t.person.id, [Reply(c) for c in body], gate.Share(share.id), t.now, asked=True
-    )
+    replies = [Reply(c) for c in body]
+    if replies:
+        replies[-1].buttons = acks.buttons(t, share.id, share.worker_id, t.person.id)
+    gate.send(t.tx, t.out, t.person.id, replies, gate.Share(share.id), t.now, asked=True)
