@@ -282,10 +282,13 @@ async def test_supervisor_sets_a_session_for_a_supervisee(
     await worker.send("Thu 11:00")
     assert "Alex has moved their supervision to tomorrow at 11:00." in supervisor.read()[-1]
 
-    # Reminders go to the worker only.
+    # Each is reminded by their own settings; Sam's says whether Alex has shared anything.
     move_to(at, "2026-12-03 10:00")
     await due(bot)
     assert reminders_seen(worker) and not reminders_seen(supervisor)
+    assert supervisor.read()[-1].startswith("Your supervision with Alex is today at 11:00")
+    assert "Alex hasn't shared anything for it yet" in supervisor.read()[-1]
+    assert supervisor.buttons() == ["Alex: sessions and more", "Not this time"]
 
     # Someone else pressing the session's buttons finds nothing.
     stranger = Chat(bot, Person(user_id=3003, first_name="Jo"))

@@ -237,9 +237,9 @@ async def test_acknowledging_reaches_only_the_worker_who_shared(bot: Harness, at
     assert len(alex.sent()) == alex_before
     assert len(bea.sent()) == bea_before + 1
     assert (
-        "Sam has read what you shared on 2 Dec, and would like to talk about it at your session on Fri 4 Dec"
-        in bea.read()[-1]
+        "Sam has read what you shared on 2 Dec, and would like to talk about it" in bea.read()[-1]
     )
+    assert "at your session on Fri 4 Dec" in bea.read()[-1]
     assert "Sam would like to talk about it on Fri 4 Dec" in (await bea.send("/shared"))[-1]
     # A second press, or someone else's, changes nothing.
     share_id = rows(bot, "SELECT share_id FROM share_acks")[0][0]
@@ -251,3 +251,42 @@ async def test_acknowledging_reaches_only_the_worker_who_shared(bot: Harness, at
     await sam.press_data("ak:abc:read")
     assert rows(bot, "SELECT kind FROM share_acks") == [("talk",)]
     assert "has read it" not in (await alex.send("/shared"))[-1]
+
+
+# ---- reminders for supervisors ----------------------------------------------------------------
+
+
+async def test_the_supervisor_is_reminded_once_in_their_own_time(bot: Harness, at: Clock) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    bea = Chat(bot, Person(user_id=1002, first_name="Bea"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await alex.send("/supervision")  # planned before Sam supervises Alex
+    await alex.press("Set my next session")
+    await alex.send("Fri 14:00")
+    await alex.press("Just this once")
+    await link(alex, sam)
+    await link(bea, sam)
+    await sam.send("/settings")
+    await sam.press("Europe/Paris")
+    await sam.send("/reminders")
+    await sam.press("First reminder: 1 day before")  # → 2 days before
+    await note_and_share(alex, "Something for Friday")
+
+    def reminded() -> list[str]:
+        return [t for t in sam.read() if t.startswith("Your supervision with")]
+
+    at.now = datetime(2026, 12, 2, 13, 59, tzinfo=UTC)
+    await due(bot)
+    assert reminded() == []
+    at.now = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)  # two days before, Sam's choice
+    await due(bot)
+    await due(bot)
+    assert reminded() == [
+        "Your supervision with Alex is on Fri 4 Dec at 15:00.\n"
+        "Alex has shared 1 thing for it: /summaries, or their screen below."
+    ]
+    assert "Something for Friday" not in reminded()[0]
+    at.now = datetime(2026, 12, 4, 13, 0, tzinfo=UTC)
+    await due(bot)
+    assert len(reminded()) == 2 and "today at 15:00" in reminded()[-1]
+    assert not [t for t in bea.read() if t.startswith("Your supervision")]

@@ -21,12 +21,14 @@ from flows.features.sessions.planning import (
 from flows.features.sessions.reminders import (
     after_check,
     export,
+    plan,
     process,
     still_useful,
     timezone_changed,
 )
 from flows.features.sessions.settings import pause_until, reminders, set_weekly, settings_button
-from flows.features.supervision.extend import NEXT_SESSION, PERSON_BUTTONS, PERSON_LINES
+from flows.features.supervision.db import LinkRow
+from flows.features.supervision.extend import LINKED, NEXT_SESSION, PERSON_BUTTONS, PERSON_LINES
 from flows.kernel import when
 from flows.kernel.feature import Feature, Guard
 from flows.kernel.ids import number
@@ -102,6 +104,12 @@ def typed(t: Turn, text: str) -> None:
         pause_until(t, day)
 
 
+def _linked(t: Turn, link: LinkRow) -> None:
+    """A new link: the supervisor is reminded of the worker's sessions already planned."""
+    plan(t.tx, link.worker_id, t.now)
+    t.out.rearm = True
+
+
 def _setting_session(t: Turn, value: str) -> None:
     """Day, time and repeat buttons, while a session is being set."""
     if (t.conv.pending or {}).get("kind") not in {"session_when", "session_time", "session_repeat"}:
@@ -136,6 +144,7 @@ FEATURE = Feature(
         PERSON_LINES: person_lines,
         PERSON_BUTTONS: person_buttons,
         NEXT_SESSION: next_session,
+        LINKED: _linked,
     },
     guards={
         "nudge": Guard(live=lambda tx, nudge_id, chat, html, now: still_useful(tx, nudge_id, now))

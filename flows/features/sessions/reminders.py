@@ -50,16 +50,32 @@ def repeat(every: str | None) -> str:
 
 
 def plan(tx: Unit, person_id: int, now: datetime) -> None:
-    """Make the person's pending nudges match their sessions and settings.
+    """Make the person's pending nudges match their sessions and settings, and their
+    supervisor's too (who is reminded of the same sessions, by their own settings).
 
     Idempotent: each nudge has a key; one already sent or dropped is never made again, and
     one already due is left for `process` (so a nudge missed while the bot was down is
     still seen, and either sent or dropped with a reason).
     """
+    plan_one(tx, person_id, now)
+    link = sup_db.supervisor_link(tx, person_id)
+    if link is not None:
+        plan_one(tx, link.supervisor_id, now)
+
+
+def sessions_reminded(tx: Unit, person_id: int) -> list[SessionRow]:
+    """The sessions a person is reminded of: their own, and those of everyone they supervise."""
+    found = sessions_db.sessions_planned(tx, person_id)
+    for link in sup_db.supervisee_links(tx, person_id):
+        found += sessions_db.sessions_planned(tx, link.worker_id)
+    return found
+
+
+def plan_one(tx: Unit, person_id: int, now: datetime) -> None:
     settings = sessions_db.reminder_settings(tx, person_id)
     tz = tx.timezone_of(person_id)
     wanted: set[str] = set()
-    for session in sessions_db.sessions_planned(tx, person_id):
+    for session in sessions_reminded(tx, person_id):
         if session.starts_at <= now:
             continue
         for lead in (settings.first_before, settings.second_before):
@@ -178,6 +194,10 @@ def unfit(tx: Unit, nudge: NudgeRow, now: datetime) -> str | None:
         session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
         if session is None or session.state != "planned" or session.starts_at <= now:
             return "session cancelled or started"
+        if session.worker_id != nudge.person_id:
+            link = sup_db.supervisor_link(tx, session.worker_id)
+            if link is None or link.supervisor_id != nudge.person_id:
+                return "no longer their supervisor"
         if nudge.kind == "session" and _key_start(nudge) != iso(session.starts_at):
             return "session moved"
     if nudge.kind == "reflect":
@@ -226,6 +246,8 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
         assert nudge.session_id is not None
         session = sessions_db.session(tx, nudge.session_id)
         assert session is not None
+        if session.worker_id != nudge.person_id:
+            return for_supervisor(tx, nudge, session, now)
         last = sessions_db.last_session_held(tx, nudge.person_id, session.starts_at)
         pack_at = sup_db.last_pack_at(tx, nudge.person_id)
         shared = pack_at is not None and (last is None or pack_at > last)
@@ -262,6 +284,37 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
                 Button(msg("button_write_journal"), f"N:{nudge.id}:journal"),
             ],
             [Button(msg("button_not_this_week"), f"N:{nudge.id}:skip")],
+        ],
+    )
+
+
+def for_supervisor(tx: Unit, nudge: NudgeRow, session: SessionRow, now: datetime) -> Reply:
+    """The supervisor's own reminder of a supervisee's session: whether the worker has shared
+    anything for it (how many things, never what), and a way to their screen."""
+    tz = tx.timezone_of(nudge.person_id)
+    link = sup_db.supervisor_link(tx, session.worker_id)
+    assert link is not None  # `unfit` checked it in this same unit of work
+    since = sessions_db.last_session_held(tx, session.worker_id, session.starts_at)
+    shared = [
+        s
+        for s in sup_db.shares_for_supervisor(tx, nudge.person_id, now, 200, 0, link.id)
+        if since is None or s.created_at > since
+    ]
+    html = msg(
+        "nudge_session_supervisor",
+        when=spoken(session.starts_at, now, tz),
+        name=tx.name_of(session.worker_id),
+        shared=len(shared),
+    )
+    return Reply(
+        html,
+        [
+            [
+                Button(
+                    msg("button_open_person", name=tx.name_of(session.worker_id)), f"sv:{link.id}"
+                )
+            ],
+            [Button(msg("button_not_this_time"), f"N:{nudge.id}:skip")],
         ],
     )
 

@@ -17,6 +17,7 @@ HAS_SHARED = "supervision.has_shared"  # (t) -> bool: something else shared, for
 SHARED = "supervision.shared"  # (t) -> None: its part of /shared, after the summaries
 SUMMARY_OPENED = "supervision.summary_opened"  # (t, share id) -> None: after a summary is shown
 BEFORE_LINKS_END = "supervision.before_links_end"  # (t) -> None: /forget, before links end
+LINKED = "supervision.linked"  # (t, link) -> None: a link was just made
 NEXT_SESSION = "supervision.next_session"  # (t, worker id) -> datetime | None: their next one
 PERSON_LINES = "supervision.person_lines"  # (t, link) -> lines for a supervisee's own screen
 PERSON_BUTTONS = "supervision.person_buttons"  # (t, link) -> rows of buttons on that screen
@@ -56,3 +57,8 @@ def person_buttons(t: Turn, link: LinkRow) -> list[list[Button]]:
 def next_session(t: Turn, worker_id: int) -> datetime | None:
     found = [when for hook in t.also(NEXT_SESSION) if (when := hook(t, worker_id)) is not None]
     return min(found, default=None)
+
+
+def linked(t: Turn, link: LinkRow) -> None:
+    for hook in t.also(LINKED):
+        hook(t, link)

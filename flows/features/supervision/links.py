@@ -11,6 +11,7 @@ from typing import Any
 
 from flows.features.account.settings import timezone_offer
 from flows.features.supervision import db as sup_db
+from flows.features.supervision import extend
 from flows.features.supervision.db import LinkRow
 from flows.kernel import gate
 from flows.kernel.model import Button, Outcome, Reply
@@ -210,6 +211,9 @@ def worker_answer(t: Turn, invite_id: int, value: str) -> None:
     link_id = sup_db.link_create(t.tx, t.person.id, supervisor, t.now)
     sup_db.invite_close(t.tx, invite.id, t.now)
     t.out.menus[supervisor] = True  # their command menu gains the supervisor's commands
+    made = sup_db.link(t.tx, link_id)
+    assert made is not None
+    extend.linked(t, made)  # sessions already planned: the supervisor is reminded too
     notice(t.tx, t.out, link_id, supervisor, "linked_supervisor", t.now, t.person.id)
     t.say(msg("linked_worker", name=name))
 
