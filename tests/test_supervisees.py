@@ -78,8 +78,10 @@ async def test_ten_supervisees_every_screen_small_and_one_person_at_a_time(
     assert sam.buttons() == [
         "Hal's summaries (1 new)",
         "Set a session for Hal",
+        "Write down a step we agreed",
         "Co-reflect with Hal",
         "Everyone",
+        "Unlink Hal",
     ]
     replies = await sam.press("Hal's summaries (1 new)")
     assert "Shared by Hal" in replies[-1] and "“Hal's note about boundaries wit…”" in replies[-1]
@@ -290,3 +292,74 @@ async def test_the_supervisor_is_reminded_once_in_their_own_time(bot: Harness, a
     await due(bot)
     assert len(reminded()) == 2 and "today at 15:00" in reminded()[-1]
     assert not [t for t in bea.read() if t.startswith("Your supervision")]
+
+
+# ---- agreed next steps ------------------------------------------------------------------------
+
+
+async def test_agreed_next_steps_carry_forward_and_go_with_the_link(
+    bot: Harness, at: Clock
+) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    jo = Chat(bot, Person(user_id=3003, first_name="Jo"))
+    await link(alex, sam)
+    await alex.send("/supervision")
+    await alex.press("Set my next session")
+    await alex.send("Wed 14:00")
+    await alex.press("Every week")
+
+    # An hour after it starts, both are asked once what they agreed.
+    at.now = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+    await due(bot)
+    await due(bot)
+    asked = "has finished. What did you agree?"
+    assert [t for t in alex.read() if asked in t] and [t for t in sam.read() if asked in t]
+    assert len([t for t in sam.read() if asked in t]) == 1
+
+    # Sam writes a step; Alex remembers it a little differently; Sam confirms that.
+    await sam.press("Write down a step we agreed")
+    await sam.send("Alex to try the grounding exercise before ward rounds")
+    assert "Is that what you agreed?" in alex.read()[-1]
+    assert "grounding exercise" in alex.read()[-1]
+    await jo.press_data("st:1:yes")  # a stranger finds nothing
+    assert jo.toasts()[-1].startswith("I couldn't find that")
+    await alex.press("Not quite")
+    await alex.send("Try the grounding exercise before the Monday ward round")
+    assert "Is that what you agreed?" in sam.read()[-1]
+    await sam.press("Yes, that's what we agreed")
+    assert "Agreed: Try the grounding exercise" in sam.read()[-1]
+    assert "Sam confirmed the step you agreed" in alex.read()[-1]
+
+    # Both see it: Sam on Alex's screen, Alex in /supervisor; and in the next reminder.
+    await sam.send("/supervisees")
+    replies = await sam.press("Alex")
+    assert "Try the grounding exercise before the Monday ward round" in replies[-1]
+    replies = await alex.send("/supervisor")
+    assert "Try the grounding exercise before the Monday ward round" in replies[-1]
+    at.now = datetime(2026, 12, 8, 14, 0, tzinfo=UTC)  # a day before the next one
+    await due(bot)
+    assert "Agreed last time" in alex.read()[-1] and "grounding" in alex.read()[-1]
+    assert "Agreed last time" in sam.read()[-1] and "grounding" in sam.read()[-1]
+
+    # In Alex's export, encrypted at rest.
+    assert rows(bot, "SELECT COUNT(*) FROM agreed_steps WHERE body LIKE '%grounding%'") == [(0,)]
+    await alex.send("/export")
+    exported = [
+        c for c in bot.request.calls if c.method == "sendDocument" and c.params["chat_id"] == 1001
+    ]
+    assert exported
+
+    # Unlinked: gone from Sam's view, kept in Alex's record until /forget.
+    await alex.send("/supervisor")
+    await alex.press("Unlink Sam")
+    await alex.press(alex.buttons()[0])
+    before = len(sam.sent())
+    await sam.press_data("st:1:done")
+    assert len(sam.sent()) == before
+    assert "Nobody has linked with you" in (await sam.send("/supervisees"))[-1]
+    assert rows(bot, "SELECT COUNT(*) FROM agreed_steps") == [(1,)]
+    await alex.send("/forget")
+    await alex.press(alex.buttons()[0])
+    await alex.press(alex.buttons()[0])
+    assert rows(bot, "SELECT COUNT(*) FROM agreed_steps") == [(0,)]

@@ -9,6 +9,9 @@ and only after the reason for it is checked against the database inside the same
   words: every summary it names must pass the `Share` check for that supervisor.
 - `Acknowledgement`: the supervisor's answer under a summary (our wording only), to the worker
   who shared it, while it is live over an active link and once the answer is recorded.
+- `StepProposal`: a next step one side wrote, to the other side of that active link, while it
+  waits for their confirmation. `StepConfirmation`: "that's what we agreed", back to whoever
+  wrote it, once it is agreed, over an active link.
 - `Reveal`: a co-reflection reveal. Needs an open round on an active link, both people
   finished, both saying yes, and the recipient to be one of the two.
 - `LinkRequest`: "<name> wants to link as your supervisor", to the worker who made the invite,
@@ -67,6 +70,16 @@ class Acknowledgement:
 
 
 @dataclass(frozen=True, slots=True)
+class StepProposal:
+    step_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepConfirmation:
+    step_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reveal:
     round_id: int
 
@@ -115,6 +128,8 @@ Basis = (
     Share
     | ShareList
     | Acknowledgement
+    | StepProposal
+    | StepConfirmation
     | Reveal
     | LinkRequest
     | Notice
@@ -221,6 +236,17 @@ def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
             raise GateRefused("an acknowledgement without a live share and its answer")
         if to != link[0] or share[1] != link[1]:
             raise GateRefused("an acknowledgement to someone other than the worker who shared")
+    elif isinstance(basis, StepProposal | StepConfirmation):
+        row = tx.one(
+            "SELECT link_id, proposed_by, state FROM agreed_steps WHERE id = ?", (basis.step_id,)
+        )
+        link = _link(tx, row[0]) if row else None
+        if row is None or link is None or not link[2] or row[1] not in link[:2]:
+            raise GateRefused("a next step without an active link")
+        wanted = "proposed" if isinstance(basis, StepProposal) else "agreed"
+        other = link[1] if row[1] == link[0] else link[0]
+        if row[2] != wanted or to != (other if wanted == "proposed" else row[1]):
+            raise GateRefused("a next step to someone it is not waiting on")
     elif isinstance(basis, Reveal):
         found = tx.one("SELECT link_id, outcome FROM coreflections WHERE id = ?", (basis.round_id,))
         link = _link(tx, found[0]) if found else None

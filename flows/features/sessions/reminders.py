@@ -15,6 +15,7 @@ from typing import Any
 from flows.features.sessions import db as sessions_db
 from flows.features.sessions.db import NudgeRow, ReminderSettings, SessionRow
 from flows.features.supervision import db as sup_db
+from flows.features.supervision import steps
 from flows.kernel import when
 from flows.kernel.export import iso_z
 from flows.kernel.model import Button, Reply, reply_to_json
@@ -155,6 +156,7 @@ def process(tx: Unit, now: datetime) -> list[tuple[int, int, Reply]]:
         sessions_db.session_state(tx, session.id, "held")
         plan_next_in_series(tx, session, now)
         touched.add(session.worker_id)
+        ask_what_was_agreed(tx, session)
     rows: list[tuple[int, int, Reply]] = []
     quietened: set[int] = set()
     for nudge in sessions_db.nudges_due(tx, now, BATCH):
@@ -183,6 +185,32 @@ def process(tx: Unit, now: datetime) -> list[tuple[int, int, Reply]]:
     return rows
 
 
+AGREE_AFTER = timedelta(hours=1)  # a session's length is not known: ask an hour after it starts
+AGREE_USEFUL = timedelta(days=3)
+
+
+def ask_what_was_agreed(tx: Unit, session: SessionRow) -> None:
+    """A session has started: afterwards, both people are asked once what they agreed (each
+    out of their own quiet hours)."""
+    link = sup_db.supervisor_link(tx, session.worker_id)
+    if link is None:
+        return
+    for person_id in (link.worker_id, link.supervisor_id):
+        settings = sessions_db.reminder_settings(tx, person_id)
+        tz = tx.timezone_of(person_id)
+        due = session.starts_at + AGREE_AFTER
+        due = when.out_of_quiet(due, tz, settings.quiet_start, settings.quiet_end)
+        sessions_db.nudge_plan(
+            tx,
+            person_id,
+            "agree",
+            f"a:{session.id}",
+            due,
+            due + AGREE_USEFUL,
+            session_id=session.id,
+        )
+
+
 def unfit(tx: Unit, nudge: NudgeRow, now: datetime) -> str | None:
     """Why a due nudge should not be sent now, or None if it should."""
     if nudge.useful_until <= now:
@@ -200,6 +228,11 @@ def unfit(tx: Unit, nudge: NudgeRow, now: datetime) -> str | None:
                 return "no longer their supervisor"
         if nudge.kind == "session" and _key_start(nudge) != iso(session.starts_at):
             return "session moved"
+    if nudge.kind == "agree":
+        session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
+        link = sup_db.supervisor_link(tx, session.worker_id) if session else None
+        if link is None or not link.has(nudge.person_id):
+            return "no longer linked"
     if nudge.kind == "reflect":
         entry = tx.entry(nudge.person_id, nudge.entry_id) if nudge.entry_id else None
         if entry is None:
@@ -259,6 +292,7 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
             shared=shared,
             flagged=flagged,
             name=tx.name_of(link.supervisor_id) if link else "",
+            steps=[s.text for s in steps.agreed(tx, link.id)] if link else [],
         )
         if shared:
             return Reply(html)
@@ -266,6 +300,17 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
         if session.starts_at - now > SNOOZE:
             row.append(Button(msg("button_snooze"), f"N:{nudge.id}:snooze"))
         return Reply(html, [row, [Button(msg("button_not_this_time"), f"N:{nudge.id}:skip")]])
+    if nudge.kind == "agree":
+        session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
+        link = sup_db.supervisor_link(tx, session.worker_id) if session else None
+        assert link is not None  # `unfit` checked it in this same unit of work
+        return Reply(
+            msg("nudge_agree", name=tx.name_of(link.other(nudge.person_id))),
+            [
+                [Button(msg("button_write_step"), f"st:new:{link.id}")],
+                [Button(msg("button_not_now"), f"N:{nudge.id}:skip")],
+            ],
+        )
     if nudge.kind == "reflect":
         return Reply(
             msg("nudge_reflect"),
@@ -305,6 +350,7 @@ def for_supervisor(tx: Unit, nudge: NudgeRow, session: SessionRow, now: datetime
         when=spoken(session.starts_at, now, tz),
         name=tx.name_of(session.worker_id),
         shared=len(shared),
+        steps=[s.text for s in steps.agreed(tx, link.id)],
     )
     return Reply(
         html,
@@ -352,6 +398,18 @@ def export(tx: Unit, person_id: int) -> list[dict[str, Any]]:
             "reason": reason,
         }
         for n, reason in sessions_db.nudges_all(tx, person_id)
+    ]
+    items += [
+        {
+            "kind": "agreed_step",
+            "id": s.id,
+            "text": s.text,
+            "state": s.state,
+            "written_by": s.proposed_by,
+            "created_at": iso_z(s.created_at),
+            "done_at": None if s.done_at is None else iso_z(s.done_at),
+        }
+        for s in steps.of_worker(tx, person_id)
     ]
     if sessions_db.has_reminder_settings(tx, person_id):
         r = sessions_db.reminder_settings(tx, person_id)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.features.journal.entry import CAN_SHARE, SHARE_ENTRY
-from flows.features.supervision import acks
+from flows.features.supervision import acks, steps
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.coreflection import completed, coreflect, coreflect_on, round_button
 from flows.features.supervision.extend import (
@@ -91,6 +91,8 @@ def _button(kind: str, t: Turn, rest: str) -> None:
     elif kind == "m" and number is not None:
         open_summary(t, number)
         summary_opened(t, number)
+    elif kind == "st":
+        steps.button(t, head, tail)
     elif kind == "ak" and number is not None:
         acks.press(t, number, tail)
     elif kind == "q" and number is not None:
@@ -172,9 +174,10 @@ FEATURE = Feature(
     menu=("share", "shared", "supervisor"),
     supervisor_menu=("supervisees", "summaries", "link"),
     deep_links={"link_": arrived},
-    buttons={kind: functools.partial(_button, kind) for kind in [*"gjnhwdymqr", "sv", "ak"]},
+    buttons={kind: functools.partial(_button, kind) for kind in [*"gjnhwdymqr", "sv", "ak", "st"]},
     turn_buttons={"k": _confirming_link, "p": _previewing},
-    pending=frozenset({"link_confirm", "share_preview"}),
+    pending=frozenset({"link_confirm", "share_preview", "step_text"}),
+    typed={"step_text": steps.typed},
     dynamic_command=_together,
     completed=completed,
     before_forget=before_forget,

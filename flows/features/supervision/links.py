@@ -11,7 +11,7 @@ from typing import Any
 
 from flows.features.account.settings import timezone_offer
 from flows.features.supervision import db as sup_db
-from flows.features.supervision import extend
+from flows.features.supervision import extend, steps
 from flows.features.supervision.db import LinkRow
 from flows.kernel import gate
 from flows.kernel.model import Button, Outcome, Reply
@@ -50,10 +50,14 @@ def menu(t: Turn) -> None:
     rows: list[list[Button]] = []
     if mine is not None:
         name = name_of(t.tx, mine.supervisor_id)
+        rows += steps.done_buttons(t, mine)
+        rows.append([steps.ask_button(mine)])
         rows.append([Button(msg("button_unlink", name=name), f"n:{mine.id}:ask")])
     else:
         rows.append([Button(msg("button_invite"), "g:invite")])
-    for link in theirs:
+    if len(theirs) > 2:  # each person's own screen has theirs: this one stays small
+        rows.append([Button(msg("button_people"), "sv:p0")])
+    for link in theirs if len(theirs) <= 2 else []:
         name = name_of(t.tx, link.worker_id)
         rows.append([Button(msg("button_unlink", name=name), f"n:{link.id}:ask")])
     t.say(
@@ -62,6 +66,7 @@ def menu(t: Turn) -> None:
             supervisor=name_of(t.tx, mine.supervisor_id) if mine else None,
             since=t.when(mine.created_at) if mine else "",
             supervisees=[name_of(t.tx, link.worker_id) for link in theirs],
+            steps=steps.lines(t, mine) if mine else [],
         ),
         rows,
     )

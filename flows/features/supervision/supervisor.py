@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flows.features.supervision import acks
+from flows.features.supervision import acks, steps
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import person_buttons, person_lines
@@ -83,14 +83,20 @@ def person(t: Turn, link_id: int) -> None:
         "person_screen",
         name=name,
         since=t.when(link.created_at),
-        lines=person_lines(t, link),
+        lines=[*person_lines(t, link), *steps.lines(t, link)],
         new=[{"what": share_label(t, s), "when": t.when(s.created_at)} for s in new],
         more=max(0, count - len(new)),
     )
     rows = [[Button(label("button_their_summaries", name=name, new=count), f"y:0:{link.id}")]]
     rows += person_buttons(t, link)
+    rows.append([steps.ask_button(link)])
     rows.append([Button(label("button_coreflect_with", name=name), f"q:{link.id}")])
-    rows.append([Button(msg("button_everyone"), "sv:p0")])
+    rows.append(
+        [
+            Button(msg("button_everyone"), "sv:p0"),
+            Button(label("button_unlink", name=name), f"n:{link.id}:ask"),
+        ]
+    )
     t.say(text, rows)
 
 
