@@ -6,6 +6,7 @@ import functools
 from datetime import date, datetime
 
 from flows.features.sessions import db as sessions_db
+from flows.features.sessions import ready
 from flows.features.sessions.planning import (
     ask_when,
     chosen,
@@ -132,9 +133,9 @@ FEATURE = Feature(
     menu=("supervision", "reminders"),
     supervisor_menu=("supervision",),
     buttons={kind: functools.partial(_button, kind) for kind in "uNM"},
-    turn_buttons={"b": _setting_session},
-    pending=frozenset({*TYPED, "session_repeat"}),
-    typed=dict.fromkeys(TYPED, typed),
+    turn_buttons={"b": _setting_session, "gr": ready.button},
+    pending=frozenset({*TYPED, "session_repeat", "ready_text"}),
+    typed={**dict.fromkeys(TYPED, typed), "ready_text": ready.typed},
     completed=_completed,
     timezone_changed=timezone_changed,
     export=lambda tx, person_id, now: {"schedules": export(tx, person_id)},

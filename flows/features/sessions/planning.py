@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flows.features.journal import listing as journal
 from flows.features.sessions import db as sessions_db
+from flows.features.sessions import ready
 from flows.features.sessions.db import SessionRow
 from flows.features.sessions.reminders import (
     SNOOZE,
@@ -19,7 +19,6 @@ from flows.features.sessions.reminders import (
 )
 from flows.features.supervision import db as sup_db
 from flows.features.supervision import links as supervision
-from flows.features.supervision import sharing
 from flows.features.supervision.db import LinkRow
 from flows.kernel import when
 from flows.kernel.ids import number
@@ -340,14 +339,8 @@ def nudge_button(t: Turn, nudge_id: int, action: str) -> None:
         t.not_found()
         return
     t.out.clear_buttons = True
-    if action == "prep":
-        pack = sharing.pack_entries(t)
-        if pack and sup_db.supervisor_link(t.tx, t.person.id):
-            sharing.share_pick(t, "k", "")
-        elif pack:
-            journal.entries(t, "supervision", 0)
-        else:
-            t.command("prepare")
+    if action in {"ready", "prep"}:  # "prep": a "Prepare now" button already in a chat
+        ready.get_ready(t)
     elif action == "snooze":
         session = sessions_db.session(t.tx, nudge.session_id) if nudge.session_id else None
         if session is None or session.state != "planned" or session.starts_at <= t.now:

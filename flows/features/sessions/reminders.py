@@ -296,7 +296,7 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
         )
         if shared:
             return Reply(html)
-        row = [Button(msg("button_prepare_now"), f"N:{nudge.id}:prep")]
+        row = [Button(msg("button_get_ready"), f"N:{nudge.id}:ready")]
         if session.starts_at - now > SNOOZE:
             row.append(Button(msg("button_snooze"), f"N:{nudge.id}:snooze"))
         return Reply(html, [row, [Button(msg("button_not_this_time"), f"N:{nudge.id}:skip")]])

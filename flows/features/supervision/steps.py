@@ -113,7 +113,7 @@ def ask_button(link: LinkRow) -> Button:
 
 
 def button(t: Turn, head: str, tail: str) -> None:
-    """st:new:<link> (write a step), st:<id>:yes|edit|done."""
+    """st:new:<link> (write a step), st:<id>:yes|edit|done|going."""
     if head == "new":
         link = sup_db.link(t.tx, int(tail)) if tail.isascii() and tail.isdigit() else None
         if link is None or not link.active or not link.has(t.person.id):
@@ -127,8 +127,8 @@ def button(t: Turn, head: str, tail: str) -> None:
     if found is None or link is None or not link.has(t.person.id):
         t.not_found()
         return
-    t.out.clear_buttons = True
     if not link.active:
+        t.out.clear_buttons = True
         t.out.toast = msg("step_link_over")
     elif tail == "done" and t.person.id == found.worker_id and found.state == "agreed":
         t.tx.conn.execute(
@@ -136,7 +136,10 @@ def button(t: Turn, head: str, tail: str) -> None:
             (iso(t.now), found.id),
         )
         t.out.toast = msg("step_done")
+    elif tail == "going" and t.person.id == found.worker_id and found.state == "agreed":
+        t.out.toast = msg("step_going")
     elif tail in {"yes", "edit"} and found.state == "proposed" and t.person.id != found.proposed_by:
+        t.out.clear_buttons = True
         if tail == "yes":
             confirm(t, found, link)
         else:
