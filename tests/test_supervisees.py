@@ -363,3 +363,36 @@ async def test_agreed_next_steps_carry_forward_and_go_with_the_link(
     await alex.press(alex.buttons()[0])
     await alex.press(alex.buttons()[0])
     assert rows(bot, "SELECT COUNT(*) FROM agreed_steps") == [(0,)]
+
+
+# ---- the weekly digest ------------------------------------------------------------------------
+
+
+async def test_the_weekly_digest_lists_labels_only(bot: Harness, at: Clock) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    bea = Chat(bot, Person(user_id=1002, first_name="Bea"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await link(alex, sam)
+    await link(bea, sam)
+    await sam.send("/reminders")
+    await sam.press("Weekly digest: off")
+    await sam.press("Mon")
+    replies = await sam.press("09:00")
+    assert "Weekly digest: Mon 09:00" in sam.buttons()
+    await note_and_share(alex, "Zebra crossing words nobody else should read")
+    await bea.send("/supervision")
+    await bea.press("Set my next session")
+    await bea.send("Tue 8 Dec 11:00")
+    await bea.press("Just this once")
+    at.now = datetime(2026, 12, 7, 8, 59, tzinfo=UTC)
+    await due(bot)
+    assert not [t for t in sam.read() if "Your week in supervision" in t]
+    at.now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    await due(bot)
+    await due(bot)
+    digests = [t for t in sam.read() if "Your week in supervision" in t]
+    assert len(digests) == 1, replies
+    assert "Alex\nNo session this week\nShared: 1 × Journal" in digests[0]
+    assert "Bea\nSession Tue 8 Dec, 11:00\nNothing new shared" in digests[0]
+    assert "Zebra" not in digests[0]
+    assert not [t for t in alex.read() + bea.read() if "Your week" in t]

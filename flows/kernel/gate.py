@@ -12,6 +12,8 @@ and only after the reason for it is checked against the database inside the same
 - `StepProposal`: a next step one side wrote, to the other side of that active link, while it
   waits for their confirmation. `StepConfirmation`: "that's what we agreed", back to whoever
   wrote it, once it is agreed, over an active link.
+- `Digest`: a supervisor's weekly digest (labels only), naming only people they supervise over
+  links still active.
 - `Reveal`: a co-reflection reveal. Needs an open round on an active link, both people
   finished, both saying yes, and the recipient to be one of the two.
 - `LinkRequest`: "<name> wants to link as your supervisor", to the worker who made the invite,
@@ -80,6 +82,11 @@ class StepConfirmation:
 
 
 @dataclass(frozen=True, slots=True)
+class Digest:
+    link_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Reveal:
     round_id: int
 
@@ -130,6 +137,7 @@ Basis = (
     | Acknowledgement
     | StepProposal
     | StepConfirmation
+    | Digest
     | Reveal
     | LinkRequest
     | Notice
@@ -247,6 +255,10 @@ def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
         other = link[1] if row[1] == link[0] else link[0]
         if row[2] != wanted or to != (other if wanted == "proposed" else row[1]):
             raise GateRefused("a next step to someone it is not waiting on")
+    elif isinstance(basis, Digest):
+        links = [_link(tx, link_id) for link_id in basis.link_ids]
+        if not links or not all(link and link[2] and link[1] == to for link in links):
+            raise GateRefused("a digest naming someone its reader does not supervise")
     elif isinstance(basis, Reveal):
         found = tx.one("SELECT link_id, outcome FROM coreflections WHERE id = ?", (basis.round_id,))
         link = _link(tx, found[0]) if found else None

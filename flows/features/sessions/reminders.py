@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flows.features.sessions import db as sessions_db
+from flows.features.sessions import digest
 from flows.features.sessions.db import NudgeRow, ReminderSettings, SessionRow
 from flows.features.supervision import db as sup_db
 from flows.features.supervision import steps
@@ -95,10 +96,12 @@ def plan_one(tx: Unit, person_id: int, now: datetime) -> None:
         key = f"w:{when.to_local(slot, tz).date().isoformat()}"
         sessions_db.nudge_plan(tx, person_id, "weekly", key, due, due + WEEKLY_USEFUL)
         wanted.add(key)
+    if (key := digest.plan(tx, person_id, settings, now)) is not None:
+        wanted.add(key)
     for nudge in sessions_db.nudges_pending(tx, person_id):
         if nudge.due_at <= now:
             continue  # due: `process` sends or drops it
-        if nudge.kind in {"session", "weekly"} and nudge.key not in wanted:
+        if nudge.kind in {"session", "weekly", "digest"} and nudge.key not in wanted:
             sessions_db.nudge_end(tx, nudge.id, "cancelled", "no longer planned", now)
         elif nudge.kind == "reflect" and nudge.base_at is not None:
             if not settings.reflect_after:
@@ -178,7 +181,10 @@ def process(tx: Unit, now: datetime) -> list[tuple[int, int, Reply]]:
                 if other.session_id == nudge.session_id and other.due_at <= now + SNOOZE:
                     sessions_db.nudge_end(tx, other.id, "cancelled", "just reminded", now)
                     quietened.add(other.id)
-        (outbox_id,) = tx.outbox_add(nudge.person_id, [reply_to_json(reply)], reply.guard)
+        if nudge.kind == "digest":
+            outbox_id = digest.queue(tx, nudge, reply, now)  # through the gate
+        else:
+            (outbox_id,) = tx.outbox_add(nudge.person_id, [reply_to_json(reply)], reply.guard)
         rows.append((outbox_id, nudge.person_id, reply))
     for person_id in touched:
         plan(tx, person_id, now)
@@ -233,6 +239,8 @@ def unfit(tx: Unit, nudge: NudgeRow, now: datetime) -> str | None:
         link = sup_db.supervisor_link(tx, session.worker_id) if session else None
         if link is None or not link.has(nudge.person_id):
             return "no longer linked"
+    if nudge.kind == "digest":
+        return digest.unfit(tx, nudge)
     if nudge.kind == "reflect":
         entry = tx.entry(nudge.person_id, nudge.entry_id) if nudge.entry_id else None
         if entry is None:
@@ -300,6 +308,8 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
         if session.starts_at - now > SNOOZE:
             row.append(Button(msg("button_snooze"), f"N:{nudge.id}:snooze"))
         return Reply(html, [row, [Button(msg("button_not_this_time"), f"N:{nudge.id}:skip")]])
+    if nudge.kind == "digest":
+        return digest.render(tx, nudge, now)
     if nudge.kind == "agree":
         session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
         link = sup_db.supervisor_link(tx, session.worker_id) if session else None
