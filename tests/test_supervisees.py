@@ -396,3 +396,32 @@ async def test_the_weekly_digest_lists_labels_only(bot: Harness, at: Clock) -> N
     assert "Bea\nSession Tue 8 Dec, 11:00\nNothing new shared" in digests[0]
     assert "Zebra" not in digests[0]
     assert not [t for t in alex.read() + bea.read() if "Your week" in t]
+
+
+# ---- co-reflection: "Not this time" -----------------------------------------------------------
+
+
+async def test_a_coreflection_invitation_can_be_declined_kindly_and_waits_for_morning(
+    bot: Harness, at: Clock
+) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await link(alex, sam)
+    at.now = datetime(2026, 12, 2, 22, 0, tzinfo=UTC)
+    before = len(alex.sent())
+    await sam.send("/coreflect")
+    assert len(alex.sent()) == before  # Alex's quiet hours: the invitation waits
+    at.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    await due(bot)
+    assert "Sam has started a co-reflection round" in alex.read()[-1]
+    assert alex.buttons() == ["Answer now", "Not this time"]
+    replies = await alex.press("Not this time")
+    assert "nothing was shown" in replies[-1]
+    assert (
+        "Alex can't join this co-reflection round this time, and that's completely fine"
+        in (sam.read()[-1])
+    )
+    assert rows(bot, "SELECT outcome FROM coreflections") == [("declined",)]
+    round_id = rows(bot, "SELECT id FROM coreflections")[0][0]
+    replies = await alex.press_data(f"r:{round_id}:join")  # the old "Answer now"
+    assert "That co-reflection round has closed" in replies[-1]

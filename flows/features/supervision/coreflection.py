@@ -48,7 +48,10 @@ def coreflect_on(t: Turn, link_id: int) -> None:
             "round_invite",
             t.now,
             t.person.id,
-            [[Button(msg("button_answer_now"), f"r:{round_id}:join")]],
+            [
+                [Button(msg("button_answer_now"), f"r:{round_id}:join")],
+                [Button(msg("button_not_this_time"), f"r:{round_id}:pass")],
+            ],
         )
         answer_round(t, round_id)
         return
@@ -78,6 +81,17 @@ def round_button(t: Turn, round_id: int, action: str) -> None:
         t.out.clear_buttons = True
         notice(t.tx, t.out, link.id, other, "round_withdrawn", t.now, t.person.id)
         t.say(msg("round_withdrawn", name=name_of(t.tx, other), mine=True))
+        return
+    if action == "pass":
+        if me.finished or me.entry_id is not None:
+            t.out.toast = msg("round_already_joined")
+            return
+        # Not this time: the round closes, nothing is shown, and the other person is told
+        # kindly (a supervisee may not feel free simply to ignore their supervisor).
+        sup_db.round_close(t.tx, found.id, "declined", t.now)
+        t.out.clear_buttons = True
+        notice(t.tx, t.out, link.id, other, "round_passed", t.now, t.person.id)
+        t.say(msg("round_passed_mine", name=name_of(t.tx, other)))
         return
     if action == "join":
         if me.finished:
