@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -770,3 +770,111 @@ async def test_a_preview_shares_only_with_the_supervisor_it_names(bot: Harness) 
     assert "Share with Tom" in dict(fresh) and "Share with Sam" not in dict(fresh)
     await alex.press("Share with Tom")
     assert any("qjzzzz" in text for text in tom.read()), "the fresh preview, pressed, shares"
+
+
+# ---- the gate on the kinds supervision added later (issue 20) ----------------------------------
+# Acknowledgements, next-step proposals and confirmations, and the weekly digest reach another
+# person only through flows/kernel/gate.py. Here the gate itself is checked against an oracle
+# written from its documented rules, over random records: links active or ended, summaries live,
+# withdrawn or expired, answered or not, steps in every state written by either side, digests
+# naming any mix of links, and any recipient (the worker, the supervisor, or a stranger).
+
+W, S, X = 9001, 9002, 9003  # a worker, their supervisor, a stranger (who supervises someone else)
+gate_case = st.fixed_dictionaries(
+    {
+        "active": st.booleans(),
+        "share": st.sampled_from(["live", "withdrawn", "expired"]),
+        "acked": st.booleans(),
+        "step_by": st.sampled_from([W, S]),
+        "step": st.sampled_from(["proposed", "agreed", "done"]),
+        "others_link": st.booleans(),  # the digest also names the stranger's supervisee
+        "other_active": st.booleans(),
+        "to": st.sampled_from([W, S, X]),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cases=st.lists(gate_case, min_size=1, max_size=40))
+def test_the_gate_on_acknowledgements_steps_and_digests(cases: list[dict[str, Any]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(_gate_cases(Path(tmp) / "data", cases))
+
+
+async def _gate_cases(data_dir: Path, cases: list[dict[str, Any]]) -> None:
+    from flows.kernel.gate import GateRefused
+    from flows.store.rows import iso
+    from flows.store.unit import Unit
+
+    config = make_config(data_dir)
+    store = await Store.open(config.data_dir, config.key, config.synchronous)
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def refused(tx: Unit, to: int, basis: gate.Basis) -> bool:
+        try:
+            gate.check(tx, to, basis, now)
+        except GateRefused:
+            return True
+        return False
+
+    def one(tx: Unit, case: dict[str, Any]) -> None:
+        for person in (W, S, X, W + 10):
+            tx.person(person, "Europe/London")
+        # A worker has one active link at a time: the previous case's end now.
+        tx.conn.execute("UPDATE links SET ended_at = ? WHERE ended_at IS NULL", (iso(now),))
+        ended = None if case["active"] else iso(now)
+        link = tx.one(
+            "INSERT INTO links (worker_id, supervisor_id, created_at, ended_at)"
+            " VALUES (?, ?, ?, ?) RETURNING id",
+            (W, S, iso(now - timedelta(days=9)), ended),
+        )[0]
+        expires = iso(now - timedelta(hours=1)) if case["share"] == "expired" else None
+        share = tx.one(
+            "INSERT INTO shares (link_id, worker_id, supervisor_id, kind, subject, answers,"
+            " created_at, expires_at) VALUES (?, ?, ?, 'entry', NULL, '[]', ?, ?) RETURNING id",
+            (link, W, S, iso(now - timedelta(days=1)), expires),
+        )[0]
+        if case["share"] == "withdrawn":
+            tx.conn.execute(
+                "INSERT INTO share_events (share_id, event, at) VALUES (?, 'withdrawn', ?)",
+                (share, iso(now)),
+            )
+        if case["acked"]:
+            tx.conn.execute(
+                "INSERT INTO share_acks (share_id, kind, at) VALUES (?, 'read', ?)",
+                (share, iso(now)),
+            )
+        step = tx.one(
+            "INSERT INTO agreed_steps (link_id, worker_id, proposed_by, body, state, created_at)"
+            " VALUES (?, ?, ?, x'00', ?, ?) RETURNING id",
+            (link, W, case["step_by"], case["step"], iso(now)),
+        )[0]
+        links = [link]
+        if case["others_link"]:  # the stranger supervises someone: a link that is not S's
+            other_ended = None if case["other_active"] else iso(now)
+            links.append(
+                tx.one(
+                    "INSERT INTO links (worker_id, supervisor_id, created_at, ended_at)"
+                    " VALUES (?, ?, ?, ?) RETURNING id",
+                    (W + 10, X, iso(now), other_ended),
+                )[0]
+            )
+        to, active, live = case["to"], case["active"], case["share"] == "live"
+        other_side = S if case["step_by"] == W else W
+        expected = {
+            gate.Acknowledgement(share): active and live and case["acked"] and to == W,
+            gate.StepProposal(step): active and case["step"] == "proposed" and to == other_side,
+            gate.StepConfirmation(step): (
+                active and case["step"] == "agreed" and to == case["step_by"]
+            ),
+            gate.Digest(tuple(links)): active and not case["others_link"] and to == S,
+        }
+        for basis, allowed in expected.items():
+            assert refused(tx, to, basis) is not allowed, (basis, case)
+        assert refused(tx, W, gate.Digest(()))  # a digest naming nobody is refused too
+
+    try:
+        for case in cases:
+            await store.run(lambda tx, case=case: one(tx, case))  # type: ignore[misc]
+    finally:
+        await store.close()
