@@ -861,7 +861,7 @@ async def _gate_cases(data_dir: Path, cases: list[dict[str, Any]]) -> None:
             )
         to, active, live = case["to"], case["active"], case["share"] == "live"
         other_side = S if case["step_by"] == W else W
-        expected = {
+        expected: dict[gate.Basis, bool] = {
             gate.Acknowledgement(share): active and live and case["acked"] and to == W,
             gate.StepProposal(step): active and case["step"] == "proposed" and to == other_side,
             gate.StepConfirmation(step): (

@@ -96,8 +96,8 @@ def plan_one(tx: Unit, person_id: int, now: datetime) -> None:
         key = f"w:{when.to_local(slot, tz).date().isoformat()}"
         sessions_db.nudge_plan(tx, person_id, "weekly", key, due, due + WEEKLY_USEFUL)
         wanted.add(key)
-    if (key := digest.plan(tx, person_id, settings, now)) is not None:
-        wanted.add(key)
+    if (digest_key := digest.plan(tx, person_id, settings, now)) is not None:
+        wanted.add(digest_key)
     for nudge in sessions_db.nudges_pending(tx, person_id):
         if nudge.due_at <= now:
             continue  # due: `process` sends or drops it
