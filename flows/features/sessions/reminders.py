@@ -434,6 +434,8 @@ def export(tx: Unit, person_id: int) -> list[dict[str, Any]]:
                 "quiet_start": r.quiet_start,
                 "quiet_end": r.quiet_end,
                 "paused_until": None if r.paused_until is None else iso_z(r.paused_until),
+                "digest_day": r.digest_day,
+                "digest_time": r.digest_time,
             }
         )
     return items
