@@ -425,3 +425,31 @@ async def test_a_coreflection_invitation_can_be_declined_kindly_and_waits_for_mo
     round_id = rows(bot, "SELECT id FROM coreflections")[0][0]
     replies = await alex.press_data(f"r:{round_id}:join")  # the old "Answer now"
     assert "That co-reflection round has closed" in replies[-1]
+
+
+async def test_hostile_buttons_on_the_new_screens_find_nothing(bot: Harness) -> None:
+    jo = Chat(bot, Person(user_id=3003, first_name="Jo"))
+    await jo.send("/start")
+    for data in (
+        "sv:p99",
+        "sv:pX",
+        "sv:1",
+        "sv:" + "9" * 40,
+        "y:0:1",
+        "y:0:abc",
+        "ak:1:read",
+        "ak:" + "9" * 40 + ":talk",
+        "st:new:1",
+        "st:new:" + "9" * 40,
+        "st:" + "9" * 40 + ":yes",
+        "st:1:done",
+        "gr:1:none",
+        "M:gd9",
+        "M:gt1:9999",
+        "r:1:pass",
+    ):
+        await jo.press_data(data)
+    toasts = jo.toasts()
+    assert len(toasts) == 16  # every press answered, none raised
+    assert all(t.startswith(("I couldn't find that", "That button is from")) for t in toasts[1:])
+    assert not [t for t in jo.read() if "went wrong" in t]

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.db import LinkRow
-from flows.kernel import gate, render
+from flows.kernel import gate, ids, render
 from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, msg, name_of
 from flows.store.rows import at, iso
@@ -115,14 +115,16 @@ def ask_button(link: LinkRow) -> Button:
 def button(t: Turn, head: str, tail: str) -> None:
     """st:new:<link> (write a step), st:<id>:yes|edit|done|going."""
     if head == "new":
-        link = sup_db.link(t.tx, int(tail)) if tail.isascii() and tail.isdigit() else None
+        link_id = ids.number(tail)
+        link = sup_db.link(t.tx, link_id) if link_id is not None else None
         if link is None or not link.active or not link.has(t.person.id):
             t.not_found()
             return
         t.conv.pending = {"kind": "step_text", "link": link.id}
         t.say(msg("step_ask", name=name_of(t.tx, link.other(t.person.id))))
         return
-    found = step(t.tx, int(head)) if head.isascii() and head.isdigit() else None
+    step_id = ids.number(head)
+    found = step(t.tx, step_id) if step_id is not None else None
     link = sup_db.link(t.tx, found.link_id) if found else None
     if found is None or link is None or not link.has(t.person.id):
         t.not_found()
