@@ -77,3 +77,9 @@ DROP TABLE nudges;
 ALTER TABLE nudges_new RENAME TO nudges;
 CREATE INDEX nudges_due ON nudges (due_at) WHERE state = 'pending';
 CREATE INDEX nudges_by_session ON nudges (session_id) WHERE session_id IS NOT NULL;
+
+-- A private note of a session, for the person alone: a journal entry linked to the session.
+CREATE TABLE session_notes (
+    entry_id    INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    session_id  INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE
+);

@@ -453,3 +453,27 @@ async def test_hostile_buttons_on_the_new_screens_find_nothing(bot: Harness) -> 
     assert len(toasts) == 16  # every press answered, none raised
     assert all(t.startswith(("I couldn't find that", "That button is from")) for t in toasts[1:])
     assert not [t for t in jo.read() if "went wrong" in t]
+
+
+async def test_a_private_note_of_the_session_is_a_journal_entry_linked_to_it(
+    bot: Harness, at: Clock
+) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await link(alex, sam)
+    await alex.send("/supervision")
+    await alex.press("Set my next session")
+    await alex.send("Wed 14:00")
+    await alex.press("Just this once")
+    at.now = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+    await due(bot)
+    before = len(sam.sent())
+    await alex.press("A private note for me")
+    await alex.send("It felt good to be heard today")
+    await alex.send("/done")
+    (entry_id, session_id) = rows(bot, "SELECT entry_id, session_id FROM session_notes")[0]
+    assert rows(bot, "SELECT flow, status FROM entries WHERE id = ?", entry_id) == [
+        ("journal", "saved")
+    ]
+    assert rows(bot, "SELECT id FROM sessions") == [(session_id,)]
+    assert len(sam.sent()) == before  # private: Sam hears nothing of it

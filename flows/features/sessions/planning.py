@@ -370,6 +370,14 @@ def nudge_button(t: Turn, nudge_id: int, action: str) -> None:
             t.out.toast = msg("not_this_time")
         else:
             t.out.toast = msg("nudge_dismissed")
+    elif action == "note" and nudge.session_id is not None:
+        # A private note of the session, for them alone: a journal entry linked to it.
+        t.command("journal")
+        if t.conv.flow == "journal" and t.conv.entry_id is not None:
+            t.tx.conn.execute(
+                "INSERT OR IGNORE INTO session_notes (entry_id, session_id) VALUES (?, ?)",
+                (t.conv.entry_id, nudge.session_id),
+            )
     elif action in {"reflect", "journal"}:
         t.command("reflect" if action == "reflect" else "journal")
         check = t.tx.entry(t.person.id, nudge.entry_id) if nudge.entry_id else None

@@ -318,6 +318,7 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
             msg("nudge_agree", name=tx.name_of(link.other(nudge.person_id))),
             [
                 [Button(msg("button_write_step"), f"st:new:{link.id}")],
+                [Button(msg("button_session_note"), f"N:{nudge.id}:note")],
                 [Button(msg("button_not_now"), f"N:{nudge.id}:skip")],
             ],
         )
