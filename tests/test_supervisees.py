@@ -477,3 +477,25 @@ async def test_a_private_note_of_the_session_is_a_journal_entry_linked_to_it(
     ]
     assert rows(bot, "SELECT id FROM sessions") == [(session_id,)]
     assert len(sam.sent()) == before  # private: Sam hears nothing of it
+
+
+async def test_agreed_steps_are_in_the_pack_pdf(bot: Harness) -> None:
+    from tests.test_pack_pdf import pdf_text
+
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await link(alex, sam)
+    await alex.send("/supervisor")
+    await alex.press("Write down a step we agreed")
+    await alex.send("Book a reflective practice slot with the team")
+    await sam.press("Yes, that's what we agreed")
+    await alex.send("A longer note about the week that I would like to bring along")
+    await alex.send("/entries")
+    await alex.press(alex.buttons()[0])
+    await alex.press("Bring to supervision")
+    await alex.send("/share")
+    await alex.press("Supervision pack (1)")
+    await alex.press("📄 A PDF to print")
+    [call] = [c for c in bot.request.calls if c.method == "sendDocument"]
+    text = pdf_text(call)
+    assert "Next steps we agreed last time • Book a reflective practice slot with the team" in text
