@@ -3,6 +3,7 @@ conversations over the offline Bot API, with a clock the test moves by hand."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
@@ -346,9 +347,16 @@ async def test_agreed_next_steps_carry_forward_and_go_with_the_link(
     assert rows(bot, "SELECT COUNT(*) FROM agreed_steps WHERE body LIKE '%grounding%'") == [(0,)]
     await alex.send("/export")
     exported = [
-        c for c in bot.request.calls if c.method == "sendDocument" and c.params["chat_id"] == 1001
+        c.params["document"].content
+        for c in bot.request.calls
+        if c.method == "sendDocument" and c.params["chat_id"] == 1001
     ]
-    assert exported
+    [data] = [json.loads(d) for d in exported if d.startswith(b"{")]
+    steps = [i for i in data["schedules"] if i["kind"] == "agreed_step"]
+    assert [(i["text"], i["state"]) for i in steps] == [
+        ("Try the grounding exercise before the Monday ward round", "agreed")
+    ]
+    assert any(b"Try the grounding exercise" in d for d in exported if not d.startswith(b"{"))
 
     # Unlinked: gone from Sam's view, kept in Alex's record until /forget.
     await alex.send("/supervisor")
