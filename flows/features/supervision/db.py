@@ -505,3 +505,8 @@ def record_share_list_message(
     tx.conn.execute("DELETE FROM share_lists WHERE id = ?", (list_id,))
     kept = [record_share_message(tx, i, chat_id, message_id, now) for i in listed]
     return bool(kept) and all(kept)
+
+
+def prune_share_lists(tx: Unit, before: datetime) -> None:
+    """Lists never sent (a summary in them ended while they waited) leave nothing behind."""
+    tx.conn.execute("DELETE FROM share_lists WHERE created_at <= ?", (iso(before),))

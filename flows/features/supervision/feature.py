@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flows.features.journal.entry import CAN_SHARE, SHARE_ENTRY
@@ -40,6 +40,7 @@ from flows.features.supervision.sharing import (
 from flows.features.supervision.supervisor import open_summary, person, summaries, supervisees
 from flows.kernel import export, ids
 from flows.kernel.feature import Feature, Guard
+from flows.kernel.model import Outcome
 from flows.kernel.turn import Turn
 from flows.store.rows import EntryRow
 from flows.store.unit import Unit
@@ -128,6 +129,11 @@ def before_forget(t: Turn) -> None:
         end_link(t.tx, t.out, link, t.person.id, t.now, "forgotten_notice")
 
 
+def _sweep(tx: Unit, out: Outcome, now: datetime) -> None:
+    sweep(tx, out, now)
+    sup_db.prune_share_lists(tx, now - timedelta(days=1))
+
+
 def _together(t: Turn, command: str, args: str) -> bool:
     """A question set marked `together` (co-reflection) starts a round, not a lone entry."""
     flow = t.cat.by_command(command)
@@ -181,7 +187,7 @@ FEATURE = Feature(
     dynamic_command=_together,
     completed=completed,
     before_forget=before_forget,
-    sweep=sweep,
+    sweep=_sweep,
     export=_export,
     extends={CAN_SHARE: _can_share, SHARE_ENTRY: _share_entry},
     guards={
