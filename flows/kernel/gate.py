@@ -183,7 +183,9 @@ def send(
     if isinstance(basis, TeamPost):
         _check_post_text(tx, basis.post_id, replies)
     removal = isinstance(basis, Removal | TeamRemoval)
-    wait = None if asked or silent or removal else not_before(tx, to, now)
+    # A group notice tells a supervisor about their own group, mostly of what they just did there.
+    now_anyway = asked or silent or removal or isinstance(basis, GroupNotice)
+    wait = None if now_anyway else not_before(tx, to, now)
     for reply in replies:
         reply.not_before = wait
         reply.silent = silent or removal

@@ -261,7 +261,13 @@ def notice(
 
 # Notices of something taken back: they arrive at once, without a sound, whatever the hour.
 WITHDRAWALS = frozenset(
-    {"share_ended_notice", "unlinked_other", "forgotten_notice", "round_withdrawn"}
+    {
+        "share_ended_notice",
+        "unlinked_other",
+        "forgotten_notice",
+        "round_withdrawn",
+        "team_withdrawn_notice",
+    }
 )
 
 
