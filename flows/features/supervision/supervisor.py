@@ -50,6 +50,9 @@ def supervisees(t: Turn, page: int = 0) -> None:
     if not links:
         t.say(msg("supervisees_empty"))
         return
+    if page == 0:
+        # Someone who supervised before menus were per chat gets theirs on their first look.
+        t.out.menus[t.person.id] = True
     start = page * PEOPLE_PAGE
     shown = links[start : start + PEOPLE_PAGE]
     if not shown:
