@@ -116,6 +116,7 @@ async def _send(bot: Bot, app: App, chat_id: int, reply: Reply) -> None:
         reply_markup=keyboard(reply.buttons),
         link_preview_options=LinkPreviewOptions(is_disabled=True),
         protect_content=True if reply.protect else None,
+        disable_notification=True if reply.silent else None,
     )
     if reply.guard is not None and not await app.guard_sent(
         reply.guard, chat_id, message.message_id

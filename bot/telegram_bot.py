@@ -11,6 +11,7 @@ from typing import Any
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeChat,
     ChatMember,
     InputFile,
     Message,
@@ -252,6 +253,7 @@ async def _answer(context: Context, update: Update, chat_id: int, outcome: Outco
         # Sessions or reminders changed: set the alarm for whatever is now next.
         await context.bot_data.alarm.rearm()
     await deliver(context.bot, service, rows)
+    await _set_menus(context.bot, service, outcome.menus)
     for document in outcome.documents:
         # Made in memory for this request and never stored: if sending fails, /export again.
         await context.bot.send_document(
@@ -312,6 +314,33 @@ def menu(service: App, cat: Catalogue | None = None) -> list[BotCommand]:
         BotCommand(name, cat.commands[name]) for name in service.menu if name in cat.commands
     ]
     return commands
+
+
+def supervisor_menu(service: App) -> list[BotCommand]:
+    """Everyone's menu, with the supervisor's commands added (set per chat once they supervise)."""
+    commands = menu(service)
+    have = {c.command for c in commands}
+    cat = service.cat
+    commands += [
+        BotCommand(name, cat.commands[name])
+        for name in dict.fromkeys(service.supervisor_menu)
+        if name in cat.commands and name not in have
+    ]
+    return commands
+
+
+async def _set_menus(bot: Bot, service: App, changed: dict[int, bool]) -> None:
+    """Someone began (or stopped) supervising: their chat's own command menu follows. A menu
+    is a convenience: if Telegram says no, everything still works by typing."""
+    for chat_id, supervises in changed.items():
+        scope = BotCommandScopeChat(chat_id)
+        try:
+            if supervises:
+                await bot.set_my_commands(supervisor_menu(service), scope=scope)
+            else:
+                await bot.delete_my_commands(scope=scope)
+        except TelegramError as exc:
+            log.info("a chat's command menu was not changed: %s", type(exc).__name__)
 
 
 def menus(service: App) -> list[tuple[str | None, list[BotCommand]]]:

@@ -14,6 +14,7 @@ from bot.telegram_bot import build_application
 from tests.drivers import (
     Chat,
     Clock,
+    Daytime,
     Harness,
     link,
     make_config,
@@ -37,6 +38,7 @@ async def bot(data_dir: Path) -> AsyncIterator[Harness]:
     """A started bot; on teardown, every Bot API call it made must have been valid."""
     config = make_config(data_dir)
     service = await open_service(config)
+    service.store.clock = Daytime()  # the same answers whatever the hour the suite runs
     request = RecordingRequest()
     app = build_application(config, service, request=request)
     await app.initialize()

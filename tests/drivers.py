@@ -149,6 +149,15 @@ class Chat:
     async def press_data(self, data: str, message_id: int = 1) -> list[str]:
         return await self._do(self.person.press(data, message_id=message_id))
 
+    def summary_buttons(self) -> list[tuple[str, str]]:
+        """(label, data) of the summaries offered in the newest keyboard (/summaries)."""
+        return [(label, data) for label, data in self.keyboard()[1] if data.startswith("m:")]
+
+    async def press_summary(self, n: int = 1) -> list[str]:
+        """Press the n-th summary (newest first) that /summaries offers."""
+        data = self.summary_buttons()[n - 1][1]  # two summaries may begin with the same words
+        return await self._do(self.person.press(data, message_id=self.keyboard()[0]))
+
     def toasts(self) -> list[str]:
         return [
             str(c.params.get("text", ""))
@@ -285,11 +294,27 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
     return Config(**values)
 
 
+def midday() -> datetime:
+    """Today at 12:00 UTC: where test clocks start, so no test depends on the hour it is run
+    (messages to another person wait for the end of their quiet hours, 21:00-08:00 by default)."""
+    return datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+class Daytime:
+    """The real clock, moved to start at midday: time passes as usual (for tests that wait)."""
+
+    def __init__(self) -> None:
+        self.offset = datetime.now(UTC) - midday()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) - self.offset
+
+
 class Clock:
     """A clock the test moves on by hand; the store (and so the engine) reads it."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.now = midday()
 
     def __call__(self) -> datetime:
         return self.now

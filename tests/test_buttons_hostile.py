@@ -121,6 +121,7 @@ async def test_a_forged_unlink_asks_first_but_withdrawing_never_does(
 async def test_no_button_carries_a_telegram_id(bot: Harness, linked: tuple[Chat, Chat]) -> None:
     worker, supervisor = linked
     await supervisor.send("/supervision")
+    await supervisor.press("Alex: sessions and more")
     assert "Set a session for Alex" in supervisor.buttons()
     await worker.send("/supervision")
     ids = {str(worker.person.user_id), str(supervisor.person.user_id)}
@@ -131,7 +132,7 @@ async def test_no_button_carries_a_telegram_id(bot: Harness, linked: tuple[Chat,
                 for button in row:
                     data = button.get("callback_data", "")
                     assert not ids & set(data.split(":")), data
-    replies = await supervisor.press("Set a session for Alex")
+    replies = await supervisor.press_under("Nothing new shared", "Set a session for Alex")
     assert "When is" in replies[-1] and "Alex" in replies[-1]
     # A button sent before link ids (the worker's Telegram id) still works for the supervisor,
     # and a stranger pressing either finds nothing.

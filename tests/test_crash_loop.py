@@ -8,7 +8,7 @@ depends on what they read (the buttons they press come from the messages they we
 link, go through the preparation question set, write journal entries in several messages, leave
 notes, and share entries with their supervisor. Each worker has supervision sessions planned
 (as if set up last week), whose hour-before reminders fall due during the run; a worker who
-gets one presses "Prepare now" and goes through the preparation set from there. Meanwhile the
+gets one presses "Get ready" and says there is nothing else to bring. Meanwhile the
 bot is killed at random moments (during start-up, mid-batch, just after a confirmation) and
 started again each time.
 
@@ -263,20 +263,22 @@ def share(agent: Agent) -> Iterator[Step]:
 
 
 def reminder_waiting(agent: Agent) -> tuple[int, str] | None:
-    """(message id, "Prepare now" data) of a reminder this worker has not acted on yet."""
+    """(message id, "Get ready" data) of a reminder this worker has not acted on yet."""
     for sent in agent.sim.fake.sent_to(agent.chat):
         for text, data in sent.buttons:
-            if text == "Prepare now" and data not in agent.answered and sent.message_id:
+            if text == "Get ready" and data not in agent.answered and sent.message_id:
                 return sent.message_id, data
     return None
 
 
 def answer_reminder(agent: Agent, message_id: int, data: str) -> Iterator[Step]:
-    """A supervision reminder came: "Prepare now" opens the preparation set (nothing is marked
-    to bring), which the worker then goes through."""
+    """A supervision reminder came: "Get ready" shows what is marked to bring and asks for
+    anything else; this worker has nothing else to add."""
     agent.answered.add(data)
-    press = Step(lambda a: a.person.press(data, message_id=message_id), "Question 1 of 6")
-    yield from prepare(agent, press)
+    yield Step(
+        lambda a: a.person.press(data, message_id=message_id), "Anything else you'd like to bring?"
+    )
+    yield Step(agent.press("Nothing else"), "You're ready")
 
 
 def _entry_label(entry: Entry) -> str:
@@ -377,6 +379,10 @@ async def plan_sessions(sim: Simulation, data_dir: Path, span: float) -> None:
     def work(tx: Unit) -> dict[int, int]:
         for agent in sim.workers:
             tx.person(agent.chat, "Europe/London")
+        for agent in sim.agents:  # whatever the hour the run starts: nothing waits for morning
+            tx.person(agent.chat, "Europe/London")
+            quiet_none = sessions_db.ReminderSettings(quiet_start="00:00", quiet_end="00:00")
+            sessions_db.set_reminder_settings(tx, agent.chat, quiet_none)
         for n in range(count):
             worker = sim.workers[n % len(sim.workers)].chat
             starts = (now + timedelta(hours=1, seconds=3 + span * n / count)).replace(microsecond=0)

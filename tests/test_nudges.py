@@ -86,12 +86,12 @@ async def test_typed_session_is_reminded_a_day_and_an_hour_before(
     assert await due(bot) == 1
     (first,) = reminders_seen(worker)
     assert first.startswith("Your supervision is tomorrow at 14:00.")
-    assert worker.buttons() == ["Prepare now", "Snooze 2 h", "Not this time"]
+    assert worker.buttons() == ["Get ready", "Snooze 2 h", "Not this time"]
     assert await due(bot) == 0  # once
     move_to(at, "2026-12-04 13:00")
     assert await due(bot) == 1
     assert reminders_seen(worker)[-1].startswith("Your supervision is today at 14:00.")
-    assert worker.buttons() == ["Prepare now", "Not this time"]  # no snoozing past the start
+    assert worker.buttons() == ["Get ready", "Not this time"]  # no snoozing past the start
     move_to(at, "2026-12-04 14:00")
     await due(bot)
     assert rows(bot, "SELECT state FROM sessions") == [("held",)]
@@ -117,28 +117,59 @@ async def test_snooze_and_not_this_time(worker: Chat, bot: Harness, at: Clock) -
     assert len(reminders_seen(worker)) == 2
 
 
-async def test_prepare_now_opens_the_pack_or_a_preparation(
+async def test_get_ready_shows_the_steps_and_the_pack_and_files_what_else(
     worker: Chat, supervisor: Chat, bot: Harness, at: Clock
 ) -> None:
     await set_session(worker, "Fri 14:00")
     move_to(at, "2026-12-03 14:00")
     await due(bot)
-    await worker.press("Prepare now")  # nothing marked to bring: a preparation starts
-    assert rows(bot, "SELECT flow, status FROM entries") == [("preparation", "in_progress")]
-    await worker.send("/cancel")  # nothing answered yet, so nothing is kept
+    replies = await worker.press("Get ready")
+    assert "Getting ready for supervision" in replies[0]
+    assert "Nothing is marked to bring yet" in replies[0]
+    assert replies[-1].startswith("Anything else you'd like to bring? Write it here and I'll")
+    replies = await worker.send("How to say no to extra shifts")
+    assert replies[-1].startswith(
+        "Added to your supervision pack. You're ready. Your pack has 1 entry"
+    )
+    assert rows(bot, "SELECT flow, status, flagged FROM entries") == [("journal", "saved", 1)]
 
-    # With a supervisor and an entry marked to bring: the supervision pack's preview.
+    # With a supervisor and a step agreed last time: Done / Still working on it.
     await link(worker, supervisor)
-    await worker.send("Something to bring")
-    await worker.send("/entries")
-    await worker.press(worker.buttons()[0])
-    await worker.press("Bring to supervision")
+    await supervisor.send("/supervisees")
+    await supervisor.press("Alex")
+    await supervisor.press("Write down a step we agreed")
+    await supervisor.send("Ask the team lead about reflective practice time")
+    await worker.press("Yes, that's what we agreed")
     move_to(at, "2026-12-04 13:00")
     await due(bot)
-    assert "You've marked 1 entry to bring" in reminders_seen(worker)[-1]
-    replies = await worker.press("Prepare now")
-    assert "Something to bring" in "\n".join(replies)
+    assert "Agreed last time" in reminders_seen(worker)[-1]
+    replies = await worker.press("Get ready")
+    assert "Ask the team lead about reflective practice time" in replies[0]
+    assert "How to say no to extra shifts" not in replies[0]  # first words are not shown here
+    assert worker.keyboard()[1][0][0] == "Nothing else"
+    await worker.press_under("Getting ready", "Still working on it")
+    assert worker.toasts()[-1] == "Still on your list. That's fine."
+    await worker.press_under("Getting ready", "Done: Ask the team lead about")
+    assert worker.toasts()[-1] == "Marked done. Well done."
+    assert rows(bot, "SELECT state FROM agreed_steps") == [("done",)]
+    replies = await worker.press("Nothing else")
+    assert "You're ready. Your pack has 1 entry: you can share it with Sam" in replies[-1]
+    assert worker.buttons() == ["Look over my pack"]
+    replies = await worker.press("Look over my pack")
+    assert "How to say no to extra shifts" in "\n".join(replies)
     assert "Share with Sam" in worker.buttons()
+
+
+async def test_a_prepare_now_button_already_in_a_chat_gets_ready_too(
+    worker: Chat, bot: Harness, at: Clock
+) -> None:
+    await set_session(worker, "Fri 14:00")
+    move_to(at, "2026-12-03 14:00")
+    await due(bot)
+    (nudge_id,) = rows(bot, "SELECT id FROM nudges WHERE state = 'sent'")[0]
+    replies = await worker.press_data(f"N:{nudge_id}:prep")  # "Prepare now", as it was sent
+    assert "Getting ready for supervision" in replies[0]
+    assert "Anything else you'd like to bring?" in replies[-1]
 
 
 async def test_a_pack_already_shared_is_acknowledged_not_nagged(
@@ -166,7 +197,10 @@ async def test_day_and_time_buttons_and_kind_refusals(
     await worker.send("/supervision")
     await worker.press("Set my next session")
     assert worker.buttons()[:3] == ["Wed 2 Dec", "Thu 3 Dec", "Fri 4 Dec"]
-    assert len(worker.buttons()) == 14
+    assert len(worker.buttons()) == 8  # a week, and "Later »"
+    await worker.press("Later »")
+    assert worker.buttons()[0] == "Wed 9 Dec" and worker.buttons()[-1] == "« Sooner"
+    await worker.press("« Sooner")
     replies = await worker.send("next blue moon")
     assert "couldn't read that" in replies[-1]
     replies = await worker.send("2026-12-01 10:00")
@@ -264,6 +298,7 @@ async def test_supervisor_sets_a_session_for_a_supervisee(
 ) -> None:
     worker, supervisor = linked
     await supervisor.send("/supervision")
+    await supervisor.press("Alex: sessions and more")  # Alex's own screen
     await supervisor.press("Set a session for Alex")
     await supervisor.send("Thu 10:00")
     replies = await supervisor.press("Every month")
@@ -278,10 +313,13 @@ async def test_supervisor_sets_a_session_for_a_supervisee(
     await worker.send("Thu 11:00")
     assert "Alex has moved their supervision to tomorrow at 11:00." in supervisor.read()[-1]
 
-    # Reminders go to the worker only.
+    # Each is reminded by their own settings; Sam's says whether Alex has shared anything.
     move_to(at, "2026-12-03 10:00")
     await due(bot)
     assert reminders_seen(worker) and not reminders_seen(supervisor)
+    assert supervisor.read()[-1].startswith("Your supervision with Alex is today at 11:00")
+    assert "Alex hasn't shared anything for it yet" in supervisor.read()[-1]
+    assert supervisor.buttons() == ["Alex: sessions and more", "Not this time"]
 
     # Someone else pressing the session's buttons finds nothing.
     stranger = Chat(bot, Person(user_id=3003, first_name="Jo"))

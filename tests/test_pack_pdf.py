@@ -187,3 +187,18 @@ async def test_without_a_linked_supervisor_the_pack_can_still_be_printed(bot: Ha
     assert [c.method for c in bot.request.calls if c.method == "sendDocument"] == ["sendDocument"]
     await worker.press_under("isn't struck through", "Close")
     assert worker.edits()[-1] == "Closed. Your entries are still in your journal."
+
+
+def test_agreed_next_steps_are_printed_at_the_top_of_the_pack() -> None:
+    pack = pack_pdf.Pack(
+        "Supervision pack",
+        "Entries from 1 December 2026.",
+        "Made today.",
+        "Nothing here this time.",
+        (pack_pdf.Section("Quality and boundaries", ()),),
+        "Next steps we agreed last time",
+        ("Try the grounding exercise before the Monday ward round",),
+    )
+    reader = pypdf.PdfReader(io.BytesIO(pack_pdf.render(pack)))
+    text = " ".join("\n".join(p.extract_text() for p in reader.pages).split())
+    assert "Next steps we agreed last time • Try the grounding exercise before the Monday" in text

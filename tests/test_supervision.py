@@ -38,15 +38,19 @@ async def test_invite_confirm_confirm_then_both_are_told(
     assert url == f"https://t.me/coreflect_test_bot?start=link_{code.replace('-', '')}"
     assert len(code.replace("-", "")) == 16  # 80 bits in base 32
 
-    # The supervisor opens the deep link: welcomed, then told what linking means.
+    # The supervisor opens the deep link: greeted as a supervisor (not with the peer worker's
+    # welcome), told what linking means, and only then asked about their time zone.
     replies = await supervisor.send(f"/start link_{code.replace('-', '')}")
-    assert any("Hello Sam" in r for r in replies)
+    assert len(replies) == 2, replies
+    assert "Hello Sam" in replies[0] and "As their supervisor" in replies[0]
+    assert "help you think through sharing" not in replies[0]
     assert "only ever see summaries Alex chooses to share" in replies[-1]
     assert supervisor.buttons() == ["Yes, link", "Not now"]
     assert rows(bot, "SELECT COUNT(*) FROM links") == [(0,)]
 
     replies = await supervisor.press("Yes, link")
-    assert "asked Alex to confirm" in replies[-1]
+    assert "asked Alex to confirm" in replies[0]
+    assert "Europe/London time. Is that right?" in replies[-1]
     assert "Sam wants to link as your supervisor" in worker.read()[-1]
     assert rows(bot, "SELECT COUNT(*) FROM links") == [(0,)]  # not until the worker says yes
 
@@ -54,6 +58,11 @@ async def test_invite_confirm_confirm_then_both_are_told(
     assert "You're linked with Sam" in worker.read()[-1]
     assert "Alex confirmed" in supervisor.read()[-1]
     assert rows(bot, "SELECT worker_id, supervisor_id, ended_at FROM links") == [(1001, 2002, None)]
+    # Sam's own command menu now holds the supervisor's commands.
+    menus = [c for c in bot.request.calls if c.method == "setMyCommands" and "scope" in c.params]
+    assert len(menus) == 1 and menus[0].params["scope"] == {"type": "chat", "chat_id": 2002}
+    names = [c["command"] for c in menus[0].params["commands"]]
+    assert {"supervisees", "summaries", "supervision", "teams", "link"} <= set(names)
     # Nobody's name is stored in the clear.
     assert rows(bot, "SELECT COUNT(*) FROM people WHERE name LIKE '%Alex%'") == [(0,)]
 
@@ -240,7 +249,7 @@ async def test_expiry_after_7_days_removes_it_like_a_withdrawal(
     await worker.press("Share with Sam")
     assert "for 7 days" in worker.edits()[-1]
     await supervisor.send("/summaries")
-    assert "A week-long share" in (await supervisor.press("1"))[-1]
+    assert "A week-long share" in (await supervisor.press_summary(1))[-1]
     clock.advance(days=6, hours=23)
     await sweep(bot.app.bot, bot.service)
     assert rows(bot, "SELECT COUNT(*) FROM share_events") == [(0,)]
@@ -267,13 +276,19 @@ async def test_supervisor_lists_newest_first_paged_and_ids_checked(
     await worker.press("Withdraw it")
 
     replies = await supervisor.send("/summaries")
-    assert replies[-1].count("Alex · Journal") == 5
-    assert supervisor.buttons() == ["1", "2", "3", "4", "5", "Older »"]
-    first = dict(supervisor.keyboard()[1])["1"]
-    assert "Journal note number g" in (await supervisor.press("1"))[-1]
+    assert replies[-1].count("Alex · “Journal note number") == 5
+    # Each summary is named by its first words, marked new until it is opened.
+    assert supervisor.buttons() == [
+        *(f"🆕 Alex: Journal note number {c}" for c in "gedcb"),
+        "Older »",
+    ]
+    first = supervisor.summary_buttons()[0][1]
+    assert "Journal note number g" in (await supervisor.press_summary(1))[-1]
     await supervisor.press_data("y:1")
-    assert supervisor.buttons() == ["6", "« Newer"]
-    assert "Journal note number a" in (await supervisor.press("6"))[-1]
+    assert supervisor.buttons() == ["🆕 Alex: Journal note number a", "« Newer"]
+    assert "Journal note number a" in (await supervisor.press_summary(1))[-1]
+    await supervisor.send("/summaries")
+    assert supervisor.buttons()[0] == "Alex: Journal note number g"  # opened: no longer new
 
     # Someone else pressing the supervisor's button, or forged ids, find nothing.
     await other.send("/start")

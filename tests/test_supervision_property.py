@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 from bot.delivery import sweep
 from bot.telegram_bot import build_application
 from flows.app import build
+from flows.kernel import gate
 from flows.questions import catalogue as engine
 from flows.questions.catalogue import Catalogue
 from flows.store.core import Store
@@ -70,7 +71,20 @@ def catalogue() -> Catalogue:
 
 @asynccontextmanager
 async def started(data_dir: Path) -> AsyncIterator[tuple[Harness, Clock]]:
-    """conftest's `bot` and `clock`, for one example; every Bot API call checked at the end."""
+    """conftest's `bot` and `clock`, for one example; every Bot API call checked at the end.
+
+    Nobody here has quiet hours: these models are about consent, not about the hour (the other
+    person's hours are tested in test_supervisees.py)."""
+    quiet, gate.DEFAULT_QUIET = gate.DEFAULT_QUIET, ("00:00", "00:00")
+    try:
+        async with _started(data_dir) as started_bot:
+            yield started_bot
+    finally:
+        gate.DEFAULT_QUIET = quiet
+
+
+@asynccontextmanager
+async def _started(data_dir: Path) -> AsyncIterator[tuple[Harness, Clock]]:
     config = make_config(data_dir)
     store = await Store.open(config.data_dir, config.key, config.synchronous)
     service = build(store, catalogue(), config.timezone)
@@ -105,6 +119,9 @@ class Errors(logging.Handler):
 class Entry:
     id: int
     items: list[str | None]  # one per answer, numbered as in the preview: its canary, or None
+
+
+LIST_HEADING = "newest first. Press one to see it again."
 
 
 @dataclass
@@ -199,13 +216,17 @@ class World:
     # -- the property, checked after every action --
 
     def audit(
-        self, copies_of: Shared | None = None, deletes: set[tuple[int, int]] | None = None
+        self,
+        copies_of: Shared | None = None,
+        deletes: set[tuple[int, int]] | None = None,
+        listed: list[Shared] | None = None,
     ) -> None:
         """Every call since the last audit, against the model as it stands now.
 
         `copies_of`: the one share whose summary this action should have delivered (shared or
         opened); nothing else protected may reach a supervisor. `deletes`: exactly the
-        (chat, message id) pairs this action should have deleted."""
+        (chat, message id) pairs this action should have deleted. `listed`: the summaries a
+        /summaries list just named by their first words: the list is a copy of each."""
         calls = self.bot.request.calls[self.seen :]
         self.seen += len(calls)
         worker_chats = {w.chat_id: n for n, w in enumerate(self.workers)}
@@ -229,6 +250,14 @@ class World:
             elif chat in supervisor_chats:
                 supervisor = supervisor_chats[chat]
                 protected = params.get("protect_content") is True
+                if protected and LIST_HEADING in text:
+                    assert listed, "a list of summaries nobody asked for"
+                    assert all(
+                        any(c in x.consented and self.visible(x) for x in listed) for c in found
+                    ), f"a list of summaries showed words with no live consent: {found}"
+                    for x in listed:
+                        x.copies.append((message_id, self.clock.now))
+                    continue
                 if found:
                     assert call.method == "sendMessage" and protected, (call.method, params)
                     assert any(
@@ -482,11 +511,11 @@ class World:
             assert "Nothing has been shared with you" in replies[-1]
             self.audit()
             return
-        numbers = [(label, d) for label, d in supervisor.keyboard()[1] if label.isdigit()]
+        numbers = supervisor.summary_buttons()
         assert [d for _, d in numbers] == [f"m:{x.id}" for x in mine[:5]]
-        self.audit()
+        self.audit(listed=mine[:5])
         chosen = pick % len(numbers)
-        await supervisor.press(numbers[chosen][0])
+        await supervisor.press_data(numbers[chosen][1], message_id=supervisor.keyboard()[0])
         self.audit(copies_of=mine[chosen])
 
     async def old_open(self, p: int, pick: int) -> None:
@@ -754,3 +783,111 @@ async def test_a_preview_shares_only_with_the_supervisor_it_names(bot: Harness) 
     assert "Share with Tom" in dict(fresh) and "Share with Sam" not in dict(fresh)
     await alex.press("Share with Tom")
     assert any("qjzzzz" in text for text in tom.read()), "the fresh preview, pressed, shares"
+
+
+# ---- the gate on the kinds supervision added later (issue 20) ----------------------------------
+# Acknowledgements, next-step proposals and confirmations, and the weekly digest reach another
+# person only through flows/kernel/gate.py. Here the gate itself is checked against an oracle
+# written from its documented rules, over random records: links active or ended, summaries live,
+# withdrawn or expired, answered or not, steps in every state written by either side, digests
+# naming any mix of links, and any recipient (the worker, the supervisor, or a stranger).
+
+W, S, X = 9001, 9002, 9003  # a worker, their supervisor, a stranger (who supervises someone else)
+gate_case = st.fixed_dictionaries(
+    {
+        "active": st.booleans(),
+        "share": st.sampled_from(["live", "withdrawn", "expired"]),
+        "acked": st.booleans(),
+        "step_by": st.sampled_from([W, S]),
+        "step": st.sampled_from(["proposed", "agreed", "done"]),
+        "others_link": st.booleans(),  # the digest also names the stranger's supervisee
+        "other_active": st.booleans(),
+        "to": st.sampled_from([W, S, X]),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cases=st.lists(gate_case, min_size=1, max_size=40))
+def test_the_gate_on_acknowledgements_steps_and_digests(cases: list[dict[str, Any]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(_gate_cases(Path(tmp) / "data", cases))
+
+
+async def _gate_cases(data_dir: Path, cases: list[dict[str, Any]]) -> None:
+    from flows.kernel.gate import GateRefused
+    from flows.store.rows import iso
+    from flows.store.unit import Unit
+
+    config = make_config(data_dir)
+    store = await Store.open(config.data_dir, config.key, config.synchronous)
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def refused(tx: Unit, to: int, basis: gate.Basis) -> bool:
+        try:
+            gate.check(tx, to, basis, now)
+        except GateRefused:
+            return True
+        return False
+
+    def one(tx: Unit, case: dict[str, Any]) -> None:
+        for person in (W, S, X, W + 10):
+            tx.person(person, "Europe/London")
+        # A worker has one active link at a time: the previous case's end now.
+        tx.conn.execute("UPDATE links SET ended_at = ? WHERE ended_at IS NULL", (iso(now),))
+        ended = None if case["active"] else iso(now)
+        link = tx.one(
+            "INSERT INTO links (worker_id, supervisor_id, created_at, ended_at)"
+            " VALUES (?, ?, ?, ?) RETURNING id",
+            (W, S, iso(now - timedelta(days=9)), ended),
+        )[0]
+        expires = iso(now - timedelta(hours=1)) if case["share"] == "expired" else None
+        share = tx.one(
+            "INSERT INTO shares (link_id, worker_id, supervisor_id, kind, subject, answers,"
+            " created_at, expires_at) VALUES (?, ?, ?, 'entry', NULL, '[]', ?, ?) RETURNING id",
+            (link, W, S, iso(now - timedelta(days=1)), expires),
+        )[0]
+        if case["share"] == "withdrawn":
+            tx.conn.execute(
+                "INSERT INTO share_events (share_id, event, at) VALUES (?, 'withdrawn', ?)",
+                (share, iso(now)),
+            )
+        if case["acked"]:
+            tx.conn.execute(
+                "INSERT INTO share_acks (share_id, kind, at) VALUES (?, 'read', ?)",
+                (share, iso(now)),
+            )
+        step = tx.one(
+            "INSERT INTO agreed_steps (link_id, worker_id, proposed_by, body, state, created_at)"
+            " VALUES (?, ?, ?, x'00', ?, ?) RETURNING id",
+            (link, W, case["step_by"], case["step"], iso(now)),
+        )[0]
+        links = [link]
+        if case["others_link"]:  # the stranger supervises someone: a link that is not S's
+            other_ended = None if case["other_active"] else iso(now)
+            links.append(
+                tx.one(
+                    "INSERT INTO links (worker_id, supervisor_id, created_at, ended_at)"
+                    " VALUES (?, ?, ?, ?) RETURNING id",
+                    (W + 10, X, iso(now), other_ended),
+                )[0]
+            )
+        to, active, live = case["to"], case["active"], case["share"] == "live"
+        other_side = S if case["step_by"] == W else W
+        expected: dict[gate.Basis, bool] = {
+            gate.Acknowledgement(share): active and live and case["acked"] and to == W,
+            gate.StepProposal(step): active and case["step"] == "proposed" and to == other_side,
+            gate.StepConfirmation(step): (
+                active and case["step"] == "agreed" and to == case["step_by"]
+            ),
+            gate.Digest(tuple(links)): active and not case["others_link"] and to == S,
+        }
+        for basis, allowed in expected.items():
+            assert refused(tx, to, basis) is not allowed, (basis, case)
+        assert refused(tx, W, gate.Digest(()))  # a digest naming nobody is refused too
+
+    try:
+        for case in cases:
+            await store.run(lambda tx, case=case: one(tx, case))  # type: ignore[misc]
+    finally:
+        await store.close()

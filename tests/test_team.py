@@ -49,8 +49,8 @@ async def registered(supervisor: Chat, group: Group) -> None:
 async def propose(supervisor: Chat, framing: str | None = None) -> None:
     """Sam opens the newest summary, proposes it for the group, with or without a line."""
     await supervisor.send("/summaries")
-    await supervisor.press("1")
-    await supervisor.press("Propose for team")
+    await supervisor.press_summary(1)
+    await supervisor.press_under("Could this help your team learn?", "Propose for team")
     await supervisor.press("Peer workers forum")
     if framing is None:
         await supervisor.press("No line, send it")
@@ -251,8 +251,8 @@ async def test_the_supervisor_no_longer_an_administrator_is_refused_plainly(
     assert group.posts() == []
     # And at propose time too.
     await supervisor.send("/summaries")
-    await supervisor.press("1")
-    await supervisor.press("Propose for team")
+    await supervisor.press_summary(1)
+    await supervisor.press_under("Could this help your team learn?", "Propose for team")
     await supervisor.press("Peer workers forum")
     assert "you're not an administrator" in supervisor.read()[-1]
 

@@ -43,6 +43,8 @@ from tests.drivers import Chat, Clock, Group, Harness, link
 from tests.offline import Person
 from tests.test_supervision_property import Errors, started
 
+OFFER = "Could this help your team learn?"
+
 CANARY = re.compile(r"\bq[js][a-z]{4}\b")
 SENDS = {"sendMessage", "sendDocument", "sendPhoto"}
 DELETE_WINDOW = timedelta(hours=48)
@@ -261,13 +263,14 @@ class World:
         share_id, w, word, names = mine[pick % len(mine)]
         g = s if g > 1 else g  # 2: the supervisor's own group, the likeliest choice
         await supervisor.send("/summaries")
-        await supervisor.press_data(f"m:{share_id}", message_id=supervisor.keyboard()[0])
+        opened = await supervisor.press_data(f"m:{share_id}", message_id=supervisor.keyboard()[0])
         registered = {gg for (ss, gg) in self.registration if ss == s}
         if not registered:
-            assert "Propose for team" not in supervisor.buttons()
+            assert not any(OFFER in text for text in opened)
             self.audit()
             return
-        await supervisor.press("Propose for team")
+        # The summary comes with its own buttons (acknowledging it): the offer is its own message.
+        await supervisor.press_under(OFFER, "Propose for team")
         title = GROUPS[g][1]
         if g not in registered:
             assert title not in supervisor.buttons()

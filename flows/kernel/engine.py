@@ -72,6 +72,11 @@ class Engine:
         return self.desk.menu
 
     @property
+    def supervisor_menu(self) -> tuple[str, ...]:
+        """Commands added to the menu of someone who supervises (set for their chat alone)."""
+        return self.desk.supervisor_menu
+
+    @property
     def menu_first(self) -> tuple[str, ...]:
         """Built-in commands shown at the top of the menu, before the question sets (/support)."""
         return self.desk.menu_first
@@ -120,6 +125,12 @@ class Engine:
             await _make_files(outcome)
         return outcome
 
+    def _deep_link(self, inp: Input) -> str:
+        """What followed /start, when a feature owns it (a supervisor's invite link)."""
+        if inp.kind != "command" or inp.command != "start":
+            return ""
+        return inp.args if any(inp.args.startswith(p) for p in self.desk.deep_links) else ""
+
     def _handle(
         self,
         tx: Unit,
@@ -154,6 +165,8 @@ class Engine:
             inp.message_id,
             admin_in=inp.admin_in,
             bot_username=self.bot_username,
+            first_contact=not row.welcomed,
+            deep_link=self._deep_link(inp),
         )
         if not row.welcomed:
             for welcome in self.desk.hooks("welcome"):
@@ -211,6 +224,8 @@ class Engine:
 
         def work(tx: Unit) -> datetime | None:
             times = [t for wake in self.desk.hooks("next_wake") if (t := wake(tx)) is not None]
+            if (waiting := tx.outbox_next_wait()) is not None:
+                times.append(waiting)  # a message waiting for the end of someone's quiet hours
             return min(times, default=None)
 
         return await self._run(work)
@@ -324,9 +339,18 @@ def _queue(tx: Unit, out: Outcome, chat: int | None, person: int | None = None) 
     if chat is not None and out.replies:
         payloads = [reply_to_json(r) for r in out.replies]
         out.outbox_ids = tx.outbox_add(chat, payloads, sealed_for=person)
+    now: list[tuple[int, Reply]] = []
     for other, reply in out.others:
         payload = reply_to_json(reply)
-        out.others_ids += tx.outbox_add(other, [payload], reply.guard, reply.sealed_for)
+        ids = tx.outbox_add(other, [payload], reply.guard, reply.sealed_for, reply.not_before)
+        if reply.not_before is None:
+            now.append((other, reply))
+            out.others_ids += ids
+    # What waits for the end of someone's quiet hours is not the bot's to send now: the alarm
+    # wakes for it (next_wake), and the outbox hands it over once it may go.
+    # (Only ever narrowed here: nothing but the gate adds to `others`.)
+    out.rearm = out.rearm or len(now) < len(out.others)
+    out.others[:] = now
 
 
 async def _make_files(outcome: Outcome) -> None:

@@ -440,6 +440,7 @@ def to_markdown(
             if i["kind"] == "session" and i["state"] == "planned"
         ],
         reminders=next((i for i in schedules if i["kind"] == "reminders"), None),
+        steps=[i for i in schedules if i["kind"] == "agreed_step"],
         team_posts=[
             {**p, "at": datetime.fromisoformat(p["created_at"].replace("Z", "+00:00"))}
             for p in team_posts

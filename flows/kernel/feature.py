@@ -45,6 +45,8 @@ class Feature:
     commands: Mapping[str, Handler] = field(default_factory=dict)  # /command → handler(t, args)
     menu: tuple[str, ...] = ()  # its commands in Telegram's command menu, in order
     menu_first: tuple[str, ...] = ()  # commands shown at the very top, before the question sets
+    # Commands added to the menu of someone who supervises (a per-chat menu, set once they do)
+    supervisor_menu: tuple[str, ...] = ()
     deep_links: Mapping[str, Handler] = field(default_factory=dict)  # /start <prefix>…
     # Buttons that carry their own ids, each checked against the person pressing: prefix → (t, rest)
     buttons: Mapping[str, Handler] = field(default_factory=dict)
@@ -115,6 +117,7 @@ class Dispatcher:
         self.guards = {k: g for f in features for k, g in f.guards.items()}
         self.menu = tuple(c for f in features for c in f.menu)
         self.menu_first = tuple(c for f in features for c in f.menu_first)
+        self.supervisor_menu = tuple(c for f in features for c in f.supervisor_menu)
         self.group_commands = tuple(c for f in features for c in f.group_commands)
         self.admin_check_prefixes = tuple(p for f in features for p in f.admin_check_prefixes)
         self._hooks: dict[str, list[Any]] = {}

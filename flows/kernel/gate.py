@@ -5,6 +5,15 @@ and only after the reason for it is checked against the database inside the same
 
 - `Share`: a summary (worker's words) to a supervisor. Needs an active link, a share record
   that is neither withdrawn nor expired, and the recipient to be that share's supervisor.
+- `ShareList`: the supervisor's list of summaries (/summaries), naming each by its first
+  words: every summary it names must pass the `Share` check for that supervisor.
+- `Acknowledgement`: the supervisor's answer under a summary (our wording only), to the worker
+  who shared it, while it is live over an active link and once the answer is recorded.
+- `StepProposal`: a next step one side wrote, to the other side of that active link, while it
+  waits for their confirmation. `StepConfirmation`: "that's what we agreed", back to whoever
+  wrote it, once it is agreed, over an active link.
+- `Digest`: a supervisor's weekly digest (labels only), naming only people they supervise over
+  links still active.
 - `Reveal`: a co-reflection reveal. Needs an open round on an active link, both people
   finished, both saying yes, and the recipient to be one of the two.
 - `LinkRequest`: "<name> wants to link as your supervisor", to the worker who made the invite,
@@ -28,6 +37,10 @@ and only after the reason for it is checked against the database inside the same
 - `OrgNotice`: catalogue wording from the organisation's side (marked as having left, approval
   withdrawn, entries about to pass the retention period), to a person the service holds.
 
+Whatever it lets through to someone else waits for the end of that person's quiet hours (their
+own /reminders setting, 21:00-08:00 until they choose), as the outbox row's `not_before`;
+withdrawals and removals go at once, silently.
+
 A failed check is a bug, not a person's mistake: it raises, and the whole unit of work rolls back.
 """
 
@@ -38,7 +51,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows.kernel import render
+from flows.kernel import render, when
 from flows.kernel.model import Outcome, Reply
 from flows.store.unit import Unit
 
@@ -50,6 +63,31 @@ class GateRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class Share:
     share_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShareList:
+    list_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    share_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepProposal:
+    step_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepConfirmation:
+    step_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    link_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +147,11 @@ class OrgNotice:
 
 Basis = (
     Share
+    | ShareList
+    | Acknowledgement
+    | StepProposal
+    | StepConfirmation
+    | Digest
     | Reveal
     | LinkRequest
     | Notice
@@ -136,17 +179,40 @@ def mentions(text: str, words: list[str]) -> list[str]:
 
 
 def send(
-    tx: Unit, out: Outcome, to: int, replies: list[Reply], basis: Basis, now: datetime
+    tx: Unit,
+    out: Outcome,
+    to: int,
+    replies: list[Reply],
+    basis: Basis,
+    now: datetime,
+    *,
+    asked: bool = False,
+    silent: bool = False,
 ) -> None:
-    """Queue `replies` for `to`'s chat if `basis` holds right now; otherwise refuse loudly."""
+    """Queue `replies` for `to`'s chat if `basis` holds right now; otherwise refuse loudly.
+
+    The other person's hours: what reaches someone else waits for the end of their quiet hours
+    (see `not_before`), unless they `asked` for it just now (a supervisor opening a summary), or
+    it takes something back (`silent`: a withdrawal, arriving at once without a sound; removals
+    of a copy always do)."""
     check(tx, to, basis, now)
     if isinstance(basis, TeamPost):
         _check_post_text(tx, basis.post_id, replies)
     owner = words_of(tx, to, basis)
     for reply in replies:
         reply.sealed_for = owner  # their /forget shreds the copy waiting in the outbox too
+    removal = isinstance(basis, Removal | TeamRemoval)
+    # A group notice tells a supervisor about their own group, mostly of what they just did there.
+    now_anyway = asked or silent or removal or isinstance(basis, GroupNotice)
+    wait = None if now_anyway else not_before(tx, to, now)
+    for reply in replies:
+        reply.not_before = wait
+        reply.silent = silent or removal
         if isinstance(basis, Share):
             reply.guard = ("share", basis.share_id)
+            reply.protect = True
+        if isinstance(basis, ShareList):
+            reply.guard = ("share_list", basis.list_id)
             reply.protect = True
         if isinstance(basis, Reveal):
             reply.protect = True
@@ -154,6 +220,20 @@ def send(
             reply.guard = ("team_post", basis.post_id)  # checked again before sending
             reply.protect = True
         out.others.append((to, reply))
+
+
+DEFAULT_QUIET = ("21:00", "08:00")  # a person's quiet hours until they choose (/reminders)
+
+
+def not_before(tx: Unit, to: int, now: datetime) -> datetime | None:
+    """When a message to `to` may arrive: None now, else the end of their own quiet hours (in
+    their time zone). A group chat (a negative id) has none."""
+    if to < 0:
+        return None
+    row = tx.one("SELECT quiet_start, quiet_end FROM reminder_settings WHERE person_id = ?", (to,))
+    start, end = (str(row[0]), str(row[1])) if row else DEFAULT_QUIET
+    later = when.out_of_quiet(now, tx.timezone_of(to), start, end)
+    return later if later > now else None
 
 
 def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
@@ -171,6 +251,35 @@ def check(tx: Unit, to: int, basis: Basis, now: datetime) -> None:
             raise GateRefused("a summary without an active link")
         if not live or to != supervisor_id:
             raise GateRefused("a summary that is not shared with this person now")
+    elif isinstance(basis, ShareList):
+        row = tx.one("SELECT share_ids FROM share_lists WHERE id = ?", (basis.list_id,))
+        if row is None or not json.loads(row[0]):
+            raise GateRefused("a list of summaries that does not exist")
+        for share_id in json.loads(row[0]):
+            check(tx, to, Share(int(share_id)), now)
+    elif isinstance(basis, Acknowledgement):
+        share = _share(tx, basis.share_id, now)
+        link = _link(tx, share[2]) if share else None
+        acked = tx.one("SELECT 1 FROM share_acks WHERE share_id = ?", (basis.share_id,))
+        if share is None or link is None or not link[2] or not share[0] or acked is None:
+            raise GateRefused("an acknowledgement without a live share and its answer")
+        if to != link[0] or share[1] != link[1]:
+            raise GateRefused("an acknowledgement to someone other than the worker who shared")
+    elif isinstance(basis, StepProposal | StepConfirmation):
+        row = tx.one(
+            "SELECT link_id, proposed_by, state FROM agreed_steps WHERE id = ?", (basis.step_id,)
+        )
+        link = _link(tx, row[0]) if row else None
+        if row is None or link is None or not link[2] or row[1] not in link[:2]:
+            raise GateRefused("a next step without an active link")
+        wanted = "proposed" if isinstance(basis, StepProposal) else "agreed"
+        other = link[1] if row[1] == link[0] else link[0]
+        if row[2] != wanted or to != (other if wanted == "proposed" else row[1]):
+            raise GateRefused("a next step to someone it is not waiting on")
+    elif isinstance(basis, Digest):
+        links = [_link(tx, link_id) for link_id in basis.link_ids]
+        if not links or not all(link and link[2] and link[1] == to for link in links):
+            raise GateRefused("a digest naming someone its reader does not supervise")
     elif isinstance(basis, Reveal):
         found = tx.one("SELECT link_id, outcome FROM coreflections WHERE id = ?", (basis.round_id,))
         link = _link(tx, found[0]) if found else None

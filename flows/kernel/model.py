@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 InputKind = Literal["text", "command", "button", "unsupported", "edited"]
@@ -73,6 +74,10 @@ class Reply:
     # Whose words it carries (a summary: the worker's): sealed with their data key while it waits
     # in the outbox, so their /forget shreds that copy too. Not part of the stored JSON.
     sealed_for: int | None = None
+    # To another person: not before this moment (UTC), the end of their quiet hours. Stored on
+    # the outbox row itself (its `not_before`), never in the payload.
+    not_before: datetime | None = None
+    silent: bool = False  # disable_notification: a withdrawal or a deletion arrives quietly
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,9 @@ class Outcome:
     replace: Reply | None = None  # new text and buttons for the message whose button was pressed
     rearm: bool = False  # sessions or nudges changed: the scheduler looks again at what is next
     replace_id: int | None = None  # its outbox row, when the pressed message is known
+    # Chats whose command menu changes: True, they now supervise someone (their menu gains the
+    # supervisor's commands); False, they no longer do (back to everyone's menu).
+    menus: dict[int, bool] = field(default_factory=dict)
 
 
 def reply_to_json(reply: Reply) -> bytes:
@@ -130,6 +138,8 @@ def reply_to_json(reply: Reply) -> bytes:
         data["delete"] = reply.delete_message
     if reply.edit_message is not None:
         data["edit"] = reply.edit_message
+    if reply.silent:
+        data["silent"] = True
     return json.dumps(data).encode("utf-8")
 
 
@@ -150,6 +160,7 @@ def reply_from_json(raw: bytes) -> Reply:
         guard=None if guard is None else (str(guard[0]), int(guard[1])),
         delete_message=data.get("delete"),
         edit_message=data.get("edit"),
+        silent=bool(data.get("silent", False)),
     )
 
 

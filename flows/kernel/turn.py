@@ -112,6 +112,8 @@ class Turn:
     # Team groups where Telegram (asked by the bot layer just before) says the supervisor is admin.
     admin_in: frozenset[int] = frozenset()
     bot_username: str | None = None  # from getMe: makes invite codes into links
+    first_contact: bool = False  # the person's very first input (they were just welcomed)
+    deep_link: str = ""  # what followed /start, if this input is one (say "link_ABCD…")
 
     @property
     def cat(self) -> Catalogue:

@@ -23,7 +23,7 @@ import aiosqlite
 
 from flows.kernel.crypto import Cipher, KeyProblem, Keyring, load_or_create_master_key
 from flows.store.rows import iso, now_utc
-from flows.store.unit import Unit, legacy_outbox_aad, outbox_aad
+from flows.store.unit import SENDABLE, Unit, legacy_outbox_aad, outbox_aad
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +380,8 @@ class Store:
             skip = self.inflight | set(self._sent)
             mine: list[tuple[int, int, bytes, int | None]] = []
             cursor = tx.conn.execute(
-                "SELECT id, chat_id, payload, sealed_for FROM outbox ORDER BY id"
+                f"SELECT id, chat_id, payload, sealed_for FROM outbox WHERE {SENDABLE} ORDER BY id",
+                (iso(self.clock()),),
             )
             try:
                 for i, c, p, w in cursor:

@@ -368,11 +368,13 @@ class Unit:
         payloads: list[bytes],
         guard: tuple[str, int] | None = None,
         sealed_for: int | None = None,
+        not_before: datetime | None = None,
     ) -> list[int]:
         """Queue replies in this transaction; returns their ids in order. `guard`: the
         (kind, id) that vouches for them, so its feature can take them back out. `sealed_for`:
         the person whose words they carry; sealed with that person's data key (the master
-        key if they have none any more, or for catalogue wording)."""
+        key if they have none any more, or for catalogue wording). `not_before`: they wait
+        until then (the end of the recipient's quiet hours; see `SENDABLE`)."""
         stamp = iso(self.clock())
         cipher = None if sealed_for is None else self.cipher_of(sealed_for)
         owner = None if cipher is None else sealed_for
@@ -380,16 +382,34 @@ class Unit:
         for payload in payloads:
             row = self.one(
                 "INSERT INTO outbox (chat_id, payload, created_at, guard_kind, guard_id,"
-                " sealed_for) VALUES (?, x'', ?, ?, ?, ?) RETURNING id",
-                (chat_id, stamp, *(guard or (None, None)), owner),
+                " sealed_for, not_before) VALUES (?, x'', ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    chat_id,
+                    stamp,
+                    *(guard or (None, None)),
+                    owner,
+                    None if not_before is None else iso(not_before),
+                ),
             )
             row_id = int(row[0])
             # Sealed for this row: moved to another row (or chat), it opens nowhere.
             sealed = (cipher or self.keys.master).seal(payload, outbox_aad(chat_id, row_id))
             self.conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (sealed, row_id))
             ids.append(row_id)
-        self.inflight.update(ids)  # whoever queued them sends them (or a restart does)
+        if not_before is None:
+            self.inflight.update(ids)  # whoever queued them sends them (or a restart does)
         return ids
+
+    def outbox_next_wait(self) -> datetime | None:
+        """The earliest moment a waiting outbox row may be sent (see `SENDABLE`)."""
+        row = self.one("SELECT MIN(not_before) FROM outbox WHERE not_before IS NOT NULL")
+        return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
+
+
+# The one place an outbox row's earliest send time is honoured: a row is sendable once its
+# `not_before` (the end of the recipient's quiet hours) has passed, or if it has none. Every
+# query that claims rows to send uses it, with the current time (ISO, UTC) as its parameter.
+SENDABLE = "(not_before IS NULL OR not_before <= ?)"
 
 
 def outbox_aad(chat_id: int, row_id: int) -> bytes:

@@ -12,8 +12,16 @@ from flows.kernel.turn import Turn, flow_list, msg, wording
 
 
 def welcome(t: Turn) -> None:
+    """First contact. Someone arriving through a deep link (a supervisor with an invite link)
+    is greeted by the feature that owns the link, which asks `timezone_offer` when it suits."""
     t.tx.set_welcomed(t.person.id)
+    if t.deep_link:
+        return
     t.say(msg("welcome", name=t.person.first_name, flows=flow_list()))
+    timezone_offer(t)
+
+
+def timezone_offer(t: Turn) -> None:
     t.conv.turn += 1
     t.say(
         msg("timezone_offer", timezone=t.row.timezone),

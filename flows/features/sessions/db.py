@@ -47,7 +47,7 @@ def _session_row(r: sqlite3.Row) -> SessionRow:
 class NudgeRow:
     id: int
     person_id: int
-    kind: str  # 'session', 'snooze', 'reflect', 'weekly'
+    kind: str  # 'session', 'snooze', 'reflect', 'weekly', 'agree', 'digest'
     key: str
     session_id: int | None
     entry_id: int | None
@@ -89,11 +89,13 @@ class ReminderSettings:
     quiet_start: str = "21:00"
     quiet_end: str = "08:00"
     paused_until: datetime | None = None  # UTC
+    digest_day: int | None = None  # a supervisor's weekly digest: 0 Monday … 6 Sunday; None off
+    digest_time: str = "09:00"
 
 
 _REMINDER_COLUMNS = (
     "first_before, second_before, reflect_after, weekly_day, weekly_time, quiet_start,"
-    " quiet_end, paused_until"
+    " quiet_end, paused_until, digest_day, digest_time"
 )
 
 
@@ -104,9 +106,18 @@ def reminder_settings(tx: Unit, person_id: int) -> ReminderSettings:
     )
     if row is None:
         return ReminderSettings()
-    first, second, reflect, weekly_day, weekly_time, quiet_start, quiet_end, paused = row
+    first, second, reflect, weekly_day, weekly_time, quiet_start, quiet_end, paused = row[:8]
     return ReminderSettings(
-        first, second, reflect, weekly_day, weekly_time, quiet_start, quiet_end, at(paused)
+        first,
+        second,
+        reflect,
+        weekly_day,
+        weekly_time,
+        quiet_start,
+        quiet_end,
+        at(paused),
+        row[8],
+        row[9],
     )
 
 
@@ -120,10 +131,12 @@ def set_reminder_settings(tx: Unit, person_id: int, settings: ReminderSettings) 
         settings.quiet_start,
         settings.quiet_end,
         None if settings.paused_until is None else iso(settings.paused_until),
+        settings.digest_day,
+        settings.digest_time,
     )
     tx.conn.execute(
         f"INSERT OR REPLACE INTO reminder_settings (person_id, {_REMINDER_COLUMNS})"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (person_id, *values),
     )
 

@@ -7,12 +7,16 @@ from datetime import date, datetime
 
 from flows.features.account.feature import FORGET_ALSO
 from flows.features.sessions import db as sessions_db
+from flows.features.sessions import ready
 from flows.features.sessions.forgetting import before_links_end, forget_also
 from flows.features.sessions.planning import (
     ask_when,
     chosen,
     menu,
+    next_session,
     nudge_button,
+    person_buttons,
+    person_lines,
     session_button,
     supervisee,
     turn_button,
@@ -20,12 +24,20 @@ from flows.features.sessions.planning import (
 from flows.features.sessions.reminders import (
     after_check,
     export,
+    plan,
     process,
     still_useful,
     timezone_changed,
 )
 from flows.features.sessions.settings import pause_until, reminders, set_weekly, settings_button
-from flows.features.supervision.extend import BEFORE_LINKS_END
+from flows.features.supervision.db import LinkRow
+from flows.features.supervision.extend import (
+    BEFORE_LINKS_END,
+    LINKED,
+    NEXT_SESSION,
+    PERSON_BUTTONS,
+    PERSON_LINES,
+)
 from flows.kernel import when
 from flows.kernel.feature import Feature, Guard
 from flows.kernel.ids import number
@@ -101,6 +113,12 @@ def typed(t: Turn, text: str) -> None:
         pause_until(t, day)
 
 
+def _linked(t: Turn, link: LinkRow) -> None:
+    """A new link: the supervisor is reminded of the worker's sessions already planned."""
+    plan(t.tx, link.worker_id, t.now)
+    t.out.rearm = True
+
+
 def _setting_session(t: Turn, value: str) -> None:
     """Day, time and repeat buttons, while a session is being set."""
     if (t.conv.pending or {}).get("kind") not in {"session_when", "session_time", "session_repeat"}:
@@ -121,17 +139,25 @@ FEATURE = Feature(
     name="sessions",
     commands={"supervision": _supervision, "reminders": _reminders},
     menu=("supervision", "reminders"),
+    supervisor_menu=("supervision",),
     buttons={kind: functools.partial(_button, kind) for kind in "uNM"},
-    turn_buttons={"b": _setting_session},
-    pending=frozenset({*TYPED, "session_repeat"}),
-    typed=dict.fromkeys(TYPED, typed),
+    turn_buttons={"b": _setting_session, "gr": ready.button},
+    pending=frozenset({*TYPED, "session_repeat", "ready_text"}),
+    typed={**dict.fromkeys(TYPED, typed), "ready_text": ready.typed},
     completed=_completed,
     timezone_changed=timezone_changed,
     export=lambda tx, person_id, now: {"schedules": export(tx, person_id)},
     due=process,
     next_wake=sessions_db.next_wake,
+    extends={
+        PERSON_LINES: person_lines,
+        PERSON_BUTTONS: person_buttons,
+        NEXT_SESSION: next_session,
+        LINKED: _linked,
+        FORGET_ALSO: forget_also,
+        BEFORE_LINKS_END: before_links_end,
+    },
     guards={
         "nudge": Guard(live=lambda tx, nudge_id, chat, html, now: still_useful(tx, nudge_id, now))
     },
-    extends={FORGET_ALSO: forget_also, BEFORE_LINKS_END: before_links_end},
 )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flows.features.journal import listing as journal
 from flows.features.sessions import db as sessions_db
+from flows.features.sessions import ready
 from flows.features.sessions.db import SessionRow
 from flows.features.sessions.reminders import (
     SNOOZE,
@@ -19,17 +19,14 @@ from flows.features.sessions.reminders import (
 )
 from flows.features.supervision import db as sup_db
 from flows.features.supervision import links as supervision
-from flows.features.supervision import sharing
+from flows.features.supervision.db import LinkRow
 from flows.kernel import when
 from flows.kernel.ids import number
-from flows.kernel.model import Button
+from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, msg, name_of
 from flows.store.rows import iso
 
-SESSION_TIMES = ("09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00", "17:00")
-
-
-DAYS_OFFERED = 14  # day buttons for setting a session: the coming two weeks
+SESSION_TIMES = ("09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00")
 
 
 def may_plan_for(t: Turn, worker_id: int) -> bool:
@@ -48,27 +45,32 @@ def supervisee(t: Turn, link_id: int) -> int | None:
     return link.worker_id
 
 
+OWN_WITH_BUTTONS = 2  # of your own sessions, the next ones get Move and Cancel buttons here
+
+
 def menu(t: Turn) -> None:
+    """Your own sessions (the next two with buttons), and for a supervisor one line per person
+    they supervise: their next session. Each person's own screen (/supervisees) sets, moves
+    and cancels theirs, so this stays within 8 buttons however many people there are."""
     mine = sessions_db.sessions_planned(t.tx, t.person.id)
     links = sup_db.supervisee_links(t.tx, t.person.id)
     theirs = [
-        (link.worker_id, sessions_db.sessions_planned(t.tx, link.worker_id)) for link in links
+        (link.worker_id, sessions_db.sessions_planned(t.tx, link.worker_id)[:1]) for link in links
     ]
     rows: list[list[Button]] = []
-    for session in mine + [s for _, group in theirs for s in group]:
-        label = short(t, session)
-        if session.worker_id != t.person.id:
-            label = f"{name_of(t.tx, session.worker_id)} · {label}"
+    for session in mine[:OWN_WITH_BUTTONS]:
         rows.append(
             [
-                Button(msg("button_session_move", when=label), f"u:{session.id}:move"),
+                Button(msg("button_session_move", when=short(t, session)), f"u:{session.id}:move"),
                 Button(msg("button_session_cancel"), f"u:{session.id}:cancel"),
             ]
         )
     rows.append([Button(msg("button_session_new"), "u:new")])
-    for link in links:
-        name = name_of(t.tx, link.worker_id)
-        rows.append([Button(msg("button_session_for", name=name), f"u:new:l{link.id}")])
+    if len(links) == 1:
+        name = name_of(t.tx, links[0].worker_id)
+        rows.append([Button(msg("button_person_sessions", name=name), f"sv:{links[0].id}")])
+    elif links:
+        rows.append([Button(msg("button_people_sessions"), "sv:p0")])
     t.say(
         msg(
             "supervision_menu",
@@ -79,6 +81,33 @@ def menu(t: Turn) -> None:
         ),
         rows,
     )
+
+
+def next_session(t: Turn, worker_id: int) -> datetime | None:
+    """When the worker's next supervision starts, if one is planned."""
+    planned = sessions_db.sessions_planned(t.tx, worker_id)
+    return planned[0].starts_at if planned else None
+
+
+def person_lines(t: Turn, link: LinkRow) -> list[str]:
+    """On a supervisee's own screen: their next session."""
+    planned = sessions_db.sessions_planned(t.tx, link.worker_id)
+    return [msg("person_next_session", session=listed(t, planned[0]) if planned else None)]
+
+
+def person_buttons(t: Turn, link: LinkRow) -> list[list[Button]]:
+    """On a supervisee's own screen: move or cancel their next session, or set one."""
+    planned = sessions_db.sessions_planned(t.tx, link.worker_id)
+    if planned:
+        session = planned[0]
+        return [
+            [
+                Button(msg("button_session_move", when=short(t, session)), f"u:{session.id}:move"),
+                Button(msg("button_session_cancel"), f"u:{session.id}:cancel"),
+            ]
+        ]
+    name = name_of(t.tx, link.worker_id)
+    return [[Button(msg("button_session_for", name=name), f"u:new:l{link.id}")]]
 
 
 def short(t: Turn, session: SessionRow) -> str:
@@ -100,13 +129,25 @@ def ask_when(t: Turn, worker_id: int, move: int | None) -> None:
         t.not_found()
         return
     t.conv.pending = {"kind": "session_when", "worker": worker_id, "move": move}
+    t.say(*day_picker(t, 0))
+
+
+def day_picker(t: Turn, week: int) -> tuple[str, list[list[Button]]]:
+    """A week of day buttons (this one, or the next: `week` 0 or 1) and a way to the other:
+    eight buttons at most."""
+    pending = t.conv.pending or {}
+    worker_id = int(pending.get("worker", t.person.id))
     t.conv.turn += 1
     today = when.to_local(t.now, t.row.timezone).date()
-    days = [today + timedelta(days=n) for n in range(DAYS_OFFERED)]
+    days = [today + timedelta(days=n) for n in range(week * 7, week * 7 + 7)]
     buttons = [Button(d.strftime("%a %-d %b"), f"b:{t.conv.turn}:d{d.isoformat()}") for d in days]
+    if week:
+        buttons.append(Button(msg("button_sooner_days"), f"b:{t.conv.turn}:w0"))
+    else:
+        buttons.append(Button(msg("button_later_days"), f"b:{t.conv.turn}:w1"))
     name = name_of(t.tx, worker_id) if worker_id != t.person.id else ""
-    t.say(
-        msg("session_when", name=name, move=move is not None),
+    return (
+        msg("session_when", name=name, move=pending.get("move") is not None),
         [buttons[i : i + 3] for i in range(0, len(buttons), 3)],
     )
 
@@ -119,14 +160,17 @@ def ask_time(t: Turn, day: date) -> None:
     buttons = [Button(h, f"b:{t.conv.turn}:t{h.replace(':', '')}") for h in SESSION_TIMES]
     t.say(
         msg("session_time", day=day),
-        [buttons[i : i + 3] for i in range(0, len(buttons), 3)],
+        [buttons[i : i + 4] for i in range(0, len(buttons), 4)],
     )
 
 
 def turn_button(t: Turn, value: str) -> None:
     """Day, time and repeat buttons while a session is being set."""
     pending = t.conv.pending or {}
-    if value.startswith("d") and pending.get("kind") == "session_when":
+    if value in {"w0", "w1"} and pending.get("kind") == "session_when":
+        t.out.clear_buttons = False
+        t.out.replace = Reply(*day_picker(t, int(value[1])))
+    elif value.startswith("d") and pending.get("kind") == "session_when":
         try:
             day = date.fromisoformat(value[1:])
         except ValueError:
@@ -295,14 +339,8 @@ def nudge_button(t: Turn, nudge_id: int, action: str) -> None:
         t.not_found()
         return
     t.out.clear_buttons = True
-    if action == "prep":
-        pack = sharing.pack_entries(t)
-        if pack and sup_db.supervisor_link(t.tx, t.person.id):
-            sharing.share_pick(t, "k", "")
-        elif pack:
-            journal.entries(t, "supervision", 0)
-        else:
-            t.command("prepare")
+    if action in {"ready", "prep"}:  # "prep": a "Prepare now" button already in a chat
+        ready.get_ready(t)
     elif action == "snooze":
         session = sessions_db.session(t.tx, nudge.session_id) if nudge.session_id else None
         if session is None or session.state != "planned" or session.starts_at <= t.now:
@@ -332,6 +370,14 @@ def nudge_button(t: Turn, nudge_id: int, action: str) -> None:
             t.out.toast = msg("not_this_time")
         else:
             t.out.toast = msg("nudge_dismissed")
+    elif action == "note" and nudge.session_id is not None:
+        # A private note of the session, for them alone: a journal entry linked to it.
+        t.command("journal")
+        if t.conv.flow == "journal" and t.conv.entry_id is not None:
+            t.tx.conn.execute(
+                "INSERT OR IGNORE INTO session_notes (entry_id, session_id) VALUES (?, ?)",
+                (t.conv.entry_id, nudge.session_id),
+            )
     elif action in {"reflect", "journal"}:
         t.command("reflect" if action == "reflect" else "journal")
         check = t.tx.entry(t.person.id, nudge.entry_id) if nudge.entry_id else None

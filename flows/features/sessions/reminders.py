@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flows.features.sessions import db as sessions_db
+from flows.features.sessions import digest
 from flows.features.sessions.db import NudgeRow, ReminderSettings, SessionRow
 from flows.features.supervision import db as sup_db
+from flows.features.supervision import steps
 from flows.kernel import when
 from flows.kernel.export import iso_z
 from flows.kernel.model import Button, Reply, reply_to_json
@@ -50,16 +52,32 @@ def repeat(every: str | None) -> str:
 
 
 def plan(tx: Unit, person_id: int, now: datetime) -> None:
-    """Make the person's pending nudges match their sessions and settings.
+    """Make the person's pending nudges match their sessions and settings, and their
+    supervisor's too (who is reminded of the same sessions, by their own settings).
 
     Idempotent: each nudge has a key; one already sent or dropped is never made again, and
     one already due is left for `process` (so a nudge missed while the bot was down is
     still seen, and either sent or dropped with a reason).
     """
+    plan_one(tx, person_id, now)
+    link = sup_db.supervisor_link(tx, person_id)
+    if link is not None:
+        plan_one(tx, link.supervisor_id, now)
+
+
+def sessions_reminded(tx: Unit, person_id: int) -> list[SessionRow]:
+    """The sessions a person is reminded of: their own, and those of everyone they supervise."""
+    found = sessions_db.sessions_planned(tx, person_id)
+    for link in sup_db.supervisee_links(tx, person_id):
+        found += sessions_db.sessions_planned(tx, link.worker_id)
+    return found
+
+
+def plan_one(tx: Unit, person_id: int, now: datetime) -> None:
     settings = sessions_db.reminder_settings(tx, person_id)
     tz = tx.timezone_of(person_id)
     wanted: set[str] = set()
-    for session in sessions_db.sessions_planned(tx, person_id):
+    for session in sessions_reminded(tx, person_id):
         if session.starts_at <= now:
             continue
         for lead in (settings.first_before, settings.second_before):
@@ -78,10 +96,12 @@ def plan(tx: Unit, person_id: int, now: datetime) -> None:
         key = f"w:{when.to_local(slot, tz).date().isoformat()}"
         sessions_db.nudge_plan(tx, person_id, "weekly", key, due, due + WEEKLY_USEFUL)
         wanted.add(key)
+    if (digest_key := digest.plan(tx, person_id, settings, now)) is not None:
+        wanted.add(digest_key)
     for nudge in sessions_db.nudges_pending(tx, person_id):
         if nudge.due_at <= now:
             continue  # due: `process` sends or drops it
-        if nudge.kind in {"session", "weekly"} and nudge.key not in wanted:
+        if nudge.kind in {"session", "weekly", "digest"} and nudge.key not in wanted:
             sessions_db.nudge_end(tx, nudge.id, "cancelled", "no longer planned", now)
         elif nudge.kind == "reflect" and nudge.base_at is not None:
             if not settings.reflect_after:
@@ -139,6 +159,7 @@ def process(tx: Unit, now: datetime) -> list[tuple[int, int, Reply]]:
         sessions_db.session_state(tx, session.id, "held")
         plan_next_in_series(tx, session, now)
         touched.add(session.worker_id)
+        ask_what_was_agreed(tx, session)
     rows: list[tuple[int, int, Reply]] = []
     quietened: set[int] = set()
     for nudge in sessions_db.nudges_due(tx, now, BATCH):
@@ -160,11 +181,40 @@ def process(tx: Unit, now: datetime) -> list[tuple[int, int, Reply]]:
                 if other.session_id == nudge.session_id and other.due_at <= now + SNOOZE:
                     sessions_db.nudge_end(tx, other.id, "cancelled", "just reminded", now)
                     quietened.add(other.id)
-        (outbox_id,) = tx.outbox_add(nudge.person_id, [reply_to_json(reply)], reply.guard)
+        if nudge.kind == "digest":
+            outbox_id = digest.queue(tx, nudge, reply, now)  # through the gate
+        else:
+            (outbox_id,) = tx.outbox_add(nudge.person_id, [reply_to_json(reply)], reply.guard)
         rows.append((outbox_id, nudge.person_id, reply))
     for person_id in touched:
         plan(tx, person_id, now)
     return rows
+
+
+AGREE_AFTER = timedelta(hours=1)  # a session's length is not known: ask an hour after it starts
+AGREE_USEFUL = timedelta(days=3)
+
+
+def ask_what_was_agreed(tx: Unit, session: SessionRow) -> None:
+    """A session has started: afterwards, both people are asked once what they agreed (each
+    out of their own quiet hours)."""
+    link = sup_db.supervisor_link(tx, session.worker_id)
+    if link is None:
+        return
+    for person_id in (link.worker_id, link.supervisor_id):
+        settings = sessions_db.reminder_settings(tx, person_id)
+        tz = tx.timezone_of(person_id)
+        due = session.starts_at + AGREE_AFTER
+        due = when.out_of_quiet(due, tz, settings.quiet_start, settings.quiet_end)
+        sessions_db.nudge_plan(
+            tx,
+            person_id,
+            "agree",
+            f"a:{session.id}",
+            due,
+            due + AGREE_USEFUL,
+            session_id=session.id,
+        )
 
 
 def unfit(tx: Unit, nudge: NudgeRow, now: datetime) -> str | None:
@@ -178,8 +228,19 @@ def unfit(tx: Unit, nudge: NudgeRow, now: datetime) -> str | None:
         session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
         if session is None or session.state != "planned" or session.starts_at <= now:
             return "session cancelled or started"
+        if session.worker_id != nudge.person_id:
+            link = sup_db.supervisor_link(tx, session.worker_id)
+            if link is None or link.supervisor_id != nudge.person_id:
+                return "no longer their supervisor"
         if nudge.kind == "session" and _key_start(nudge) != iso(session.starts_at):
             return "session moved"
+    if nudge.kind == "agree":
+        session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
+        link = sup_db.supervisor_link(tx, session.worker_id) if session else None
+        if link is None or not link.has(nudge.person_id):
+            return "no longer linked"
+    if nudge.kind == "digest":
+        return digest.unfit(tx, nudge)
     if nudge.kind == "reflect":
         entry = tx.entry(nudge.person_id, nudge.entry_id) if nudge.entry_id else None
         if entry is None:
@@ -226,6 +287,8 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
         assert nudge.session_id is not None
         session = sessions_db.session(tx, nudge.session_id)
         assert session is not None
+        if session.worker_id != nudge.person_id:
+            return for_supervisor(tx, nudge, session, now)
         last = sessions_db.last_session_held(tx, nudge.person_id, session.starts_at)
         pack_at = sup_db.last_pack_at(tx, nudge.person_id)
         shared = pack_at is not None and (last is None or pack_at > last)
@@ -237,13 +300,28 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
             shared=shared,
             flagged=flagged,
             name=tx.name_of(link.supervisor_id) if link else "",
+            steps=[s.text for s in steps.agreed(tx, link.id)] if link else [],
         )
         if shared:
             return Reply(html)
-        row = [Button(msg("button_prepare_now"), f"N:{nudge.id}:prep")]
+        row = [Button(msg("button_get_ready"), f"N:{nudge.id}:ready")]
         if session.starts_at - now > SNOOZE:
             row.append(Button(msg("button_snooze"), f"N:{nudge.id}:snooze"))
         return Reply(html, [row, [Button(msg("button_not_this_time"), f"N:{nudge.id}:skip")]])
+    if nudge.kind == "digest":
+        return digest.render(tx, nudge, now)
+    if nudge.kind == "agree":
+        session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
+        link = sup_db.supervisor_link(tx, session.worker_id) if session else None
+        assert link is not None  # `unfit` checked it in this same unit of work
+        return Reply(
+            msg("nudge_agree", name=tx.name_of(link.other(nudge.person_id))),
+            [
+                [Button(msg("button_write_step"), f"st:new:{link.id}")],
+                [Button(msg("button_session_note"), f"N:{nudge.id}:note")],
+                [Button(msg("button_not_now"), f"N:{nudge.id}:skip")],
+            ],
+        )
     if nudge.kind == "reflect":
         return Reply(
             msg("nudge_reflect"),
@@ -262,6 +340,38 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
                 Button(msg("button_write_journal"), f"N:{nudge.id}:journal"),
             ],
             [Button(msg("button_not_this_week"), f"N:{nudge.id}:skip")],
+        ],
+    )
+
+
+def for_supervisor(tx: Unit, nudge: NudgeRow, session: SessionRow, now: datetime) -> Reply:
+    """The supervisor's own reminder of a supervisee's session: whether the worker has shared
+    anything for it (how many things, never what), and a way to their screen."""
+    tz = tx.timezone_of(nudge.person_id)
+    link = sup_db.supervisor_link(tx, session.worker_id)
+    assert link is not None  # `unfit` checked it in this same unit of work
+    since = sessions_db.last_session_held(tx, session.worker_id, session.starts_at)
+    shared = [
+        s
+        for s in sup_db.shares_for_supervisor(tx, nudge.person_id, now, 200, 0, link.id)
+        if since is None or s.created_at > since
+    ]
+    html = msg(
+        "nudge_session_supervisor",
+        when=spoken(session.starts_at, now, tz),
+        name=tx.name_of(session.worker_id),
+        shared=len(shared),
+        steps=[s.text for s in steps.agreed(tx, link.id)],
+    )
+    return Reply(
+        html,
+        [
+            [
+                Button(
+                    msg("button_open_person", name=tx.name_of(session.worker_id)), f"sv:{link.id}"
+                )
+            ],
+            [Button(msg("button_not_this_time"), f"N:{nudge.id}:skip")],
         ],
     )
 
@@ -300,6 +410,18 @@ def export(tx: Unit, person_id: int) -> list[dict[str, Any]]:
         }
         for n, reason in sessions_db.nudges_all(tx, person_id)
     ]
+    items += [
+        {
+            "kind": "agreed_step",
+            "id": s.id,
+            "text": s.text,
+            "state": s.state,
+            "written_by": s.proposed_by,
+            "created_at": iso_z(s.created_at),
+            "done_at": None if s.done_at is None else iso_z(s.done_at),
+        }
+        for s in steps.of_worker(tx, person_id)
+    ]
     if sessions_db.has_reminder_settings(tx, person_id):
         r = sessions_db.reminder_settings(tx, person_id)
         items.append(
@@ -313,6 +435,8 @@ def export(tx: Unit, person_id: int) -> list[dict[str, Any]]:
                 "quiet_start": r.quiet_start,
                 "quiet_end": r.quiet_end,
                 "paused_until": None if r.paused_until is None else iso_z(r.paused_until),
+                "digest_day": r.digest_day,
+                "digest_time": r.digest_time,
             }
         )
     return items

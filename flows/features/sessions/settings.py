@@ -9,6 +9,7 @@ from typing import Any
 
 from flows.features.sessions import db as sessions_db
 from flows.features.sessions.reminders import duration, plan
+from flows.features.supervision import db as sup_db
 from flows.kernel import when
 from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply
@@ -39,6 +40,9 @@ def reminders(t: Turn, edit: bool = False) -> None:
     weekday = (
         msg("weekday_short", day=settings.weekly_day) if settings.weekly_day is not None else ""
     )
+    digest_day = (
+        msg("weekday_short", day=settings.digest_day) if settings.digest_day is not None else ""
+    )
     text = msg(
         "reminders",
         s=settings,
@@ -58,6 +62,11 @@ def reminders(t: Turn, edit: bool = False) -> None:
         [Button(lead("button_reflect_after", settings.reflect_after), "M:reflect")],
         [Button(msg("button_weekly", s=settings, weekday=weekday), "M:weekly")],
         [Button(msg("button_quiet", s=settings, off=quiet_off), "M:quiet")],
+        *(
+            [[Button(msg("button_digest", s=settings, weekday=digest_day), "M:digest")]]
+            if sup_db.supervisee_links(t.tx, t.person.id)
+            else []
+        ),
         [
             Button(
                 msg("button_resume" if paused else "button_pause"),
@@ -113,6 +122,33 @@ def settings_button(t: Turn, value: str) -> None:
                 [Button(msg("button_weekly_off"), "M:wdoff")],
             ],
         )
+    elif value == "digest":
+        t.say(
+            msg("digest_day"),
+            [
+                [Button(msg("weekday_short", day=d), f"M:gd{d}") for d in range(4)],
+                [Button(msg("weekday_short", day=d), f"M:gd{d}") for d in range(4, 7)],
+                [Button(msg("button_digest_off"), "M:gdoff")],
+            ],
+        )
+    elif value == "gdoff":
+        t.out.clear_buttons = True
+        change(t, digest_day=None)
+        reminders(t)
+    elif value.startswith("gd") and number(value[2:], 1) in range(7):
+        t.out.clear_buttons = True
+        day = value[2:]
+        buttons = [Button(h, f"M:gt{day}:{h.replace(':', '')}") for h in WEEKLY_TIMES]
+        t.say(msg("digest_time"), [buttons[i : i + 4] for i in range(0, len(buttons), 4)])
+    elif value.startswith("gt"):
+        day, _, hhmm = value[2:].partition(":")
+        at = when.parse_hhmm(f"{hhmm[:2]}:{hhmm[2:]}") if len(hhmm) == 4 else None
+        if number(day, 1) is None or int(day) > 6 or at is None:
+            t.stale()
+            return
+        t.out.clear_buttons = True
+        change(t, digest_day=int(day), digest_time=at)
+        reminders(t)
     elif value == "wdoff":
         t.out.clear_buttons = True
         change(t, weekly_day=None)

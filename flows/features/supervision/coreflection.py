@@ -48,7 +48,10 @@ def coreflect_on(t: Turn, link_id: int) -> None:
             "round_invite",
             t.now,
             t.person.id,
-            [[Button(msg("button_answer_now"), f"r:{round_id}:join")]],
+            [
+                [Button(msg("button_answer_now"), f"r:{round_id}:join")],
+                [Button(msg("button_not_this_time"), f"r:{round_id}:pass")],
+            ],
         )
         answer_round(t, round_id)
         return
@@ -79,6 +82,17 @@ def round_button(t: Turn, round_id: int, action: str) -> None:
         notice(t.tx, t.out, link.id, other, "round_withdrawn", t.now, t.person.id)
         t.say(msg("round_withdrawn", name=name_of(t.tx, other), mine=True))
         return
+    if action == "pass":
+        if me.finished or me.entry_id is not None:
+            t.out.toast = msg("round_already_joined")
+            return
+        # Not this time: the round closes, nothing is shown, and the other person is told
+        # kindly (a supervisee may not feel free simply to ignore their supervisor).
+        sup_db.round_close(t.tx, found.id, "declined", t.now)
+        t.out.clear_buttons = True
+        notice(t.tx, t.out, link.id, other, "round_passed", t.now, t.person.id)
+        t.say(msg("round_passed_mine", name=name_of(t.tx, other)))
+        return
     if action == "join":
         if me.finished:
             t.say(
@@ -106,7 +120,7 @@ def round_button(t: Turn, round_id: int, action: str) -> None:
     if found.parts[other].reveal is not True:
         t.say(msg("round_reveal_waiting", name=name_of(t.tx, other)))
         return
-    reveal(t.tx, t.out, found.id, link, t.now)
+    reveal(t.tx, t.out, found.id, link, t.now, by=t.person.id)
 
 
 def completed(t: Turn, entry_id: int, flow: str) -> None:
@@ -133,8 +147,11 @@ def completed(t: Turn, entry_id: int, flow: str) -> None:
     t.say(msg("round_reveal_ask", name=name_of(t.tx, other)), buttons)
 
 
-def reveal(tx: Unit, out: Outcome, round_id: int, link: LinkRow, now: datetime) -> None:
-    """Both said yes: each receives both answer sets, side by side, then the round closes."""
+def reveal(
+    tx: Unit, out: Outcome, round_id: int, link: LinkRow, now: datetime, by: int | None = None
+) -> None:
+    """Both said yes: each receives both answer sets, side by side, then the round closes (the
+    one who said yes last, `by`, sees them at once; the other after their quiet hours)."""
     found = sup_db.round(tx, round_id)
     assert found is not None
     flow = next(f for f in wording().flows.values() if f.together)
@@ -161,5 +178,5 @@ def reveal(tx: Unit, out: Outcome, round_id: int, link: LinkRow, now: datetime) 
         ]
         html = msg("round_revealed", name=name_of(tx, other), steps=steps)
         replies = [Reply(chunk) for chunk in render.pack([html])]
-        gate.send(tx, out, viewer, replies, gate.Reveal(found.id), now)
+        gate.send(tx, out, viewer, replies, gate.Reveal(found.id), now, asked=viewer == by)
     sup_db.round_close(tx, found.id, "revealed", now)

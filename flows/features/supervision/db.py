@@ -285,17 +285,53 @@ def shares_by_worker(tx: Unit, worker_id: int, limit: int, offset: int) -> list[
 
 
 def shares_for_supervisor(
-    tx: Unit, supervisor_id: int, now: datetime, limit: int, offset: int
+    tx: Unit,
+    supervisor_id: int,
+    now: datetime,
+    limit: int,
+    offset: int,
+    link_id: int | None = None,
+    unseen: bool = False,
 ) -> list[ShareRow]:
-    """Live summaries over links still active, newest first."""
+    """Live summaries over links still active, newest first; with `link_id`, one person's;
+    with `unseen`, only those the supervisor has not opened yet."""
     rows = tx.named(
         f"SELECT {_SHARE_COLUMNS} FROM {_SHARE_FROM} JOIN links l ON l.id = s.link_id"
         " WHERE s.supervisor_id = ? AND l.ended_at IS NULL AND e.event IS NULL"
-        " AND (s.expires_at IS NULL OR s.expires_at > ?)"
+        " AND (s.expires_at IS NULL OR s.expires_at > ?) AND (? IS NULL OR s.link_id = ?)"
+        " AND (NOT ? OR s.id NOT IN (SELECT share_id FROM share_seen))"
         " ORDER BY s.created_at DESC, s.id DESC LIMIT ? OFFSET ?",
-        (supervisor_id, iso(now), limit, offset),
+        (supervisor_id, iso(now), link_id, link_id, int(unseen), limit, offset),
     )
     return [_share_row(r) for r in rows]
+
+
+def seen(tx: Unit, share_ids: Sequence[int]) -> set[int]:
+    """Which of these summaries the supervisor has opened."""
+    if not share_ids:
+        return set()
+    marks = ",".join("?" * len(share_ids))
+    rows = tx.conn.execute(
+        f"SELECT share_id FROM share_seen WHERE share_id IN ({marks})", tuple(share_ids)
+    ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+def mark_seen(tx: Unit, share_id: int, now: datetime) -> None:
+    tx.conn.execute(
+        "INSERT OR IGNORE INTO share_seen (share_id, at) VALUES (?, ?)", (share_id, iso(now))
+    )
+
+
+def unseen_count(tx: Unit, link_id: int, now: datetime) -> int:
+    """Live summaries over this link the supervisor has not opened yet."""
+    row = tx.one(
+        f"SELECT COUNT(*) FROM {_SHARE_FROM} WHERE s.link_id = ? AND e.event IS NULL"
+        " AND (s.expires_at IS NULL OR s.expires_at > ?)"
+        " AND s.id NOT IN (SELECT share_id FROM share_seen)",
+        (link_id, iso(now)),
+    )
+    return int(row[0])
 
 
 def drop_queued_shares(tx: Unit, link_id: int) -> None:
@@ -440,3 +476,37 @@ def round_close(tx: Unit, round_id: int, outcome: str, now: datetime) -> None:
         "UPDATE coreflections SET closed_at = ?, outcome = ? WHERE id = ? AND closed_at IS NULL",
         (iso(now), outcome, round_id),
     )
+
+
+def share_list_create(tx: Unit, supervisor_id: int, share_ids: list[int], now: datetime) -> int:
+    row = tx.one(
+        "INSERT INTO share_lists (supervisor_id, share_ids, created_at) VALUES (?, ?, ?)"
+        " RETURNING id",
+        (supervisor_id, json.dumps(share_ids), iso(now)),
+    )
+    return int(row[0])
+
+
+def share_list(tx: Unit, list_id: int) -> list[int]:
+    row = tx.one("SELECT share_ids FROM share_lists WHERE id = ?", (list_id,))
+    return [] if row is None else [int(i) for i in json.loads(row[0])]
+
+
+def share_list_sendable(tx: Unit, list_id: int, now: datetime) -> bool:
+    listed = share_list(tx, list_id)
+    return bool(listed) and all(share_sendable(tx, i, now) for i in listed)
+
+
+def record_share_list_message(
+    tx: Unit, list_id: int, chat_id: int, message_id: int, now: datetime
+) -> bool:
+    """The list was sent: it is a copy of each summary it names (a withdrawal deletes it)."""
+    listed = share_list(tx, list_id)
+    tx.conn.execute("DELETE FROM share_lists WHERE id = ?", (list_id,))
+    kept = [record_share_message(tx, i, chat_id, message_id, now) for i in listed]
+    return bool(kept) and all(kept)
+
+
+def prune_share_lists(tx: Unit, before: datetime) -> None:
+    """Lists never sent (a summary in them ended while they waited) leave nothing behind."""
+    tx.conn.execute("DELETE FROM share_lists WHERE created_at <= ?", (iso(before),))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flows.features.account.feature import FORGET_ALSO
 from flows.features.journal.entry import CAN_SHARE, SHARE_ENTRY
+from flows.features.supervision import acks, steps
 from flows.features.supervision import db as sup_db
 from flows.features.supervision.coreflection import completed, coreflect, coreflect_on, round_button
 from flows.features.supervision.extend import (
@@ -17,6 +18,7 @@ from flows.features.supervision.extend import (
 )
 from flows.features.supervision.forgetting import before_forget, forget_also
 from flows.features.supervision.links import (
+    arrived,
     code,
     invite,
     menu,
@@ -33,9 +35,10 @@ from flows.features.supervision.sharing import (
     unlink,
     withdraw,
 )
-from flows.features.supervision.supervisor import open_summary, summaries, supervisees
+from flows.features.supervision.supervisor import open_summary, person, summaries, supervisees
 from flows.kernel import export, ids
 from flows.kernel.feature import Feature, Guard
+from flows.kernel.model import Outcome
 from flows.kernel.turn import Turn
 from flows.store.rows import EntryRow
 from flows.store.unit import Unit
@@ -75,10 +78,22 @@ def _button(kind: str, t: Turn, rest: str) -> None:
     elif kind == "d" and (page := ids.number(head, 6)) is not None:
         shared(t, page)
     elif kind == "y" and (page := ids.number(head, 6)) is not None:
-        summaries(t, page)
+        link_id = ids.number(tail) if tail else None
+        if tail and link_id is None:
+            t.not_found()
+        else:
+            summaries(t, page, link_id)
+    elif kind == "sv" and head.startswith("p") and (page := ids.number(head[1:], 4)) is not None:
+        supervisees(t, page)
+    elif kind == "sv" and number is not None:
+        person(t, number)
     elif kind == "m" and number is not None:
         open_summary(t, number)
         summary_opened(t, number)
+    elif kind == "st":
+        steps.button(t, head, tail)
+    elif kind == "ak" and number is not None:
+        acks.press(t, number, tail)
     elif kind == "q" and number is not None:
         coreflect_on(t, number)
     elif kind == "r" and number is not None:
@@ -99,6 +114,11 @@ def _previewing(t: Turn, value: str) -> None:
         t.stale()
     else:
         preview_button(t, value)
+
+
+def _sweep(tx: Unit, out: Outcome, now: datetime) -> None:
+    sweep(tx, out, now)
+    sup_db.prune_share_lists(tx, now - timedelta(days=1))
 
 
 def _together(t: Turn, command: str, args: str) -> bool:
@@ -144,21 +164,27 @@ FEATURE = Feature(
         name: functools.partial(_command, name)
         for name in ("supervisor", "link", "share", "shared", "supervisees", "summaries")
     },
-    menu=("share", "shared", "supervisor", "summaries"),
-    deep_links={"link_": code},
-    buttons={kind: functools.partial(_button, kind) for kind in "gjnhwdymqr"},
+    menu=("share", "shared", "supervisor"),
+    supervisor_menu=("supervisees", "summaries", "link"),
+    deep_links={"link_": arrived},
+    buttons={kind: functools.partial(_button, kind) for kind in [*"gjnhwdymqr", "sv", "ak", "st"]},
     turn_buttons={"k": _confirming_link, "p": _previewing},
-    pending=frozenset({"link_confirm", "share_preview"}),
+    pending=frozenset({"link_confirm", "share_preview", "step_text"}),
+    typed={"step_text": steps.typed},
     dynamic_command=_together,
     completed=completed,
     before_forget=before_forget,
-    sweep=sweep,
+    sweep=_sweep,
     export=_export,
     extends={CAN_SHARE: _can_share, SHARE_ENTRY: _share_entry, FORGET_ALSO: forget_also},
     guards={
         "share": Guard(
             live=lambda tx, share_id, chat, html, now: sup_db.share_sendable(tx, share_id, now),
             sent=sup_db.record_share_message,
-        )
+        ),
+        "share_list": Guard(
+            live=lambda tx, list_id, chat, html, now: sup_db.share_list_sendable(tx, list_id, now),
+            sent=sup_db.record_share_list_message,
+        ),
     },
 )

@@ -9,7 +9,9 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from flows.features.account.settings import timezone_offer
 from flows.features.supervision import db as sup_db
+from flows.features.supervision import extend, steps
 from flows.features.supervision.db import LinkRow
 from flows.features.supervision.extend import MAY_SUPERVISE
 from flows.kernel import gate
@@ -55,10 +57,14 @@ def menu(t: Turn) -> None:
     rows: list[list[Button]] = []
     if mine is not None:
         name = name_of(t.tx, mine.supervisor_id)
+        rows += steps.done_buttons(t, mine)
+        rows.append([steps.ask_button(mine)])
         rows.append([Button(msg("button_unlink", name=name), f"n:{mine.id}:ask")])
     else:
         rows.append([Button(msg("button_invite"), "g:invite")])
-    for link in theirs:
+    if len(theirs) > 2:  # each person's own screen has theirs: this one stays small
+        rows.append([Button(msg("button_people"), "sv:p0")])
+    for link in theirs if len(theirs) <= 2 else []:
         name = name_of(t.tx, link.worker_id)
         rows.append([Button(msg("button_unlink", name=name), f"n:{link.id}:ask")])
     t.say(
@@ -67,6 +73,7 @@ def menu(t: Turn) -> None:
             supervisor=name_of(t.tx, mine.supervisor_id) if mine else None,
             since=t.when(mine.created_at) if mine else "",
             supervisees=[name_of(t.tx, link.worker_id) for link in theirs],
+            steps=steps.lines(t, mine) if mine else [],
         ),
         rows,
     )
@@ -88,6 +95,21 @@ def invite(t: Turn) -> None:
             hours=int(INVITE_TTL.total_seconds() // 3600),
         )
     )
+
+
+def arrived(t: Turn, typed: str) -> None:
+    """`/start link_<code>`: someone opened an invite link. Someone new is greeted as a
+    supervisor (not with the peer worker's welcome), asked about the link first, and about
+    their time zone once that is answered."""
+    if t.first_contact:
+        t.say(msg("welcome_supervisor", name=t.person.first_name))
+    code(t, typed)
+    if t.first_contact:
+        pending = t.conv.pending or {}
+        if pending.get("kind") == "link_confirm":
+            pending["then_timezone"] = True
+        else:
+            timezone_offer(t)
 
 
 def code(t: Turn, typed: str) -> None:
@@ -140,9 +162,16 @@ def code(t: Turn, typed: str) -> None:
 
 
 def supervisor_answer(t: Turn, value: str) -> None:
-    invite_id = int((t.conv.pending or {}).get("invite", 0))
+    pending = t.conv.pending or {}
+    invite_id = int(pending.get("invite", 0))
     t.conv.pending = None
     t.out.clear_buttons = True
+    _supervisor_answer(t, invite_id, value)
+    if pending.get("then_timezone"):
+        timezone_offer(t)  # first contact through an invite link: the time zone comes next
+
+
+def _supervisor_answer(t: Turn, invite_id: int, value: str) -> None:
     if value != "yes":
         t.say(msg("link_not_now"))
         return
@@ -209,6 +238,10 @@ def worker_answer(t: Turn, invite_id: int, value: str) -> None:
     link_id = sup_db.link_create(t.tx, t.person.id, supervisor, t.now)
     audit.record(t.tx, "linked", t.person.id, supervisor)
     sup_db.invite_close(t.tx, invite.id, t.now)
+    t.out.menus[supervisor] = True  # their command menu gains the supervisor's commands
+    made = sup_db.link(t.tx, link_id)
+    assert made is not None
+    extend.linked(t, made)  # sessions already planned: the supervisor is reminded too
     notice(t.tx, t.out, link_id, supervisor, "linked_supervisor", t.now, t.person.id)
     t.say(msg("linked_worker", name=name))
 
@@ -227,6 +260,8 @@ def end_link(
     sup_db.drop_queued_shares(tx, link.id)
     sup_db.link_end(tx, link.id, by, now)
     audit.record(tx, "unlinked", by, other, message)
+    if not sup_db.supervisee_links(tx, link.supervisor_id):
+        out.menus[link.supervisor_id] = False  # nobody left to supervise: everyone's menu
     out.scrub = True  # summaries dropped unsent: no copy left in the WAL either
 
 
@@ -241,9 +276,23 @@ def notice(
     buttons: list[list[Button]] | None = None,
     **context: Any,
 ) -> None:
-    """Catalogue wording to the other side of a link: names and dates, never anyone's words."""
+    """Catalogue wording to the other side of a link: names and dates, never anyone's words.
+    It waits for the end of their quiet hours, unless it tells of something taken back."""
     html = msg(message, name=name_of(tx, about), **context)
-    gate.send(tx, out, to, [Reply(html, buttons or [])], gate.Notice(link_id), now)
+    silent = message in WITHDRAWALS
+    gate.send(tx, out, to, [Reply(html, buttons or [])], gate.Notice(link_id), now, silent=silent)
+
+
+# Notices of something taken back: they arrive at once, without a sound, whatever the hour.
+WITHDRAWALS = frozenset(
+    {
+        "share_ended_notice",
+        "unlinked_other",
+        "forgotten_notice",
+        "round_withdrawn",
+        "team_withdrawn_notice",
+    }
+)
 
 
 def links_of(t: Turn) -> list[LinkRow]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.features.journal.entry import section as section_of
+from flows.features.supervision import db as sup_db
+from flows.features.supervision import steps
 from flows.features.supervision.answers import Item
 from flows.kernel import render as html
 from flows.kernel.model import Document
@@ -56,6 +58,8 @@ class Pack:
     made: str
     nothing: str  # under a section with no entries
     sections: tuple[Section, ...]
+    steps_title: str = ""
+    steps: tuple[str, ...] = ()  # next steps agreed in supervision, still open
 
 
 def document(t: Turn, kept: list[Item]) -> Document:
@@ -77,6 +81,7 @@ def document(t: Turn, kept: list[Item]) -> Document:
         )
         for section in PROCTOR
     )
+    link = sup_db.supervisor_link(t.tx, t.person.id)
     zone = zone_of(t.row.timezone)
     days = sorted(e.created_at.astimezone(zone) for e in entries)
     pack = Pack(
@@ -92,6 +97,8 @@ def document(t: Turn, kept: list[Item]) -> Document:
         made=html.to_plain(msg("pack_pdf_made", when=t.when(t.now))),
         nothing=html.to_plain(msg("pack_pdf_nothing")),
         sections=sections,
+        steps_title=html.to_plain(msg("pack_pdf_steps")),
+        steps=tuple(s.text for s in steps.agreed(t.tx, link.id)) if link else (),
     )
     day = t.now.astimezone(zone).strftime("%Y-%m-%d")
     return Document(f"supervision-pack-{day}.pdf", make=functools.partial(render, pack))
@@ -161,6 +168,12 @@ def render(pack: Pack) -> bytes:
     pdf.ln(2)
     write(pack.subtitle, 12)
     write(pack.made, 10, "I", QUIET)
+    if pack.steps:
+        pdf.ln(6)
+        write(pack.steps_title, 15, "B", ACCENT)
+        for step in pack.steps:
+            pdf.ln(1)
+            write(f"• {step}", 11.5)
     for section in pack.sections:
         pdf.ln(6)
         write(section.title, 15, "B", ACCENT)

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flows.features.journal.entry import section
+from flows.features.supervision import acks, pack_pdf
 from flows.features.supervision import db as sup_db
-from flows.features.supervision import pack_pdf
 from flows.features.supervision.answers import Item, items_of
 from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import (
@@ -381,14 +381,9 @@ def send_share(t: Turn, link: LinkRow, items: list[Item], left_out: set[int]) ->
         body,
     )
     audit.record(t.tx, "shared", t.person.id, link.supervisor_id, str(pending["what"]))
-    gate.send(
-        t.tx,
-        t.out,
-        link.supervisor_id,
-        [Reply(chunk) for chunk in body],
-        gate.Share(share_id),
-        t.now,
-    )
+    replies = [Reply(chunk) for chunk in body]
+    replies[-1].buttons = acks.buttons(t, share_id, link.worker_id, link.supervisor_id)
+    gate.send(t.tx, t.out, link.supervisor_id, replies, gate.Share(share_id), t.now)
     t.conv.pending = None
     t.out.replace = Reply(msg("share_sent", name=name, days=days))
 
@@ -432,6 +427,7 @@ def shared(t: Turn, page: int, team: bool = False) -> None:
                 "live": live,
                 "ended": share.ended or ("expired" if not live else None),
                 "until": t.when(share.expires_at) if share.expires_at else "",
+                "ack": acks.line(t.tx, share.id, share.supervisor_id, t.row.timezone),
             }
         )
         if live:

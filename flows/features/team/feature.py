@@ -92,7 +92,7 @@ def _refused(tx: Unit, out: Outcome, post_id: int, chat_id: int, now: datetime) 
 FEATURE = Feature(
     name="team",
     commands={"teams": _command, GROUP_COMMAND: _group_command_here},
-    menu=("teams",),
+    supervisor_menu=("teams",),
     buttons={"t": button},
     pending=frozenset({"team_framing", "team_edit"}),
     typed={"team_framing": typed, "team_edit": typed},
