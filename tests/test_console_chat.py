@@ -105,7 +105,7 @@ async def reminded(terminal: Terminal, clock: Clock) -> None:
     move_to(clock, "2026-12-03 14:00")  # a day before
     await terminal.type("/help")  # the console looks again after each input
     await terminal.until("Your supervision is tomorrow at 14:00.")
-    assert "[1] Prepare now" in terminal.shown().split("Your supervision is tomorrow")[1]
+    assert "[1] Get ready" in terminal.shown().split("Your supervision is tomorrow")[1]
     shown = await terminal.type("3")  # Not this time, pressed from the reminder
     assert shown.strip()
 

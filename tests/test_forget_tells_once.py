@@ -40,7 +40,8 @@ async def test_forget_names_everything_it_ends_and_the_supervisor_hears_once(
     assert told[0].startswith("Alex has stopped using CoReflect, so your link has ended.")
     assert "What they shared with you and their team posts are withdrawn" in told[0]
     assert "Supervision sessions planned in CoReflect are cancelled" in told[0]
-    assert len(supervisor.deleted()) == 3  # both summaries, one also opened again from /summaries
+    # both summaries, the /summaries list that named them, and one opened again from that list
+    assert len(supervisor.deleted()) == 4
     assert group.deleted() == [posts_before]  # the post deleted in the group
     for table in ("links", "shares", "sessions", "team_posts"):
         assert rows(bot, f"SELECT COUNT(*) FROM {table}") == [(0,)], table

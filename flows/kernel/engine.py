@@ -126,10 +126,11 @@ class Engine:
         return outcome
 
     def _deep_link(self, inp: Input) -> str:
-        """What followed /start, when a feature owns it (a supervisor's invite link)."""
+        """What followed /start, when its feature greets someone new itself (a supervisor's
+        invite link) rather than with the welcome."""
         if inp.kind != "command" or inp.command != "start":
             return ""
-        return inp.args if any(inp.args.startswith(p) for p in self.desk.deep_links) else ""
+        return inp.args if inp.args.startswith(self.desk.greeting_links) else ""
 
     def _handle(
         self,

@@ -113,7 +113,7 @@ class Turn:
     admin_in: frozenset[int] = frozenset()
     bot_username: str | None = None  # from getMe: makes invite codes into links
     first_contact: bool = False  # the person's very first input (they were just welcomed)
-    deep_link: str = ""  # what followed /start, if this input is one (say "link_ABCD…")
+    deep_link: str = ""  # a /start deep link whose feature greets someone new itself ("link_ABCD…")
 
     @property
     def cat(self) -> Catalogue:

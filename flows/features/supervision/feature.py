@@ -167,6 +167,7 @@ FEATURE = Feature(
     menu=("share", "shared", "supervisor"),
     supervisor_menu=("supervisees", "summaries", "link"),
     deep_links={"link_": arrived},
+    greets=frozenset({"link_"}),
     buttons={kind: functools.partial(_button, kind) for kind in [*"gjnhwdymqr", "sv", "ak", "st"]},
     turn_buttons={"k": _confirming_link, "p": _previewing},
     pending=frozenset({"link_confirm", "share_preview", "step_text"}),
