@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import open_service
-from bot.telegram_bot import build_application
 from tests.drivers import (
     Chat,
     Clock,
@@ -19,10 +17,10 @@ from tests.drivers import (
     link,
     make_config,
     other_chat,
+    running,
     supervisor_chat,
     worker_chat,
 )
-from tests.offline import RecordingRequest
 
 # A test that overruns its time limit prints every thread's and asyncio task's stack.
 pytest_plugins = ("tests.hangs",)
@@ -36,19 +34,9 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def bot(data_dir: Path) -> AsyncIterator[Harness]:
     """A started bot; on teardown, every Bot API call it made must have been valid."""
-    config = make_config(data_dir)
-    service = await open_service(config)
-    service.store.clock = Daytime()  # the same answers whatever the hour the suite runs
-    request = RecordingRequest()
-    app = build_application(config, service, request=request)
-    await app.initialize()
-    harness = Harness(app, request, service, config)
-    try:
+    # Daytime: the same answers whatever the hour the suite runs
+    async with running(make_config(data_dir), Daytime()) as harness:
         yield harness
-    finally:
-        await app.shutdown()
-        await service.store.close()
-    request.assert_valid()
 
 
 @pytest.fixture

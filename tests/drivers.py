@@ -3,8 +3,10 @@ layer, and read back what the bot sent. The pytest fixtures that build these are
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +14,9 @@ from typing import Any
 
 from telegram import Update
 
+from bot.app import open_service
 from bot.config import Config
+from bot.telegram_bot import build_application
 from flows.app import App
 from tests.offline import BOT_USER, Call, Person, RecordingRequest, update_ids
 
@@ -321,3 +325,23 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    config: Config, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[Harness]:
+    """A real PTB Application over the offline request layer on `config`'s data directory (with
+    `clock` as the store's clock); on the way out, every Bot API call it made must be valid."""
+    service = await open_service(config)
+    if clock is not None:
+        service.store.clock = clock
+    request = RecordingRequest()
+    app = build_application(config, service, request=request)
+    await app.initialize()
+    try:
+        yield Harness(app, request, service, config)
+    finally:
+        await app.shutdown()
+        await service.store.close()
+    request.assert_valid()

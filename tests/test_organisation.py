@@ -11,18 +11,16 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import open_service
 from bot.config import Config, ConfigProblem
 from bot.delivery import sweep
-from bot.telegram_bot import build_application
+from tests import drivers
 from tests.drivers import Chat, Clock, Harness, link, make_config
-from tests.offline import Person, RecordingRequest
+from tests.offline import Person
 from tests.test_supervision import reflect
 from tests.test_team import share_newest
 
@@ -33,20 +31,12 @@ JO = Person(user_id=3003, first_name="Jo")
 WORDS = "canary-words-about-Priya"
 
 
-@contextlib.asynccontextmanager
-async def running(data_dir: Path, clock: Clock, **overrides: Any) -> AsyncIterator[Harness]:
-    config = make_config(data_dir, admins=frozenset({ADMIN.user_id}), **overrides)
-    service = await open_service(config)
-    service.store.clock = clock
-    request = RecordingRequest()
-    app = build_application(config, service, request=request)
-    await app.initialize()
-    try:
-        yield Harness(app, request, service, config)
-    finally:
-        await app.shutdown()
-        await service.store.close()
-    request.assert_valid()
+def running(
+    data_dir: Path, clock: Clock, **overrides: Any
+) -> contextlib.AbstractAsyncContextManager[Harness]:
+    return drivers.running(
+        make_config(data_dir, admins=frozenset({ADMIN.user_id}), **overrides), clock
+    )
 
 
 def rows(data_dir: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,10 @@ import pytest
 import yaml
 
 from bot.app import open_service
-from bot.telegram_bot import build_application
 from flows.questions import catalogue as engine
 from flows.store.core import StartupProblem
-from tests.drivers import Chat, Harness, make_config
-from tests.offline import Person, RecordingRequest
+from tests.drivers import Chat, Harness, make_config, running
+from tests.offline import Person
 
 
 def shipped(name: str) -> dict[str, Any]:
@@ -38,19 +37,8 @@ def changed(name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, An
     return data
 
 
-@contextlib.asynccontextmanager
-async def started(tmp_path: Path, prompts_dir: Path) -> AsyncIterator[Harness]:
-    config = make_config(tmp_path / "data", prompts_dir=prompts_dir)
-    service = await open_service(config)
-    request = RecordingRequest()
-    app = build_application(config, service, request=request)
-    await app.initialize()
-    try:
-        yield Harness(app, request, service, config)
-    finally:
-        await app.shutdown()
-        await service.store.close()
-    request.assert_valid()
+def started(tmp_path: Path, prompts_dir: Path) -> contextlib.AbstractAsyncContextManager[Harness]:
+    return running(make_config(tmp_path / "data", prompts_dir=prompts_dir))
 
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -9,36 +9,19 @@ import base64
 import contextlib
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot import rekey
-from bot.app import open_service
 from bot.backup import BackupProblem, backup, restore, running_lock
 from bot.config import Config
 from bot.rekey import rotate_key
-from bot.telegram_bot import build_application
 from flows.store.core import StartupProblem, Store
-from tests.drivers import Chat, Harness, make_config
-from tests.offline import Person, RecordingRequest
+from tests.drivers import Chat, make_config, running
+from tests.offline import Person
 
 CANARY = "ROTATE-CANARY words kept through a new key"
-
-
-@contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[Harness]:
-    service = await open_service(config)
-    request = RecordingRequest()
-    app = build_application(config, service, request=request)
-    await app.initialize()
-    try:
-        yield Harness(app, request, service, config)
-    finally:
-        await app.shutdown()
-        await service.store.close()
-    request.assert_valid()
 
 
 async def write(config: Config) -> None:

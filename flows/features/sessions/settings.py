@@ -114,23 +114,9 @@ def settings_button(t: Turn, value: str) -> None:
         change(t, quiet_start=hours[0], quiet_end=hours[1])
         reminders(t, edit=True)
     elif value == "weekly":
-        t.say(
-            msg("weekly_day"),
-            [
-                [Button(msg("weekday_short", day=d), f"M:wd{d}") for d in range(4)],
-                [Button(msg("weekday_short", day=d), f"M:wd{d}") for d in range(4, 7)],
-                [Button(msg("button_weekly_off"), "M:wdoff")],
-            ],
-        )
+        _day_picker(t, "weekly_day", "M:wd", "button_weekly_off")
     elif value == "digest":
-        t.say(
-            msg("digest_day"),
-            [
-                [Button(msg("weekday_short", day=d), f"M:gd{d}") for d in range(4)],
-                [Button(msg("weekday_short", day=d), f"M:gd{d}") for d in range(4, 7)],
-                [Button(msg("button_digest_off"), "M:gdoff")],
-            ],
-        )
+        _day_picker(t, "digest_day", "M:gd", "button_digest_off")
     elif value == "gdoff":
         t.out.clear_buttons = True
         change(t, digest_day=None)
@@ -204,3 +190,9 @@ def pause_until(t: Turn, day: date) -> None:
     resume = when.to_utc(datetime.combine(day, datetime.min.time()), t.row.timezone)
     change(t, paused_until=resume)
     t.say(msg("paused", day=day))
+
+
+def _day_picker(t: Turn, question: str, prefix: str, off: str) -> None:
+    """Which day of the week (Mon-Thu, Fri-Sun), or off."""
+    day = [Button(msg("weekday_short", day=d), f"{prefix}{d}") for d in range(7)]
+    t.say(msg(question), [day[:4], day[4:], [Button(msg(off), f"{prefix}off")]])
