@@ -84,6 +84,7 @@ PREPARATION = [  # (step answered, what the bot must ask next)
     ("not_sharing", "Question 6 of 6"),
     ("social_media", "Your preparation"),
 ]
+PRIVATE = {"not_sharing"}  # steps marked `private: true`: left out of a share unless put back
 WORKERS = ("Alex", "Bea", "Cy", "Di")
 SUPERVISORS = ("Sam", "Tom")
 
@@ -257,9 +258,12 @@ def share(agent: Agent) -> Iterator[Step]:
     newest = agent.entries[-1]  # the entry list is newest first
     yield Step(agent.text("/share"), "What would you like to share?")
     yield Step(agent.press("One entry"), "Which entry?")
-    yield Step(agent.press(_entry_label(newest)), f"Share with {name}")  # the preview's button
+    # The picker lists entries newest first, numbered; "Share with…" is the preview's button.
+    yield Step(agent.press("1"), f"Share with {name}")
     yield Step(agent.press(f"Share with {name}"), f"Shared with {name}")
-    agent.shares.append((supervisor, frozenset(newest.answers)))
+    # Answers private by design ("What I'm not prepared to share") start left out.
+    kept = frozenset(word for word, step in newest.answers.items() if step not in PRIVATE)
+    agent.shares.append((supervisor, kept))
 
 
 def reminder_waiting(agent: Agent) -> tuple[int, str] | None:
@@ -279,10 +283,6 @@ def answer_reminder(agent: Agent, message_id: int, data: str) -> Iterator[Step]:
         lambda a: a.person.press(data, message_id=message_id), "Anything else you'd like to bring?"
     )
     yield Step(agent.press("Nothing else"), "You're ready")
-
-
-def _entry_label(entry: Entry) -> str:
-    return {"preparation": "Preparation", "journal": "Journal", "note": "Journal"}[entry.flow]
 
 
 ACTIVITIES: dict[str, tuple[float, Callable[[Agent], Iterator[Step]]]] = {
@@ -643,10 +643,14 @@ def check_nudges(sim: Simulation, report: dict[str, Any]) -> None:
             twice += 1
             assert sim.straddles_kill(first, again), f"reminder {nudge_id} repeated without a kill"
     states = report.pop("nudges")
-    assert states == {n: "sent" for n in sim.reminders}, states
+    # The workers' reminders, and their supervisors' own for the same sessions (planned as each
+    # link was made during the run), all sent.
+    assert set(sim.reminders) <= set(states), set(sim.reminders) - set(states)
+    assert all(state == "sent" for state in states.values()), states
     assert report.pop("outbox") == 0, "something was left in the outbox"
     report.update(
         reminders=len(sim.reminders),
+        supervisor_reminders=len(states) - len(sim.reminders),
         reminders_lost=len(set(sim.reminders) - set(copies)),
         reminders_sent_twice=twice,
         reminders_answered=sum(len(a.answered) for a in sim.agents),
