@@ -20,6 +20,7 @@ FEATURE_RANK = {
     "progress": 0,
     "account": 0,
     "supervision": 1,
+    "plans": 1,
     "sessions": 2,
     "team": 2,
     "admin": 3,

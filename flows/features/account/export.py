@@ -13,7 +13,8 @@ from flows.store import audit
 
 def export(t: Turn) -> None:
     """Everything held about the person, as Markdown and JSON, made in memory."""
-    rows = t.tx.entries(t.person.id, limit=-1)
+    # Every version of a plan too (earlier ones are 'superseded').
+    rows = t.tx.entries(t.person.id, limit=-1, statuses=("saved", "draft", "superseded"))
     entries = []
     for entry in rows:
         raw = t.tx.answers(t.row.cipher, entry.id)
