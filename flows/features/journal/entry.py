@@ -101,7 +101,7 @@ def open_entry(t: Turn, rest: str) -> None:
         t.say(chunk)
     flag = "button_unflag" if entry.flagged else "button_flag"
     back = [Button(msg("button_back_to_list"), page_data(page, query))]
-    if entry.status not in {"saved", "draft"}:  # an earlier version of a plan: to read only
+    if entry.superseded_at is not None:  # an earlier version of a plan: to read only
         t.say(chunks[-1], [*more_rows, back])
         return
     plan = flow is not None and flow.plan  # changed by running its set again: a new version

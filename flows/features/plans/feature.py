@@ -1,7 +1,7 @@
 """Plans: the Wellness at Work plan, the development plan and the biography (any question set
 marked `plan: true` in prompts/). Each is one living document: running its set again starts
 from the latest answers, each to keep or change (flows.questions.runner); a finished run that
-changes something is a new dated version and the one before is kept, 'superseded', out of
+changes something is a new dated version and the one before is kept, superseded, out of
 /entries, the pack and the share lists but in /export and there to look back through; a run
 that changes nothing just marks the plan reviewed today."""
 
@@ -15,8 +15,6 @@ from flows.kernel.turn import Turn, msg, title_of, wording
 from flows.questions.runner import flow_command
 from flows.store.rows import EntryRow
 
-SUPERSEDED = "superseded"  # an earlier version of a plan
-
 
 def versions(t: Turn, entry: EntryRow) -> list[EntryRow]:
     """Every version of the plan `entry` belongs to, newest first."""
@@ -25,7 +23,8 @@ def versions(t: Turn, entry: EntryRow) -> list[EntryRow]:
         limit=-1,
         flows=(entry.flow,),
         episode_id=entry.episode_id,
-        statuses=("saved", SUPERSEDED),
+        statuses=("saved",),
+        versions=True,
     )
 
 
@@ -34,7 +33,7 @@ def _completed(t: Turn, entry_id: int, flow_name: str) -> None:
     entry = t.tx.entry(t.person.id, entry_id)
     if flow is None or not flow.plan or entry is None:
         return
-    earlier = [e for e in versions(t, entry) if e.id != entry.id and e.status == "saved"]
+    earlier = [e for e in versions(t, entry) if e.id != entry.id and e.superseded_at is None]
     if not earlier:
         t.say(msg("plan_first_version", title=flow.title))
         return
@@ -46,7 +45,7 @@ def _completed(t: Turn, entry_id: int, flow_name: str) -> None:
         t.say(msg("plan_reviewed", title=flow.title))
         return
     for old in earlier:
-        t.tx.set_entry_status(old.id, SUPERSEDED)
+        t.tx.set_superseded(old.id)
     if previous.flagged:  # still to bring to supervision, in the same part of the pack
         t.tx.set_flag(entry.id, True)
         t.tx.set_proctor(entry.id, previous.proctor)
@@ -65,8 +64,8 @@ def _entry_more(t: Turn, entry: EntryRow) -> tuple[list[str], list[list[Button]]
     if flow is None or not flow.plan:
         return [], []
     all_versions = versions(t, entry)
-    if entry.status == SUPERSEDED:
-        latest = next((e for e in all_versions if e.status == "saved"), None)
+    if entry.superseded_at is not None:
+        latest = next((e for e in all_versions if e.superseded_at is None), None)
         rows = [[Button(msg("button_latest_version"), f"o:{latest.id}")]] if latest else []
         return [msg("plan_old_version", when=t.when(entry.updated_at or entry.created_at))], rows
     reviewed = t.when(entry.updated_at or entry.created_at)
@@ -90,7 +89,7 @@ def _button(t: Turn, rest: str) -> None:
     if action == "review":
         flow_command(t, flow)
         return
-    earlier = [e for e in versions(t, entry) if e.status == SUPERSEDED]
+    earlier = [e for e in versions(t, entry) if e.superseded_at is not None]
     if not earlier:
         t.not_found()
         return

@@ -1,0 +1,143 @@
+"""Plans (issue 24), as a person would use them: the Wellness at Work plan, the development plan
+and the biography are each one living document. Running the set again shows each answer to keep
+or change; a change is a new dated version, the earlier one kept and there to look back through;
+/entries lists the plan once; export carries every version and /forget erases them; the wellness
+plan shares through the usual preview with an answer left out; marked plans land in the pack
+under their Proctor function."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from tests.drivers import Chat, Clock, Harness
+
+WELLNESS = [
+    "A walk at lunch keeps me well",
+    "I stop answering messages",
+    "I go quiet in team meetings",
+    "A short check-in helps, being rushed does not",
+    "Flexible start times on clinic days",
+    "My team leader first",
+]
+
+
+def rows(bot: Harness, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(bot.service.store.path) as db:
+        return db.execute(sql).fetchall()
+
+
+async def make_wellness(chat: Chat, answers: list[str] = WELLNESS) -> list[str]:
+    replies = await chat.send("/wellness")
+    assert "Wellness at Work plan" in replies[0]
+    for answer in answers:
+        replies = await chat.send(answer)
+    return replies
+
+
+async def change_one(chat: Chat, clock: Clock, index: int, words: str) -> list[str]:
+    """Run /wellness again a month on: keep every answer but one, which is rewritten."""
+    clock.advance(days=31)
+    replies = await chat.send("/wellness")
+    for n, answer in enumerate(WELLNESS):
+        question = replies[-1]
+        assert answer in question, (n, question)  # the current answer, shown under the question
+        assert "Keep as it is" in chat.buttons()
+        replies = await chat.send(words) if n == index else await chat.press("Keep as it is")
+    return replies
+
+
+async def test_a_plan_is_one_living_document_with_dated_versions(
+    chat: Chat, bot: Harness, clock: Clock
+) -> None:
+    await chat.send("/start")
+    replies = await make_wellness(chat)
+    said = "\n".join(replies)
+    assert "A walk at lunch keeps me well" in said and "run it again" in said
+    replies = await change_one(chat, clock, 4, "Flexible start times and a quiet room")
+    said = "\n".join(replies)
+    assert "is updated" in said and "kept too" in said
+    assert rows(bot, "SELECT superseded_at IS NULL FROM entries ORDER BY id") == [(0,), (1,)]
+
+    # /entries lists the plan once, with the date it was last looked over.
+    replies = await chat.send("/entries")
+    assert replies[0].count("Wellness at Work plan") == 1
+    assert "last reviewed" in replies[0]
+    assert chat.buttons() == ["1"]
+    replies = await chat.press("1")
+    shown = "\n".join(replies)
+    assert "Flexible start times and a quiet room" in shown  # the latest is what's shown
+    assert "Flexible start times on clinic days" not in shown
+    assert "Last reviewed" in shown
+    assert "Edit" not in chat.buttons()  # changed by looking it over again: a new version
+    # The earlier version is kept and can be read.
+    replies = await chat.press("Earlier versions (1)")
+    await chat.press("1")
+    earlier = "\n".join(chat.read()[-2:])
+    assert "Flexible start times on clinic days" in earlier
+    assert "An earlier version" in earlier
+    assert "Delete" not in chat.buttons() and "Latest version" in chat.buttons()
+
+    # Looking it over and changing nothing makes no new version: it's marked reviewed.
+    clock.advance(days=40)
+    await chat.send("/wellness")
+    for _ in WELLNESS:
+        replies = await chat.press("Keep as it is")
+    assert "Nothing changed" in "\n".join(replies)
+    assert rows(bot, "SELECT superseded_at IS NULL FROM entries ORDER BY id") == [(0,), (1,)]
+
+
+async def test_export_carries_every_version_and_forget_erases_them(
+    chat: Chat, bot: Harness, clock: Clock
+) -> None:
+    await chat.send("/start")
+    await make_wellness(chat)
+    await change_one(chat, clock, 0, "CANARY-new walking at lunch")
+    await chat.send("/export")
+    calls = [c for c in bot.request.calls if c.method == "sendDocument"]
+    body = next(
+        c.params["document"].content.decode()
+        for c in calls
+        if c.params["document"].filename.endswith(".json")
+    )
+    data = json.loads(body)
+    texts = [a["text"] for e in data["entries"] for a in e["answers"]]
+    assert "A walk at lunch keeps me well" in texts  # the earlier version
+    assert "CANARY-new walking at lunch" in texts  # and the latest
+    await chat.send("/forget")
+    await chat.press("Erase everything")
+    await chat.press("Yes, erase it all now")
+    for table in ["entries", "answers"]:
+        assert rows(bot, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+
+
+async def test_development_and_biography_are_plans_too(chat: Chat, bot: Harness) -> None:
+    await chat.send("/start")
+    replies = await chat.send("/development")
+    assert "development plan" in replies[0]
+    for answer in ["Coaching skills, from my own recovery", "Time for a course", "By spring"]:
+        replies = await chat.send(answer)
+    assert "Coaching skills" in "\n".join(replies)
+    replies = await chat.send("/biography")
+    assert "biography" in replies[0]
+    replies = await chat.send("Ten years in housing support")
+    assert "Question 2 of 4" in replies[-1]
+    for _ in range(3):
+        await chat.send("/skip")
+    assert rows(bot, "SELECT flow, status FROM entries ORDER BY id") == [
+        ("development", "saved"),
+        ("biography", "saved"),
+    ]
+
+
+async def test_the_identifying_check_runs_on_plan_answers(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.send("/wellness")
+    await chat.send("A walk at lunch")
+    await chat.send("/skip")
+    await chat.send("/skip")
+    await chat.send("/skip")
+    await chat.send("/skip")
+    replies = await chat.send("Call me on 07700 900123")
+    assert any("phone number" in r for r in replies), replies
