@@ -141,3 +141,61 @@ async def test_the_identifying_check_runs_on_plan_answers(chat: Chat) -> None:
     await chat.send("/skip")
     replies = await chat.send("Call me on 07700 900123")
     assert any("phone number" in r for r in replies), replies
+
+
+async def test_sharing_the_wellness_plan_with_one_answer_left_out_then_withdrawing(
+    bot: Harness, clock: Clock, linked: tuple[Chat, Chat]
+) -> None:
+    worker, supervisor = linked
+    await make_wellness(worker)
+    await change_one(worker, clock, 4, "Flexible start times and a quiet room")
+    before = len(supervisor.sent())
+    await worker.send("/share")
+    await worker.press("One entry")
+    picker = worker.read()[-1]
+    assert picker.count("Wellness at Work plan") == 1  # the latest version only
+    replies = await worker.press("1")
+    preview = "\n".join(replies)
+    assert "Flexible start times and a quiet room" in preview
+    assert "Flexible start times on clinic days" not in preview  # not the earlier version
+    await worker.press_under("I go quiet in team meetings", "Leave out: What others might notice")
+    await worker.press_under("would be shared with Sam", "Share with Sam")
+    received = supervisor.sent()[before:]
+    assert len(received) == 1
+    text = received[0].params["text"]
+    kept = [w for n, w in enumerate(WELLNESS) if n not in {2, 4}]
+    for words in [*kept, "Flexible start times and a quiet room"]:
+        assert words in text, words
+    assert "I go quiet in team meetings" not in text
+    assert "Flexible start times on clinic days" not in text
+
+    await worker.send("/shared")
+    await worker.press("Withdraw 1")
+    await worker.press("Withdraw it")
+    assert supervisor.deleted() == [before + 1]
+    assert "Nothing has been shared with you" in (await supervisor.send("/summaries"))[-1]
+    assert rows(bot, "SELECT COUNT(*) FROM share_bodies") == [(0,)]
+
+
+async def test_marked_plans_land_in_the_pack_under_their_proctor_function(
+    linked: tuple[Chat, Chat],
+) -> None:
+    worker, _ = linked
+    await make_wellness(worker)
+    await worker.send("/development")
+    await worker.send("Coaching skills, from my own recovery")
+    await worker.send("/skip")
+    await worker.send("/skip")
+    for number in ("1", "2"):
+        await worker.send("/entries")
+        await worker.press(number)
+        await worker.press("Bring to supervision")
+    await worker.send("/share")
+    preview = "\n".join(await worker.press("Supervision pack (2)"))
+    support = preview.index("Support and wellbeing")
+    learning = preview.index("Learning and development")
+    quality = preview.index("Quality and boundaries")
+    wellness = preview.index("A walk at lunch keeps me well")
+    development = preview.index("Coaching skills, from my own recovery")
+    # Each under its own heading: learning and development comes first in the pack.
+    assert learning < development < quality < support < wellness
