@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
+from flows.kernel.when import to_utc
 from tests.drivers import Chat, Clock, Harness
 
 WELLNESS = [
@@ -199,3 +201,71 @@ async def test_marked_plans_land_in_the_pack_under_their_proctor_function(
     development = preview.index("Coaching skills, from my own recovery")
     # Each under its own heading: learning and development comes first in the pack.
     assert learning < development < quality < support < wellness
+
+
+# ---- the review reminder ---------------------------------------------------------------------
+
+START = datetime(2026, 12, 2, 16, 30, tzinfo=UTC)  # Wed 2 Dec 2026, 16:30 in London (GMT)
+
+
+def move_to(clock: Clock, local: str) -> None:
+    clock.now = to_utc(datetime.strptime(local, "%Y-%m-%d %H:%M"), "Europe/London")
+
+
+async def due(bot: Harness) -> int:
+    return int(await bot.app.bot_data.alarm.run_due())
+
+
+def invitations(chat: Chat) -> list[str]:
+    return [t for t in chat.sent_texts() if "since you looked over" in t]
+
+
+async def test_the_review_reminder_arrives_once_three_months_on_at_their_time(
+    chat: Chat, bot: Harness, clock: Clock
+) -> None:
+    clock.now = START
+    await chat.send("/start")
+    await make_wellness(chat)
+    replies = await chat.send("/reminders")
+    assert "Looking over your plans: every 3 months, at 09:00" in replies[-1]
+    move_to(clock, "2027-03-02 08:59")
+    assert await due(bot) == 0
+    move_to(clock, "2027-03-02 09:00")
+    assert await due(bot) == 1
+    (invite,) = invitations(chat)
+    assert "Wellness at Work plan" in invite and "2 December" in invite
+    move_to(clock, "2027-03-02 12:00")
+    assert await due(bot) == 0  # once
+    replies = await chat.press("Look over and change")
+    assert "A walk at lunch keeps me well" in replies[-1]  # the set again, their answers shown
+
+
+async def test_no_review_reminder_during_a_pause_or_when_switched_off(
+    chat: Chat, bot: Harness, clock: Clock
+) -> None:
+    clock.now = START
+    await chat.send("/start")
+    await make_wellness(chat)
+    move_to(clock, "2027-02-20 10:00")
+    await chat.send("/reminders")
+    await chat.press("Pause everything")
+    await chat.press("4 weeks")  # until Sat 20 March
+    move_to(clock, "2027-03-02 09:00")
+    assert await due(bot) == 0
+    assert invitations(chat) == []
+    move_to(clock, "2027-03-20 08:00")  # the pause is over, and so are the quiet hours
+    assert await due(bot) == 1
+    assert len(invitations(chat)) == 1
+
+    # Switched off in /reminders: nothing for a year.
+    await chat.send("/wellness")
+    await chat.send("A new answer")
+    for _ in WELLNESS[1:]:
+        await chat.press("Keep as it is")
+    await chat.send("/reminders")
+    for label in ["every 3 months", "every 6 months", "every 12 months", "every 1 month"]:
+        await chat.press(f"Looking over plans: {label}")
+    assert "Looking over plans: off" in chat.buttons()
+    move_to(clock, "2028-04-01 09:00")
+    assert await due(bot) == 0
+    assert len(invitations(chat)) == 1
