@@ -269,3 +269,50 @@ async def test_no_review_reminder_during_a_pause_or_when_switched_off(
     move_to(clock, "2028-04-01 09:00")
     assert await due(bot) == 0
     assert len(invitations(chat)) == 1
+
+
+# ---- the biography for team materials ----------------------------------------------------------
+
+
+async def test_the_biography_pdf_and_text_hold_exactly_the_answers_kept(
+    chat: Chat, bot: Harness
+) -> None:
+    import io
+
+    import pypdf
+
+    await chat.send("/start")
+    await chat.send("/biography")
+    bio = [
+        "Ten years in housing support <&>",
+        "Wild swimming and the allotment",
+        "Someone once listened to me",
+        "PRIVATE-bit about my own recovery",
+    ]
+    for answer in bio:
+        await chat.send(answer)
+    await chat.send("/entries")
+    await chat.press("1")
+    replies = await chat.press("📄 For team materials")
+    assert "My work so far\nTen years in housing support <&>\n\nOutside work" in replies[-1]
+    await chat.press("Leave out: My own experience")
+    assert "My own experience (left out)" in chat.edits()[-1]
+    assert "PRIVATE-bit" not in chat.edits()[-1]
+    replies = await chat.press("Make the PDF and text")
+    text = replies[-1]
+    for words in bio[:3]:
+        assert words in text, words
+    assert "PRIVATE-bit" not in text
+    (call,) = [c for c in bot.request.calls if c.method == "sendDocument"]
+    upload = call.params["document"]
+    assert upload.filename.endswith(".pdf") and upload.content.startswith(b"%PDF-")
+    printed = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(upload.content)).pages)
+    printed = " ".join(printed.split())
+    for words in [*bio[:3], "Outside work", "Why I do this work"]:
+        assert words in printed, words
+    assert "PRIVATE-bit" not in printed and "My own experience" not in printed
+    assert not list(bot.config.data_dir.glob("*.pdf"))  # made in memory, never stored
+    # A forged mask or entry is not found, never an error.
+    await chat.press_data("pb:1:99")
+    await chat.press_data("pb:999:0:make")
+    assert all(t.startswith("I couldn't find that") for t in chat.toasts()[-2:])

@@ -8,6 +8,7 @@ that changes nothing just marks the plan reviewed today."""
 from __future__ import annotations
 
 from flows.features.journal.entry import ENTRY_MORE
+from flows.features.plans import biography
 from flows.kernel.feature import Feature
 from flows.kernel.ids import number
 from flows.kernel.model import Button
@@ -74,6 +75,7 @@ def _entry_more(t: Turn, entry: EntryRow) -> tuple[list[str], list[list[Button]]
         rows.append(
             [Button(msg("button_versions", count=len(all_versions) - 1), f"pl:{entry.id}:v")]
         )
+    rows += biography.offer(entry)
     return [msg("plan_reviewed_on", when=reviewed)], rows
 
 
@@ -103,7 +105,7 @@ def _button(t: Turn, rest: str) -> None:
 
 FEATURE = Feature(
     name="plans",
-    buttons={"pl": _button},
+    buttons={"pl": _button, "pb": biography.button},
     completed=_completed,
     extends={ENTRY_MORE: _entry_more},
 )
