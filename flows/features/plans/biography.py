@@ -61,7 +61,13 @@ def button(t: Turn, rest: str) -> None:
         t.out.documents = [
             Document(f"biography-{day}.pdf", make=functools.partial(pdf, title, kept))
         ]
-        t.say(msg("biography_text", title=title, answers=kept))
+        t.say(
+            msg(
+                "biography_text",
+                title=title,
+                answers=[{"label": la, "text": tx} for la, tx in kept],
+            )
+        )
         return
     items = [
         {"label": label_of(flow, k), "text": render.shorten(answers[k], 200), "out": mask >> i & 1}
