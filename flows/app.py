@@ -12,6 +12,7 @@ from flows.features.admin.feature import FEATURE as ADMIN
 from flows.features.admin.feature import feature as admin_feature
 from flows.features.admin.policy import Organisation
 from flows.features.journal.feature import FEATURE as JOURNAL
+from flows.features.plans.feature import FEATURE as PLANS
 from flows.features.progress.feature import FEATURE as PROGRESS
 from flows.features.sessions.feature import FEATURE as SESSIONS
 from flows.features.supervision.feature import FEATURE as SUPERVISION
@@ -26,6 +27,7 @@ FEATURES: tuple[Feature, ...] = (
     JOURNAL,
     PROGRESS,
     SUPERVISION,
+    PLANS,
     SESSIONS,
     TEAM,
     ACCOUNT,

@@ -20,9 +20,10 @@ FEATURE_RANK = {
     "progress": 0,
     "account": 0,
     "supervision": 1,
-    "sessions": 2,
-    "team": 2,
-    "admin": 3,
+    "plans": 2,
+    "sessions": 3,
+    "team": 3,
+    "admin": 4,
 }
 # Below the kernel's turn: what the kernel, the store and the question sets may import.
 KERNEL_BASE = {

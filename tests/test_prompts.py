@@ -42,6 +42,9 @@ def test_shipped_prompts_load() -> None:
         "journal",
         "coreflection",
         "coproduction",
+        "wellness",
+        "development",
+        "biography",
     ]
     assert len(cat.flows["top_tips"].steps) == 11  # ten tips and a note
     assert len([s for s in cat.flows["reflection"].steps]) == 5

@@ -461,6 +461,7 @@ def _flow(env: Environment, filename: str, data: Mapping[str, Any]) -> Flow:
         source=filename,
         proctor=_proctor(data, filename),
         together=bool(data.get("together", False)),
+        plan=bool(data.get("plan", False)),
     )
 
 

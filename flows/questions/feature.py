@@ -15,6 +15,7 @@ from flows.questions.runner import (
     done,
     flow_command,
     identifying_choice,
+    keep,
     link,
     replace_typed,
     show_chosen,
@@ -44,6 +45,9 @@ def _answer_button(t: Turn, value: str) -> None:
         step = t.step
         if value == "done" and step.input == "free":
             done(t)
+            return
+        if value == "keep" and keep(t):
+            t.out.toast = msg("kept_toast")
             return
         if value == "skip" and step.optional:
             t.out.toast = msg("saved_toast")

@@ -17,6 +17,7 @@ from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
 from flows.questions.check import warn
 from flows.questions.sets import END, Flow
+from flows.store.rows import EntryRow
 
 LINK_WINDOW = timedelta(days=14)
 SUMMARY_ANSWER_CHARS = 300
@@ -103,7 +104,11 @@ def flow_command(t: Turn, flow: Flow) -> None:
 
 
 def start_flow(t: Turn, flow: Flow) -> None:
-    entry_id = t.tx.create_entry(t.person.id, flow.name, None)
+    latest = latest_version(t, flow) if flow.plan else None
+    entry_id = t.tx.create_entry(t.person.id, flow.name, latest.episode_id if latest else None)
+    if latest is not None:  # a plan's new version starts from the latest one's answers
+        for key, value in t.tx.answers(t.row.cipher, latest.id).items():
+            t.tx.put_answer(t.row.cipher, entry_id, key, value)
     t.conv.flow, t.conv.step, t.conv.entry_id = flow.name, flow.first, entry_id
     t.conv.history, t.conv.pending = [], None
     intro = render.tidy(flow.intro.render(**context_of(flow, {})))
@@ -122,6 +127,12 @@ def start_flow(t: Turn, flow: Flow) -> None:
             intro, buttons = t.picker(intro + "\n\n" + msg("link_offer"), found)
     t.say(intro, buttons)
     ask(t)
+
+
+def latest_version(t: Turn, flow: Flow) -> EntryRow | None:
+    """A plan's current version: its newest saved entry (earlier ones are 'superseded')."""
+    found = t.tx.entries(t.person.id, limit=1, flows=(flow.name,), statuses=("saved",))
+    return found[0] if found else None
 
 
 def question_text(t: Turn, answers: dict[str, str] | None = None) -> str:
@@ -154,6 +165,8 @@ def ask(t: Turn) -> None:
         shown = content.display(step, earlier)
         text += "\n\n" + msg("previous_answer", answer=render.shorten(shown, 600))
     rows = choice_rows([Button(c.label, f"a:{t.conv.turn}:{c.value}") for c in step.choices])
+    if t.flow.plan and earlier is not None and step.input == "text":
+        rows.append([Button(msg("button_keep_answer"), f"a:{t.conv.turn}:keep")])
     if step.optional:
         rows.append([Button(msg("skip_button"), f"a:{t.conv.turn}:skip")])
     if step.input == "free" and any(content.base(k) == step.id for k in answers):
@@ -168,6 +181,18 @@ def ask_more(t: Turn) -> None:
         msg("journal_part_saved"),
         [[Button(msg("button_done"), f"a:{t.conv.turn}:done")]],
     )
+
+
+def keep(t: Turn) -> bool:
+    """A plan's answer kept as it is: on to the next question."""
+    if not t.flow.plan or t.step.input != "text":
+        return False
+    assert t.conv.entry_id is not None
+    if t.step.id not in t.tx.answers(t.row.cipher, t.conv.entry_id):
+        return False
+    show_chosen(t, msg("kept_label"))
+    advance(t, t.step.id)
+    return True
 
 
 def done(t: Turn) -> None:

@@ -70,6 +70,9 @@ class Flow:
     source: str
     proctor: str = "formative"  # the supervision pack section its entries go to by default
     together: bool = False  # answered by both sides of a link in a co-reflection round
+    # One living document (a plan): running it again starts from the latest version's answers,
+    # each to keep or change; each change is a new dated version (flows/features/plans).
+    plan: bool = False
     _machine: Any = field(default=None, repr=False)
     _cursor: _Cursor = field(default_factory=_Cursor, repr=False)
 

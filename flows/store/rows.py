@@ -54,3 +54,4 @@ class EntryRow:
     flagged: bool = False
     updated_at: datetime | None = None
     proctor: str | None = None  # the supervision pack section the worker chose, if they did
+    superseded_at: datetime | None = None  # an earlier version of a plan, kept since then

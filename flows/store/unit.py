@@ -16,9 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from flows.kernel.crypto import Cipher, Keyring
-from flows.store.rows import Conversation, EntryRow, PersonRow, iso, now_utc
+from flows.store.rows import Conversation, EntryRow, PersonRow, at, iso, now_utc
 
-_ENTRY_COLUMNS = "id, flow, status, episode_id, created_at, flagged, updated_at, proctor"
+_ENTRY_COLUMNS = (
+    "id, flow, status, episode_id, created_at, flagged, updated_at, proctor, superseded_at"
+)
 
 
 def entry_row(r: sqlite3.Row) -> EntryRow:
@@ -31,6 +33,7 @@ def entry_row(r: sqlite3.Row) -> EntryRow:
         flagged=bool(r["flagged"]),
         updated_at=datetime.fromisoformat(r["updated_at"]),
         proctor=r["proctor"],
+        superseded_at=at(r["superseded_at"]),
     )
 
 
@@ -178,6 +181,12 @@ class Unit:
             (status, iso(self.clock()), entry_id),
         )
 
+    def set_superseded(self, entry_id: int) -> None:
+        """An earlier version of a plan: kept, but no longer the one shown or shared."""
+        self.conn.execute(
+            "UPDATE entries SET superseded_at = ? WHERE id = ?", (iso(self.clock()), entry_id)
+        )
+
     def set_entry_episode(self, entry_id: int, episode_id: int) -> None:
         self.conn.execute("UPDATE entries SET episode_id = ? WHERE id = ?", (episode_id, entry_id))
 
@@ -196,10 +205,13 @@ class Unit:
         flagged: bool = False,
         flagged_since: datetime | None = None,
         offset: int = 0,
+        versions: bool = False,
     ) -> list[EntryRow]:
-        """A person's entries, newest first."""
+        """A person's entries, newest first; earlier versions of a plan only with `versions`."""
         sql = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE person_id = ?"
         args: list[Any] = [person_id]
+        if not versions:
+            sql += " AND superseded_at IS NULL"
         sql += f" AND status IN ({','.join('?' * len(statuses))})"
         args.extend(statuses)
         if flows is not None:
@@ -236,7 +248,7 @@ class Unit:
         this person's thread of work only; a search that fills its page stops early."""
         rows = self.conn.execute(
             "SELECT id, search_text FROM entries INDEXED BY entries_newest_first"
-            " WHERE person_id = ? AND status IN ('saved', 'draft')"
+            " WHERE person_id = ? AND status IN ('saved', 'draft') AND superseded_at IS NULL"
             " ORDER BY created_at DESC, id DESC",
             (person_id,),
         ).fetchall()

@@ -13,7 +13,7 @@ from flows.store import audit
 
 def export(t: Turn) -> None:
     """Everything held about the person, as Markdown and JSON, made in memory."""
-    rows = t.tx.entries(t.person.id, limit=-1)
+    rows = t.tx.entries(t.person.id, limit=-1, versions=True)  # every version of a plan too
     entries = []
     for entry in rows:
         raw = t.tx.answers(t.row.cipher, entry.id)

@@ -16,6 +16,8 @@ from flows.store.rows import EntryRow
 # Where supervision adds to an open entry without the journal importing it:
 CAN_SHARE = "journal.can_share"  # (t) -> bool: show "Share" under an entry
 SHARE_ENTRY = "journal.share_entry"  # (t, entry) -> None: "Share" was pressed
+# (t, entry) -> (blocks under its heading, button rows): what plans add under an opened plan
+ENTRY_MORE = "journal.entry_more"
 
 
 def section(entry: EntryRow) -> str:
@@ -67,6 +69,11 @@ def open_entry(t: Turn, rest: str) -> None:
             draft=entry.status == "draft",
         )
     ]
+    more_rows: list[list[Button]] = []
+    for more in t.also(ENTRY_MORE):
+        extra, rows = more(t, entry)
+        blocks += extra
+        more_rows += rows
     if entry.flagged:
         blocks.append(msg("entry_flagged"))
         blocks.append(msg("entry_section", section=msg(f"proctor_{section(entry)}")))
@@ -93,13 +100,19 @@ def open_entry(t: Turn, rest: str) -> None:
     for chunk in chunks[:-1]:
         t.say(chunk)
     flag = "button_unflag" if entry.flagged else "button_flag"
+    back = [Button(msg("button_back_to_list"), page_data(page, query))]
+    if entry.superseded_at is not None:  # an earlier version of a plan: to read only
+        t.say(chunks[-1], [*more_rows, back])
+        return
+    plan = flow is not None and flow.plan  # changed by running its set again: a new version
     t.say(
         chunks[-1],
         [
             [
-                Button(msg("button_edit"), f"x:{entry.id}:edit"),
+                *([] if plan else [Button(msg("button_edit"), f"x:{entry.id}:edit")]),
                 Button(msg("button_delete"), f"x:{entry.id}:delete"),
             ],
+            *more_rows,
             [Button(msg(flag), f"x:{entry.id}:flag")],
             *([[Button(msg("button_section"), f"x:{entry.id}:sec")]] if entry.flagged else []),
             *(
@@ -107,7 +120,7 @@ def open_entry(t: Turn, rest: str) -> None:
                 if any(can(t) for can in t.also(CAN_SHARE))
                 else []
             ),
-            [Button(msg("button_back_to_list"), page_data(page, query))],
+            back,
         ],
     )
 

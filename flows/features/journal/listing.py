@@ -4,7 +4,7 @@ supervision."""
 from __future__ import annotations
 
 from flows.kernel.model import Button
-from flows.kernel.turn import Turn, flow_list, msg
+from flows.kernel.turn import Turn, flow_list, msg, wording
 from flows.questions import answers as content
 
 ENTRIES_PAGE = 5  # fits a phone screen with its buttons
@@ -40,7 +40,17 @@ def entries(t: Turn, query: str, page: int) -> None:
         return
     items = []
     for number, entry in enumerate(rows, start=start + 1):
-        items.append({"number": number, "draft": entry.status == "draft", **t.recognisable(entry)})
+        flow = wording().flows.get(entry.flow)
+        # A plan is listed once (its latest version), with the date it was last looked over.
+        reviewed = t.when(entry.updated_at) if flow and flow.plan and entry.updated_at else ""
+        items.append(
+            {
+                "number": number,
+                "draft": entry.status == "draft",
+                "reviewed": reviewed,
+                **t.recognisable(entry),
+            }
+        )
     # Each carries where it was opened from, so the entry can lead back to this page.
     buttons = [
         Button(str(i["number"]), open_data(e.id, page, query))

@@ -91,11 +91,12 @@ class ReminderSettings:
     paused_until: datetime | None = None  # UTC
     digest_day: int | None = None  # a supervisor's weekly digest: 0 Monday … 6 Sunday; None off
     digest_time: str = "09:00"
+    plan_review_months: int = 3  # an invitation to look over each plan; 0: off
 
 
 _REMINDER_COLUMNS = (
     "first_before, second_before, reflect_after, weekly_day, weekly_time, quiet_start,"
-    " quiet_end, paused_until, digest_day, digest_time"
+    " quiet_end, paused_until, digest_day, digest_time, plan_review_months"
 )
 
 
@@ -118,6 +119,7 @@ def reminder_settings(tx: Unit, person_id: int) -> ReminderSettings:
         at(paused),
         row[8],
         row[9],
+        row[10],
     )
 
 
@@ -133,10 +135,11 @@ def set_reminder_settings(tx: Unit, person_id: int, settings: ReminderSettings) 
         None if settings.paused_until is None else iso(settings.paused_until),
         settings.digest_day,
         settings.digest_time,
+        settings.plan_review_months,
     )
     tx.conn.execute(
         f"INSERT OR REPLACE INTO reminder_settings (person_id, {_REMINDER_COLUMNS})"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (person_id, *values),
     )
 

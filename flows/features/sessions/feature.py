@@ -41,7 +41,7 @@ from flows.features.supervision.extend import (
 from flows.kernel import when
 from flows.kernel.feature import Feature, Guard
 from flows.kernel.ids import number
-from flows.kernel.turn import Turn, msg
+from flows.kernel.turn import Turn, msg, wording
 
 
 def _supervision(t: Turn, args: str) -> None:
@@ -130,6 +130,9 @@ def _setting_session(t: Turn, value: str) -> None:
 def _completed(t: Turn, entry_id: int, flow: str) -> None:
     if flow == IN_THE_MOMENT:  # a check before sharing: later, one invitation to reflect
         after_check(t, entry_id)
+    elif (found := wording().flows.get(flow)) is not None and found.plan:
+        plan(t.tx, t.person.id, t.now)  # the next invitation to look it over
+        t.out.rearm = True
 
 
 IN_THE_MOMENT = "in_the_moment"

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from flows.features.plans import review
 from flows.features.sessions import db as sessions_db
 from flows.features.sessions import digest
 from flows.features.sessions.db import NudgeRow, ReminderSettings, SessionRow
@@ -20,7 +21,7 @@ from flows.features.supervision import steps
 from flows.kernel import when
 from flows.kernel.export import iso_z
 from flows.kernel.model import Button, Reply, reply_to_json
-from flows.kernel.turn import Turn, msg
+from flows.kernel.turn import Turn, msg, title_of
 from flows.store.rows import iso
 from flows.store.unit import Unit
 
@@ -98,10 +99,26 @@ def plan_one(tx: Unit, person_id: int, now: datetime) -> None:
         wanted.add(key)
     if (digest_key := digest.plan(tx, person_id, settings, now)) is not None:
         wanted.add(digest_key)
+    if settings.plan_review_months:
+        for entry in review.current_plans(tx, person_id):
+            quiet = (settings.quiet_start, settings.quiet_end)
+            due = review.review_due(
+                entry,
+                settings.plan_review_months,
+                tz,
+                settings.weekly_time,
+                quiet,
+                settings.paused_until,
+            )
+            key = review.review_key(entry)
+            sessions_db.nudge_plan(
+                tx, person_id, "plan", key, due, due + review.REVIEW_USEFUL, entry_id=entry.id
+            )
+            wanted.add(key)
     for nudge in sessions_db.nudges_pending(tx, person_id):
         if nudge.due_at <= now:
             continue  # due: `process` sends or drops it
-        if nudge.kind in {"session", "weekly", "digest"} and nudge.key not in wanted:
+        if nudge.kind in {"session", "weekly", "digest", "plan"} and nudge.key not in wanted:
             sessions_db.nudge_end(tx, nudge.id, "cancelled", "no longer planned", now)
         elif nudge.kind == "reflect" and nudge.base_at is not None:
             if not settings.reflect_after:
@@ -241,6 +258,12 @@ def unfit(tx: Unit, nudge: NudgeRow, now: datetime) -> str | None:
             return "no longer linked"
     if nudge.kind == "digest":
         return digest.unfit(tx, nudge)
+    if nudge.kind == "plan":
+        entry = tx.entry(nudge.person_id, nudge.entry_id) if nudge.entry_id else None
+        if entry is None or entry.superseded_at is not None:
+            return "plan changed or deleted"
+        if review.review_key(entry) != nudge.key:
+            return "looked over since"
     if nudge.kind == "reflect":
         entry = tx.entry(nudge.person_id, nudge.entry_id) if nudge.entry_id else None
         if entry is None:
@@ -310,6 +333,15 @@ def render(tx: Unit, nudge: NudgeRow, now: datetime) -> Reply:
         return Reply(html, [row, [Button(msg("button_not_this_time"), f"N:{nudge.id}:skip")]])
     if nudge.kind == "digest":
         return digest.render(tx, nudge, now)
+    if nudge.kind == "plan":
+        entry = tx.entry(nudge.person_id, nudge.entry_id) if nudge.entry_id else None
+        assert entry is not None
+        html = msg(
+            "nudge_plan_review",
+            title=title_of(entry.flow),
+            when=when.to_local(review.reviewed_at(entry), tz),
+        )
+        return Reply(html, [[Button(msg("button_review_plan"), f"pl:{entry.id}:review")]])
     if nudge.kind == "agree":
         session = sessions_db.session(tx, nudge.session_id) if nudge.session_id else None
         link = sup_db.supervisor_link(tx, session.worker_id) if session else None

@@ -33,6 +33,9 @@ WEEKLY_TIMES = ("08:00", "09:00", "12:00", "13:00", "17:00", "18:00", "19:00", "
 PAUSE_WEEKS = (1, 2, 4)
 
 
+PLAN_REVIEW_MONTHS = (3, 6, 12, 1, 0)  # an invitation to look over each plan; 0: off
+
+
 def reminders(t: Turn, edit: bool = False) -> None:
     settings = sessions_db.reminder_settings(t.tx, t.person.id)
     paused = settings.paused_until is not None and settings.paused_until > t.now
@@ -62,6 +65,7 @@ def reminders(t: Turn, edit: bool = False) -> None:
         [Button(lead("button_reflect_after", settings.reflect_after), "M:reflect")],
         [Button(msg("button_weekly", s=settings, weekday=weekday), "M:weekly")],
         [Button(msg("button_quiet", s=settings, off=quiet_off), "M:quiet")],
+        [Button(msg("button_plan_review", months=settings.plan_review_months), "M:planrev")],
         *(
             [[Button(msg("button_digest", s=settings, weekday=digest_day), "M:digest")]]
             if sup_db.supervisee_links(t.tx, t.person.id)
@@ -97,6 +101,7 @@ def settings_button(t: Turn, value: str) -> None:
         "first": ("first_before", FIRST_BEFORE),
         "second": ("second_before", SECOND_BEFORE),
         "reflect": ("reflect_after", REFLECT_AFTER),
+        "planrev": ("plan_review_months", PLAN_REVIEW_MONTHS),
     }
     if value in cycles:
         field, options = cycles[value]

@@ -12,6 +12,7 @@ import functools
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flows.features.journal.entry import section as section_of
 from flows.features.supervision import db as sup_db
@@ -145,8 +146,9 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-def render(pack: Pack) -> bytes:
-    """The PDF's bytes: A4, large enough to read, one entry after another under each section."""
+def start(title: str) -> Any:
+    """An A4 fpdf2 document with the fonts loaded and its first page begun (the biography's
+    PDF starts the same way)."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -155,9 +157,15 @@ def render(pack: Pack) -> bytes:
     folder = _font_folder()
     for style, name in _STYLES.items():
         pdf.add_font(FONT, style, str(folder / name))
-    pdf.set_title(printable(pack.title))
+    pdf.set_title(printable(title))
     pdf.set_creator("CoReflect")
     pdf.add_page()
+    return pdf
+
+
+def render(pack: Pack) -> bytes:
+    """The PDF's bytes: A4, large enough to read, one entry after another under each section."""
+    pdf = start(pack.title)
 
     def write(text: str, size: float, style: str = "", colour: tuple[int, int, int] = INK) -> None:
         pdf.set_font(FONT, style, size)
