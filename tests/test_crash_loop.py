@@ -57,6 +57,7 @@ from bot.app import open_service
 from flows.features.sessions import db as sessions_db
 from flows.features.sessions import reminders
 from flows.kernel import when
+from flows.kernel.turn import speaking
 from flows.questions.answers import base
 from flows.store.core import Store
 from flows.store.unit import Unit
@@ -393,8 +394,12 @@ async def plan_sessions(sim: Simulation, data_dir: Path, span: float) -> None:
         rows = tx.conn.execute("SELECT id, person_id FROM nudges").fetchall()
         return {int(nudge_id): int(person_id) for nudge_id, person_id in rows}
 
+    def in_wording(tx: Unit) -> dict[int, int]:
+        with speaking(service.catalogue):  # as every unit of work runs (reminders name sets)
+            return work(tx)
+
     try:
-        sim.reminders = await service.store.run(work)
+        sim.reminders = await service.store.run(in_wording)
     finally:
         await service.store.close()
     assert len(sim.reminders) == count, sim.reminders
