@@ -316,3 +316,31 @@ async def test_the_biography_pdf_and_text_hold_exactly_the_answers_kept(
     await chat.press_data("pb:1:99")
     await chat.press_data("pb:999:0:make")
     assert all(t.startswith("I couldn't find that") for t in chat.toasts()[-2:])
+
+
+async def test_stopping_a_look_over_leaves_the_plan_as_it_was_and_no_draft(
+    chat: Chat, bot: Harness, clock: Clock
+) -> None:
+    await chat.send("/start")
+    await make_wellness(chat)
+    clock.advance(days=31)
+    await chat.send("/wellness")
+    await chat.send("Running, not walking, keeps me well")  # a change, then they stop
+    replies = await chat.send("/cancel")
+    assert "stays as it was last saved" in replies[-1]
+    assert chat.buttons() == ["Leave it as it was", "Carry on"]  # no draft beside the plan
+    replies = await chat.press("Leave it as it was")
+    assert "as it was last saved" in replies[-1]
+    assert rows(bot, "SELECT status, superseded_at IS NULL FROM entries") == [("saved", 1)]
+    replies = await chat.send("/entries")
+    assert replies[0].count("Wellness at Work plan") == 1 and "Draft" not in replies[0]
+    shown = "\n".join(await chat.press("1"))
+    assert "A walk at lunch keeps me well" in shown and "Running" not in shown
+
+
+async def test_stopping_a_first_plan_still_offers_a_draft(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.send("/wellness")
+    await chat.send("A walk at lunch keeps me well")
+    await chat.send("/cancel")
+    assert chat.buttons() == ["Keep as a draft", "Delete what I wrote", "Carry on"]

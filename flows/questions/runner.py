@@ -297,6 +297,15 @@ def cancel(t: Turn) -> None:
     t.conv.pending = {"kind": "cancel"}
     t.conv.turn += 1
     turn = t.conv.turn
+    if revising(t):  # looking over a plan: stopping leaves the plan as it was, never a draft
+        t.say(
+            msg("plan_cancel_confirm", title=t.flow.title),
+            [
+                [Button(msg("button_plan_leave"), f"c:{turn}:discard")],
+                [Button(msg("button_carry_on"), f"c:{turn}:stay")],
+            ],
+        )
+        return
     t.say(
         msg("cancel_confirm", title=t.flow.title),
         [
@@ -307,12 +316,21 @@ def cancel(t: Turn) -> None:
     )
 
 
+def revising(t: Turn) -> bool:
+    """Whether this run looks over a plan that already has a saved version."""
+    return t.flow.plan and latest_version(t, t.flow) is not None
+
+
 def cancel_choice(t: Turn, value: str) -> None:
     t.conv.pending = None
     entry_id = t.conv.entry_id
     assert entry_id is not None
     title = t.flow.title
-    if value == "keep":
+    if value == "discard" and revising(t):
+        t.tx.delete_entry(entry_id)  # this look-over's copy; the saved version is untouched
+        reset(t)
+        t.say(msg("plan_left_as_it_was", title=title))
+    elif value == "keep" and not revising(t):
         t.tx.set_entry_status(entry_id, "draft")
         refresh_search(t, entry_id, t.flow.name)
         reset(t)
