@@ -6,11 +6,17 @@ durable inbox and is tried again."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bot.inbox import InboxRunner
 from tests.drivers import Chat, Harness, make_config, running
+from tests.fakeapi import FakeBotAPI, Sent
+from tests.offline import Person
+from tests.test_polling import TOKEN, start_bot
 
 CANARY = b"OggS\x00CANARY-voice-7f3a9c-" * 40  # stands in for the recording's bytes
 
@@ -134,3 +140,35 @@ async def test_a_failed_download_waits_in_the_inbox_and_is_tried_again(
     assert await store.inbox_unhandled() == []
     assert count(bot, "SELECT COUNT(*) FROM voice_notes") == 1
     assert "20 s" in chat.read()[-1]
+
+
+def opens(sent: Sent) -> list[str]:
+    """The buttons that open an entry, under a message the bot sent."""
+    return [data for _, data in sent.buttons if data.startswith("o:")]
+
+
+@pytest.mark.slow
+def test_over_real_http_a_voice_note_is_fetched_kept_and_played_back(tmp_path: Path) -> None:
+    person = Person(user_id=5252)
+    data_dir = tmp_path / "data"
+    with FakeBotAPI(TOKEN) as fake:
+        fake.responder.files["over-http"] = CANARY
+        bot = start_bot(fake, data_dir)
+        try:
+            fake.push(person.voice("over-http", duration=72))
+            assert fake.wait_for(lambda _: any("1 min 12 s" in t for t in fake.sent_texts(5252)), 20)
+            fake.push(person.text("/entries"))
+            assert fake.wait_for(lambda _: any(opens(s) for s in fake.sent_to(5252)), 20)
+            listing = [s for s in fake.sent_to(5252) if opens(s)][-1]
+            fake.push(person.press(opens(listing)[0], listing.message_id or 1))
+            assert fake.wait_for(
+                lambda calls: any(c.method == "sendVoice" for c in calls), timeout=20
+            ), [(c.method, str(c.params)[:300]) for c in fake.calls[-4:]]
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(10)
+        fake.assert_valid()
+        (voice,) = [c.params for c in fake.calls if c.method == "sendVoice"]
+        assert voice["protect_content"] is True
+        assert getattr(voice["voice"], "content", None) == CANARY
+    assert files_holding(data_dir, b"CANARY-voice") == []
