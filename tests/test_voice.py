@@ -156,7 +156,9 @@ def test_over_real_http_a_voice_note_is_fetched_kept_and_played_back(tmp_path: P
         bot = start_bot(fake, data_dir)
         try:
             fake.push(person.voice("over-http", duration=72))
-            assert fake.wait_for(lambda _: any("1 min 12 s" in t for t in fake.sent_texts(5252)), 20)
+            assert fake.wait_for(
+                lambda _: any("1 min 12 s" in t for t in fake.sent_texts(5252)), 20
+            )
             fake.push(person.text("/entries"))
             assert fake.wait_for(lambda _: any(opens(s) for s in fake.sent_to(5252)), 20)
             listing = [s for s in fake.sent_to(5252) if opens(s)][-1]
