@@ -5,14 +5,17 @@ durable inbox and is tried again."""
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import sqlite3
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from bot.inbox import InboxRunner
+from flows.kernel import export as export_format
 from tests.drivers import Chat, Harness, make_config, running
 from tests.fakeapi import FakeBotAPI, Sent
 from tests.offline import Person
@@ -174,3 +177,47 @@ def test_over_real_http_a_voice_note_is_fetched_kept_and_played_back(tmp_path: P
         assert voice["protect_content"] is True
         assert getattr(voice["voice"], "content", None) == CANARY
     assert files_holding(data_dir, b"CANARY-voice") == []
+
+
+def exported(chat: Chat) -> dict[str, bytes]:
+    """The files /export sent, by name."""
+    docs = [c.params["document"] for c in chat._mine() if c.method == "sendDocument"]
+    return {d.filename: d.content for d in docs}
+
+
+async def test_export_is_one_zip_with_the_recordings(chat: Chat, bot: Harness) -> None:
+    await chat.send("Written words, kept next to the recording")
+    await send_voice(chat)
+    replies = await chat.send("/export")
+    assert "one zip file" in replies[-1]
+    ((name, body),) = exported(chat).items()
+    assert name.endswith(".zip")
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        names = archive.namelist()
+        (audio,) = [n for n in names if n.startswith("audio/")]
+        assert archive.read(audio) == CANARY
+        (json_name,) = [n for n in names if n.endswith(".json")]
+        data = json.loads(archive.read(json_name))
+        (md_name,) = [n for n in names if n.endswith(".md")]
+        assert "Written words" in archive.read(md_name).decode()
+    assert data["version"] == 2
+    answers = [a for e in data["entries"] for a in e["answers"]]
+    assert [a.get("audio") for a in answers if "audio" in a] == [audio]
+    assert any(a["text"].startswith("🎙 Voice note, 1 min 12 s") for a in answers)
+
+
+async def test_export_over_the_upload_limit_is_split_and_says_so(
+    chat: Chat, bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_format, "ZIP_PART_BYTES", len(CANARY) + 10)
+    await send_voice(chat)
+    await send_voice(chat, duration=5)
+    replies = await chat.send("/export")
+    assert "3 zip files" in replies[-1] and "50 MB" in replies[-1]
+    files = exported(chat)
+    assert sorted(files) == [n for n in sorted(files) if "-part" in n] and len(files) == 3
+    recordings = []
+    for body in files.values():
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            recordings += [archive.read(n) for n in archive.namelist() if n.startswith("audio/")]
+    assert recordings == [CANARY, CANARY]

@@ -10,12 +10,9 @@ from flows.kernel.model import Voice
 from flows.kernel.turn import Turn, msg, wording
 from flows.questions import answers as content
 from flows.questions.runner import ask, carry_on_after, refresh_search
+from flows.store.unit import voice_aad
 
 JOURNAL = "journal"
-
-
-def _aad(entry_id: int, step: str) -> bytes:
-    return f"voice:{entry_id}:{step}".encode()
 
 
 def label(duration: int) -> str:
@@ -34,7 +31,7 @@ def keep_voice(t: Turn, entry_id: int, step: str, voice: Voice) -> None:
         (
             entry_id,
             step,
-            t.row.cipher.seal(voice.audio, _aad(entry_id, step)),
+            t.row.cipher.seal(voice.audio, voice_aad(entry_id, step)),
             voice.duration,
             voice.size,
             voice.mime,
@@ -44,16 +41,8 @@ def keep_voice(t: Turn, entry_id: int, step: str, voice: Voice) -> None:
 
 def voices(t: Turn, entry_id: int, steps: set[str]) -> list[Voice]:
     """The recordings of an entry whose answers are still theirs, in answer order."""
-    rows = t.tx.conn.execute(
-        "SELECT step, audio, duration, size, mime FROM voice_notes WHERE entry_id = ?"
-        " ORDER BY step",
-        (entry_id,),
-    ).fetchall()
-    return [
-        Voice(t.row.cipher.open(audio, _aad(entry_id, step)), duration, size, mime)
-        for step, audio, duration, size, mime in rows
-        if step in steps
-    ]
+    found = t.tx.voice_notes(t.row.cipher, entry_id)
+    return [found[step] for step in sorted(found) if step in steps]
 
 
 def voice(t: Turn, recording: Voice) -> bool:
