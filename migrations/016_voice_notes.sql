@@ -11,3 +11,15 @@ CREATE TABLE voice_notes (
     mime        TEXT    NOT NULL,
     PRIMARY KEY (entry_id, step)
 );
+
+-- Tidy chat (opt-in in /settings): once a question set is saved, the bot deletes the person's
+-- messages and its own questions for it from the Telegram chat, leaving one line. Who has it
+-- on, and which messages of a set still in progress are to go (ids only, never words).
+CREATE TABLE tidy_chat (
+    person_id   INTEGER PRIMARY KEY REFERENCES people(id) ON DELETE CASCADE
+);
+CREATE TABLE tidy_messages (
+    entry_id    INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    message_id  INTEGER NOT NULL,
+    PRIMARY KEY (entry_id, message_id)
+) WITHOUT ROWID;

@@ -56,7 +56,13 @@ class Input:
         if stripped.startswith("/") and len(stripped) > 1:
             head, _, args = stripped.partition(" ")
             command = head[1:].split("@", 1)[0].lower()
-            return Input(kind="command", command=command, args=args.strip(), text=stripped)
+            return Input(
+                kind="command",
+                command=command,
+                args=args.strip(),
+                text=stripped,
+                message_id=message_id,
+            )
         return Input(kind="text", text=text, message_id=message_id)
 
 
