@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Config, ConfigProblem
 from bot.inbox import InboxRunner
 from flows.kernel import export as export_format
 from tests.drivers import Chat, Harness, make_config, running
@@ -221,3 +222,24 @@ async def test_export_over_the_upload_limit_is_split_and_says_so(
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
             recordings += [archive.read(n) for n in archive.namelist() if n.startswith("audio/")]
     assert recordings == [CANARY, CANARY]
+
+
+async def test_edit_adds_a_written_note_to_a_voice_note(chat: Chat, bot: Harness) -> None:
+    await send_voice(chat)
+    await chat.send("/entries")
+    await chat.press(chat.buttons()[0])
+    await chat.press("Edit")
+    await chat.press("Add a note")
+    await chat.send("Written afterwards, about the recording")
+    await chat.send("/entries")
+    await chat.press(chat.buttons()[0])
+    opened = "\n".join(chat.read()[-3:])
+    assert "Written afterwards" in opened and "Voice note, 1 min 12 s" in opened
+    assert len(played(chat)) == 2  # the recording still plays with the note beside it
+
+
+def test_the_allowance_is_read_from_the_environment() -> None:
+    assert Config.from_env({}).voice_max_mb == 20
+    assert Config.from_env({"COREFLECT_VOICE_MAX_MB": "5"}).voice_max_mb == 5
+    with pytest.raises(ConfigProblem, match="whole number of MB"):
+        Config.from_env({"COREFLECT_VOICE_MAX_MB": "lots"})
