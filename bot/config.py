@@ -36,6 +36,7 @@ class Config:
     leaver_days: int = 30
     retention_days: int | None = None
     audit_days: int = 400
+    voice_max_mb: int = 20  # the largest voice note kept (Telegram lets bots fetch up to 20 MB)
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Config:
@@ -71,6 +72,7 @@ class Config:
             leaver_days=_days(source, "COREFLECT_LEAVER_DAYS", 30, 1) or 30,
             retention_days=_days(source, "COREFLECT_RETENTION_DAYS", None, 1),
             audit_days=_days(source, "COREFLECT_AUDIT_DAYS", 400, 30) or 400,
+            voice_max_mb=_days(source, "COREFLECT_VOICE_MAX_MB", 20, 1, "MB") or 20,
         )
 
     @property
@@ -112,12 +114,14 @@ def _ids(value: str) -> frozenset[int]:
     return frozenset(int(p) for p in parts)
 
 
-def _days(source: Mapping[str, str], name: str, default: int | None, least: int) -> int | None:
+def _days(
+    source: Mapping[str, str], name: str, default: int | None, least: int, unit: str = "days"
+) -> int | None:
     value = (source.get(name) or "").strip()
     if not value:
         return default
     if not (value.isascii() and value.isdigit()) or int(value) < least:
-        raise ConfigProblem(f"{name} must be a whole number of days, at least {least}.")
+        raise ConfigProblem(f"{name} must be a whole number of {unit}, at least {least}.")
     return int(value)
 
 

@@ -29,6 +29,7 @@ from flows.store.core import StartupProblem, Store
 
 log = logging.getLogger(__name__)
 CONCURRENT_PEOPLE = 64
+RETRY_AFTER = 2.0  # seconds before an update left unhandled (a failed download) is tried again
 SHUTDOWN_GRACE = 7.0  # seconds to finish what is in hand after SIGTERM, so a stop takes < 10 s
 
 
@@ -50,6 +51,7 @@ class InboxRunner:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_PEOPLE)
+        self._again = False  # an update was left unhandled to try again (a voice download)
 
     async def _sweep(self, context: Any) -> None:
         """Expired shares end on time even when nobody is talking to the bot; anything due
@@ -184,6 +186,10 @@ class InboxRunner:
                 self._wake.clear()
                 continue
             await self.process_batch(rows)
+            if self._again:  # a download failed: give the network a moment before trying again
+                self._again = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), RETRY_AFTER)
             if self._stop.is_set():
                 await self.store.flush_sent()
                 return
@@ -237,7 +243,10 @@ class InboxRunner:
                         person=logs.person(_chat_key(data) or None),
                     ),
                 )
-        if update_id in self.store.marked:
+        if update_id in self.app.bot_data.later:  # it could not begin: left to try again
+            self.app.bot_data.later.discard(update_id)
+            self._again = True
+        elif update_id in self.store.marked:
             self.store.marked.discard(update_id)
         else:
             await self.store.inbox_mark_handled(update_id)

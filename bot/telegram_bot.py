@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import io
 import logging
+from datetime import timedelta
 from typing import Any
 
 from telegram import (
@@ -18,7 +19,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -37,7 +38,7 @@ from bot.config import Config
 from bot.delivery import deliver, keyboard, others
 from bot.transport import AiohttpRequest
 from flows.app import App
-from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply
+from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply, Voice
 from flows.questions.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
 # (bench/nudges.py measures both).
 OVERALL_RATE = 29
 CONNECTIONS = 16  # HTTP connections to the Bot API (see build_application)
+TELEGRAM_DOWNLOAD_MB = 20  # the largest file Telegram lets a bot fetch with getFile
+MB = 1024 * 1024
 _KINDS = (
     ("photo", "photo"),
     ("sticker", "sticker"),
@@ -71,6 +74,10 @@ class BotData:
 
     engine: App
     alarm: Alarm
+    voice_max_mb: int  # the largest voice note kept (COREFLECT_VOICE_MAX_MB, at most 20)
+    # Updates whose handling could not begin (a voice note's download failed): the inbox keeps
+    # them unhandled, to try again shortly.
+    later: set[int]
 
 
 Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
@@ -111,6 +118,8 @@ def build_application(
     app: TelegramApp = builder.build()
     app.bot_data.engine = service
     app.bot_data.alarm = Alarm(app.bot, service, app.job_queue)
+    app.bot_data.voice_max_mb = min(config.voice_max_mb, TELEGRAM_DOWNLOAD_MB)
+    app.bot_data.later = set()
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)
     return app
@@ -128,8 +137,48 @@ def to_input(update: Update) -> Input | None:
         return None
     if message.text is not None:
         return Input.from_text(message.text, message.message_id)
+    if message.voice is not None or message.audio is not None:
+        return Input(kind="voice", message_id=message.message_id)  # fetched by _fetch_voice
     what = next((name for attr, name in _KINDS if getattr(message, attr, None)), "")
     return Input(kind="unsupported", what=what)
+
+
+async def _fetch_voice(context: Context, update: Update) -> Input | None:
+    """The voice note's bytes, fetched with getFile into memory (the engine seals them before
+    anything is stored). Over the allowance: nothing is fetched, and the engine says so. If the
+    download fails (the network), None: the update stays in the inbox to be tried again."""
+    message = update.message
+    assert message is not None
+    media = message.voice or message.audio
+    assert media is not None
+    limit = context.bot_data.voice_max_mb
+    length = media.duration  # seconds, or a timedelta once PTB's timedelta switch is on
+    duration = int(length.total_seconds() if isinstance(length, timedelta) else length)
+    mime = media.mime_type or "audio/ogg"
+    too_big = Input(kind="voice", voice=Voice(duration=duration, too_big_mb=limit))
+    if (media.file_size or 0) > limit * MB:
+        return too_big
+    try:
+        found = await context.bot.get_file(media.file_id)
+        if (found.file_size or 0) > limit * MB:
+            return too_big
+        audio = bytes(await found.download_as_bytearray())
+    except BadRequest as exc:
+        if "too big" in exc.message.lower():
+            return too_big
+        raise
+    except NetworkError as exc:
+        log.warning(
+            "a voice note could not be fetched yet (%s); it stays in the inbox",
+            type(exc).__name__,
+            extra=logs.fields(update=update.update_id),
+        )
+        context.bot_data.later.add(update.update_id)
+        return None
+    if len(audio) > limit * MB:
+        return too_big
+    voice = Voice(audio, duration, len(audio), mime)
+    return Input(kind="voice", message_id=message.message_id, voice=voice)
 
 
 async def is_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
@@ -203,6 +252,8 @@ async def on_update(update: Update, context: Context) -> None:
     if user is None or chat is None or chat.type != "private":
         return
     inp = to_input(update)
+    if inp is not None and inp.kind == "voice":
+        inp = await _fetch_voice(context, update)
     if inp is None:
         return
     service = context.bot_data.engine
@@ -259,6 +310,14 @@ async def _answer(context: Context, update: Update, chat_id: int, outcome: Outco
         await context.bot.send_document(
             chat_id=chat_id,
             document=InputFile(io.BytesIO(document.content), filename=document.filename),
+            protect_content=True,
+        )
+    for voice in outcome.voices:
+        # A kept voice note played back from memory: protected, so it cannot be forwarded.
+        await context.bot.send_voice(
+            chat_id=chat_id,
+            voice=InputFile(io.BytesIO(voice.audio), filename="voice.ogg"),
+            duration=voice.duration or None,
             protect_content=True,
         )
     for photo in outcome.photos:

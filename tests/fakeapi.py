@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests import botapi
-from tests.offline import Call, Responder, drop_attached, ok, texts
+from tests.offline import OFFLINE_FILE, Call, Responder, drop_attached, ok, texts
 
 _PATH = re.compile(r"^/bot([^/]+)/([A-Za-z]+)$")
 # Long polls wake at least this often, so stop() never waits out a client's timeout.
@@ -301,6 +301,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         if len(body) < length:
             return  # the client died mid-request (SIGKILL): Telegram would not act on it either
+        fake: FakeBotAPI = self.server.fake  # type: ignore[attr-defined]
+        if url.path.startswith("/file/bot"):  # a download after getFile: the bytes a test gave
+            file_id = url.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            self._reply(200, fake.responder.files.get(file_id, OFFLINE_FILE))
+            return
         if m is None:
             self._reply(404, _error(404, "Not Found"))
             return
@@ -311,7 +316,6 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._reply(400, _error(400, f"Bad Request: {exc}"))
             return
-        fake: FakeBotAPI = self.server.fake  # type: ignore[attr-defined]
         self._reply(*fake.handle(token, method, drop_attached(botapi.decode_params(method, raw))))
 
     def _reply(self, code: int, payload: bytes) -> None:

@@ -36,6 +36,7 @@ BOT_USER: dict[str, Any] = {
 }
 # What Telegram puts in "from" of the bot's own messages: the short form of the user.
 BOT_FROM: dict[str, Any] = {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")}
+OFFLINE_FILE = b"offline file contents"  # what a download of an unknown file gives
 
 
 @dataclass
@@ -58,6 +59,8 @@ class Responder:
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         # getChatMember: (group chat id, user id) -> status; anyone else is a plain member.
         self.members: dict[tuple[int, int], str] = {}
+        # getFile and the download after it: file id -> its bytes (others get a few bytes)
+        self.files: dict[str, bytes] = {}
 
     def answer(self, method: str, params: Mapping[str, Any]) -> Any:
         """The "result" part of the response to one call, shaped by the spec's return type."""
@@ -66,6 +69,10 @@ class Responder:
             return dict(BOT_USER)
         if method == "getChatMember":
             return self._member(params)
+        if method == "getFile":
+            file_id = str(params.get("file_id", ""))
+            size = len(self.files.get(file_id, OFFLINE_FILE))
+            return _file(file_id, file_size=size, file_path=f"voice/{file_id}.oga")
         if method == "sendMediaGroup":
             media = _json(params.get("media")) or []
             return [self._send_media(params.get("chat_id"), item) for item in media]
@@ -118,6 +125,8 @@ class Responder:
         }
         if method == "sendPhoto":
             msg["photo"] = [_file(f"photo-{message_id}", width=1, height=1)]
+        elif method == "sendVoice":
+            msg["voice"] = _file(f"voice-{message_id}", duration=params.get("duration") or 1)
         elif method == "sendDocument":
             upload = params.get("document")
             name = upload.filename if isinstance(upload, botapi.Upload) else "document"
@@ -266,8 +275,11 @@ class RecordingRequest(BaseRequest):
         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
         pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        if "/file/bot" in url:  # File.download_*: any bytes will do
-            return 200, b"offline file contents"
+        if "/file/bot" in url:  # File.download_*: a file the test gave, or a few bytes
+            if "download" in self.fail_methods:
+                raise NetworkError("the network is down (a test asked for it)")
+            file_id = url.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            return 200, self.responder.files.get(file_id, OFFLINE_FILE)
         api_method = url.rstrip("/").rsplit("/", 1)[-1]
         params = params_from_request_data(api_method, request_data)
         if str(params.get("chat_id")) in {str(c) for c in self.fail_chats}:
@@ -387,9 +399,18 @@ class Person:
         )
         return self._update("message", self._message(sticker=sticker))
 
-    def voice(self) -> dict[str, Any]:
-        voice = _file(f"v{self.user_id}", duration=3, mime_type="audio/ogg")
-        return self._update("message", self._message(voice=voice))
+    def voice(
+        self, file_id: str | None = None, duration: int = 3, size: int | None = None
+    ) -> dict[str, Any]:
+        """A voice message; its bytes are whatever the Responder holds for `file_id`."""
+        extra = {} if size is None else {"file_size": size}
+        voice = _file(file_id or f"v{self.user_id}", duration=duration, mime_type="audio/ogg")
+        return self._update("message", self._message(voice={**voice, **extra}))
+
+    def audio(self, file_id: str, duration: int = 3) -> dict[str, Any]:
+        """An audio file (a recording shared from another app)."""
+        audio = _file(file_id, duration=duration, mime_type="audio/mpeg", file_name="memo.mp3")
+        return self._update("message", self._message(audio=audio))
 
     def document(self) -> dict[str, Any]:
         doc = _file(f"d{self.user_id}", file_name="notes.txt", mime_type="text/plain")

@@ -233,7 +233,6 @@ async def test_bad_input_gets_a_kind_reply_and_keeps_the_place(chat: Chat) -> No
     for update in [
         chat.person.photo(),
         chat.person.sticker(),
-        chat.person.voice(),
         chat.person.document(),
     ]:
         replies = await chat.send_update(update)

@@ -252,7 +252,7 @@ def test_json_top_level_shape(exported: dict[str, Any]) -> None:
         "team_posts",
     ]
     assert exported["format"] == "coreflect-export"
-    assert exported["version"] == EXPORT_VERSION == 1
+    assert exported["version"] == EXPORT_VERSION == 2
     assert exported["generated_at"] == "2026-11-23T14:05:00.000000Z"
     assert exported["person"] == {
         "id": 424242,
@@ -447,7 +447,7 @@ def test_json_share_name_round_trips(exported_shares: list[dict[str, Any]]) -> N
 def test_json_shares_keep_the_rest_as_it_was(exported_shares: list[dict[str, Any]]) -> None:
     with_shares = json.loads(to_json(PERSON, ENTRIES, GENERATED, shares=SHARES))
     without = json.loads(to_json(PERSON, ENTRIES, GENERATED))
-    assert with_shares["version"] == EXPORT_VERSION == 1
+    assert with_shares["version"] == EXPORT_VERSION == 2
     assert list(with_shares) == list(without)
     assert {k: v for k, v in with_shares.items() if k != "shares"} == {
         k: v for k, v in without.items() if k != "shares"

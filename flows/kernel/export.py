@@ -7,8 +7,10 @@ Telegram. The JSON shape is documented in docs/export-format.md; change it only 
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, StrictUndefined, Template
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: a voice note's answer names its recording in the zip ("audio")
 EXPORT_FORMAT = "coreflect-export"
 
 # Fixed English names: the export must not depend on the server's locale.
@@ -47,6 +49,7 @@ class ExportAnswer:
     text: str  # what the person sees: the free text, or the chosen button's label
     value: str  # the stored value: same as text for free text, the choice value for buttons
     answered_at: datetime  # aware, UTC
+    audio: str | None = None  # a voice note: its recording's path in the zip, "audio/…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,51 @@ def group_episodes(entries: Sequence[ExportEntry]) -> list[list[ExportEntry]]:
     return episodes
 
 
+ZIP_PART_BYTES = 45 * 1024 * 1024  # each zip under Telegram's 50 MB upload limit, with room
+
+
+def plan_parts(
+    files: Sequence[tuple[str, bytes]], audio: Sequence[tuple[str, bytes]]
+) -> list[list[tuple[str, bytes]]]:
+    """What goes in each zip: the first holds `files` (Markdown, JSON) and as many recordings
+    as fit under ZIP_PART_BYTES; the rest of the recordings follow in further parts."""
+    groups: list[list[tuple[str, bytes]]] = [list(files)]
+    size = sum(len(b) for _, b in files)
+    for name, body in audio:
+        if size + len(body) > ZIP_PART_BYTES and groups[-1]:
+            groups.append([])
+            size = 0
+        groups[-1].append((name, body))
+        size += len(body)
+    return groups
+
+
+def part_names(generated_at: datetime, count: int) -> list[str]:
+    """coreflect-journal-YYYY-MM-DD.zip, or …-part1of3.zip and so on."""
+    stem = filenames(generated_at)[0].removesuffix(".md")
+    if count == 1:
+        return [f"{stem}.zip"]
+    return [f"{stem}-part{n}of{count}.zip" for n in range(1, count + 1)]
+
+
+def zip_group(generated_at: datetime, group: Sequence[tuple[str, bytes]]) -> bytes:
+    """One zip, made in memory: the recordings stored as they are (Opus does not shrink), the
+    text compressed."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, body in group:
+            packed = zipfile.ZIP_STORED if name.startswith("audio/") else zipfile.ZIP_DEFLATED
+            info = zipfile.ZipInfo(name, _zip_time(generated_at))
+            info.compress_type = packed
+            archive.writestr(info, body)
+    return buffer.getvalue()
+
+
+def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
+    utc = _utc(moment)
+    return (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)
+
+
 def filenames(generated_at: datetime) -> tuple[str, str]:
     """The two attachments' names, dated (UTC) by when the export was made."""
     stem = f"coreflect-journal-{_utc(generated_at):%Y-%m-%d}"
@@ -256,8 +304,9 @@ def _answer_json(answer: ExportAnswer) -> str:
         f'          "label": {_quote(answer.label)},\n'
         f'          "text": {_quote(answer.text)},\n'
         f'          "value": {_quote(answer.value)},\n'
-        f'          "answered_at": "{_iso(answer.answered_at)}"\n'
-        "        }"
+        f'          "answered_at": "{_iso(answer.answered_at)}"'
+        + ("" if answer.audio is None else f',\n          "audio": {_quote(answer.audio)}')
+        + "\n        }"
     )
 
 

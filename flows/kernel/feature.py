@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.kernel.ids import number
-from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply
+from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply, Voice
 from flows.kernel.turn import Turn, msg
 from flows.questions.catalogue import Catalogue
 from flows.store.unit import Unit
@@ -58,6 +58,7 @@ class Feature:
     typed: Mapping[str, Handler] = field(default_factory=dict)  # pending kind → (t, text)
     interrupted: Mapping[str, Callable[[Turn], None]] = field(default_factory=dict)
     text: Callable[[Turn, str], bool] | None = None  # typed words with nothing pending
+    voice: Callable[[Turn, Voice], bool] | None = None  # a voice note (nothing pending now)
     dynamic_command: Callable[[Turn, str, str], bool] | None = None  # commands from prompts/
     edited: Callable[[Turn, Input], None] | None = None  # an edited message
     resume: Callable[[Turn], None] | None = None  # show where they are again
@@ -164,12 +165,26 @@ class Dispatcher:
         if inp.kind == "unsupported":
             t.say(msg("unsupported", what=inp.what, in_flow=t.conv.flow is not None))
             t.resume()
+        elif inp.kind == "voice" and inp.voice is not None:
+            self.voice(t, inp.voice)
         elif inp.kind == "command":
             self.command(t, inp.command, inp.args)
         else:
             for hook in self.hooks("text"):
                 if hook(t, inp.text):
                     return
+
+    def voice(self, t: Turn, voice: Voice) -> None:
+        """A voice note: too big to keep (nothing of it kept), or kept by whoever takes it."""
+        if voice.too_big_mb:
+            t.say(msg("voice_too_big", mb=voice.too_big_mb))
+            t.resume()
+            return
+        for hook in self.hooks("voice"):
+            if hook(t, voice):
+                return
+        t.say(msg("unsupported", what="", in_flow=t.conv.flow is not None))
+        t.resume()
 
     def command(self, t: Turn, command: str, args: str = "") -> None:
         if command == "start":

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-InputKind = Literal["text", "command", "button", "unsupported", "edited"]
+InputKind = Literal["text", "command", "button", "unsupported", "edited", "voice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,18 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
+class Voice:
+    """A voice note (or audio file): as the person sent it (fetched by the bot layer, held in
+    memory only until it is sealed), or as it goes back to them when an entry is opened."""
+
+    audio: bytes = field(default=b"", repr=False)
+    duration: int = 0  # seconds
+    size: int = 0  # bytes
+    mime: str = "audio/ogg"
+    too_big_mb: int = 0  # over the allowance (in MB): nothing fetched, nothing kept
+
+
+@dataclass(frozen=True, slots=True)
 class Input:
     """One thing a person did: typed, pressed, sent a command, or sent something we can't keep."""
 
@@ -32,6 +44,7 @@ class Input:
     data: str = ""
     what: str = ""  # for "unsupported": photo, sticker, voice note…
     message_id: int | None = None  # the message typed text came from, so an edit can follow it
+    voice: Voice | None = None  # kind "voice": the recording, fetched before the engine runs
     # Team groups (chat ids) where the supervisor this input concerns is an administrator, as
     # Telegram (getChatMember) said just before: the bot layer asks, flows/ never does.
     admin_in: frozenset[int] = frozenset()
@@ -43,7 +56,13 @@ class Input:
         if stripped.startswith("/") and len(stripped) > 1:
             head, _, args = stripped.partition(" ")
             command = head[1:].split("@", 1)[0].lower()
-            return Input(kind="command", command=command, args=args.strip(), text=stripped)
+            return Input(
+                kind="command",
+                command=command,
+                args=args.strip(),
+                text=stripped,
+                message_id=message_id,
+            )
         return Input(kind="text", text=text, message_id=message_id)
 
 
@@ -114,6 +133,7 @@ class Outcome:
     outbox_ids: list[int] = field(default_factory=list)  # where the replies wait until sent
     documents: list[Document] = field(default_factory=list)  # sent after the replies
     photos: list[Photo] = field(default_factory=list)  # sent after the documents
+    voices: list[Voice] = field(default_factory=list)  # played back (protected), after the photos
     forgot: bool = False  # the person was erased: the store folds its WAL away afterwards
     scrub: bool = False  # words were deleted (an entry, a withdrawal…): the same, afterwards
     # Messages to other people's chats (chat id, reply). Only flows.kernel.gate adds to this list.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flows.kernel.feature import Feature, Handler
 from flows.kernel.turn import Turn, msg
+from flows.questions import tidy
 from flows.questions.check import warning_button
 from flows.questions.runner import (
     answer,
@@ -110,4 +111,6 @@ FEATURE = Feature(
     text=text,
     dynamic_command=_flow_command,
     resume=_resume,
+    after=tidy.after,
+    guards={tidy.TIDY: tidy.GUARD},
 )

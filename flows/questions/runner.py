@@ -15,6 +15,7 @@ from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
+from flows.questions import tidy
 from flows.questions.check import warn
 from flows.questions.sets import END, Flow
 from flows.store.rows import EntryRow
@@ -243,8 +244,9 @@ def complete(t: Turn, flow: Flow) -> None:
     refresh_search(t, entry_id, flow.name, answers)
     summary = render.tidy(flow.summary.render(**context_of(flow, answers, shorten=True)))
     reset(t)
-    for chunk in render.pack([summary, msg("saved")]):
-        t.say(chunk)
+    if not tidy.finished(t, entry_id, title_of(flow.name)):  # tidy chat: one line, not all this
+        for chunk in render.pack([summary, msg("saved")]):
+            t.say(chunk)
     for completed in t.desk.hooks("completed"):
         completed(t, entry_id, flow.name)
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.kernel.crypto import Cipher, Keyring
+from flows.kernel.model import Voice
 from flows.store.rows import Conversation, EntryRow, PersonRow, at, iso, now_utc
 
 _ENTRY_COLUMNS = (
@@ -366,6 +367,18 @@ class Unit:
             for step, value in rows
         }
 
+    def voice_notes(self, cipher: Cipher, entry_id: int) -> dict[str, Voice]:
+        """An entry's voice notes, opened, keyed by the step they answer (journal/voice.py
+        seals them; /export reads them too)."""
+        rows = self.conn.execute(
+            "SELECT step, audio, duration, size, mime FROM voice_notes WHERE entry_id = ?",
+            (entry_id,),
+        ).fetchall()
+        return {
+            step: Voice(cipher.open(audio, voice_aad(entry_id, step)), duration, size, mime)
+            for step, audio, duration, size, mime in rows
+        }
+
     def inbox_mark_handled(self, update_id: int) -> None:
         """Mark handled and drop the payload: the row stays only to recognise a repeat."""
         self.conn.execute(
@@ -432,6 +445,10 @@ def outbox_aad(chat_id: int, row_id: int) -> bytes:
 def legacy_outbox_aad(chat_id: int) -> bytes:
     """Before rows were bound (the chat only): read once at start-up, to re-seal (see Store)."""
     return b"outbox:%d" % chat_id
+
+
+def voice_aad(entry_id: int, step: str) -> bytes:
+    return f"voice:{entry_id}:{step}".encode()
 
 
 def _answer_aad(entry_id: int, step: str) -> bytes:

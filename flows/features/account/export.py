@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flows.kernel import export as export_format
@@ -15,10 +16,17 @@ def export(t: Turn) -> None:
     """Everything held about the person, as Markdown and JSON, made in memory."""
     rows = t.tx.entries(t.person.id, limit=-1, versions=True)  # every version of a plan too
     entries = []
+    audio: list[tuple[str, bytes]] = []  # voice notes: their path in the zip, their bytes
     for entry in rows:
         raw = t.tx.answers(t.row.cipher, entry.id)
         times = t.tx.answer_times(entry.id)
         flow = wording().flows.get(entry.flow)
+        voices = {
+            key: (_audio_name(entry.id, key, voice.mime), voice.audio)
+            for key, voice in t.tx.voice_notes(t.row.cipher, entry.id).items()
+            if key in raw
+        }
+        audio += [voices[key] for key in content.ordered(flow, raw) if key in voices]
         answers = tuple(
             export_format.ExportAnswer(
                 step=key,
@@ -26,6 +34,7 @@ def export(t: Turn) -> None:
                 text=content.display(flow.steps.get(content.base(key)) if flow else None, raw[key]),
                 value=raw[key],
                 answered_at=times[key],
+                audio=voices[key][0] if key in voices else None,
             )
             for key in content.ordered(flow, raw)
         )
@@ -52,6 +61,23 @@ def export(t: Turn) -> None:
     template = wording().export_template
     markdown = export_format.to_markdown(person, entries, generated, template, **parts)
     data = export_format.to_json(person, entries, generated, **parts)
-    t.out.documents = [Document(md_name, markdown), Document(json_name, data)]
     audit.record(t.tx, "exported", t.person.id, detail=str(len(entries)))
     t.say(msg("export_ready", count=len(entries)))
+    if not audio:
+        t.out.documents = [Document(md_name, markdown), Document(json_name, data)]
+        return
+    # With voice notes: one zip of the Markdown, the JSON and the recordings (more than one
+    # when they would pass Telegram's 50 MB upload limit), zipped off the database's thread.
+    groups = export_format.plan_parts([(md_name, markdown), (json_name, data)], audio)
+    t.say(msg("export_zip", recordings=len(audio), parts=len(groups)))
+    names = export_format.part_names(generated, len(groups))
+    t.out.documents = [
+        Document(name, make=functools.partial(export_format.zip_group, generated, group))
+        for name, group in zip(names, groups, strict=True)
+    ]
+
+
+def _audio_name(entry_id: int, step: str, mime: str) -> str:
+    """Where a recording goes in the zip: audio/entry-12-writing.1.ogg"""
+    extension = {"audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/mp4": ".m4a"}.get(mime, "")
+    return f"audio/entry-{entry_id}-{step}{extension or '.audio'}"

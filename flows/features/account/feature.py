@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from flows.features.account.export import export
-from flows.features.account.settings import settings, timezone_button, typed_timezone, welcome
+from flows.features.account.settings import (
+    settings,
+    tidy_button,
+    timezone_button,
+    typed_timezone,
+    welcome,
+)
 from flows.kernel.feature import Feature
 from flows.kernel.model import Button, Reply
 from flows.kernel.turn import Turn, flow_list, msg, wording
@@ -111,7 +117,7 @@ FEATURE = Feature(
     },
     menu_first=("support",),  # near the top: before the question sets
     menu=("settings", "help", "export", "forget"),
-    turn_buttons={"z": timezone_button, "f": _forgetting},
+    turn_buttons={"z": timezone_button, "f": _forgetting, "td": tidy_button},
     pending=frozenset({"timezone", "forget", "forget_again"}),
     typed={"timezone": typed_timezone},
     welcome=welcome,

@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 from flows.kernel.ids import number
 from flows.kernel.model import Button
 from flows.kernel.turn import Turn, flow_list, msg, wording
+from flows.questions import tidy
 
 
 def welcome(t: Turn) -> None:
@@ -39,7 +40,22 @@ def settings(t: Turn) -> None:
         for index, zone in enumerate(wording().timezones)
     ]
     rows.append([Button(msg("button_tz_other"), f"z:{t.conv.turn}:other")])
+    if tidy.is_on(t.tx, t.person.id):
+        toggle = Button(msg("button_tidy_off"), f"td:{t.conv.turn}:off")
+    else:
+        toggle = Button(msg("button_tidy_on"), f"td:{t.conv.turn}:on")
+    t.say(msg("settings_tidy", on=toggle.data.endswith("off")), [[toggle]])
     t.say(msg("settings", timezone=t.row.timezone), rows)
+
+
+def tidy_button(t: Turn, value: str) -> None:
+    """Tidy chat on or off (see flows/questions/tidy.py)."""
+    if value not in {"on", "off"}:
+        t.stale()
+        return
+    tidy.set_on(t.tx, t.person.id, value == "on")
+    t.say(msg("tidy_now", on=value == "on"))
+    t.resume()
 
 
 def timezone_button(t: Turn, value: str) -> None:

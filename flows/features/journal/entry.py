@@ -4,6 +4,7 @@ done with it: edit, add a note, delete, mark for supervision, share."""
 from __future__ import annotations
 
 from flows.features.journal.listing import page_data
+from flows.features.journal.voice import voices
 from flows.kernel import render
 from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply
@@ -60,6 +61,7 @@ def open_entry(t: Turn, rest: str) -> None:
         t.out.toast = msg("entry_gone")
         return
     answers = t.tx.answers(t.row.cipher, entry.id)
+    t.out.voices += voices(t, entry.id, set(answers))  # played back after the text, protected
     flow = wording().flows.get(entry.flow)
     blocks = [
         msg(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flows.features.journal.entry import entry_action, open_entry, replace_choice
 from flows.features.journal.listing import entries
 from flows.features.journal.notes import JOURNAL, more_words, note, stray_button
+from flows.features.journal.voice import voice
 from flows.kernel.feature import Feature
 from flows.kernel.ids import number
 from flows.kernel.model import Input
@@ -80,5 +81,6 @@ FEATURE = Feature(
     pending=frozenset({"stray"}),
     typed={"stray": more_words},
     text=_text,
+    voice=voice,
     edited=edited,
 )
