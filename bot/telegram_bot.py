@@ -19,7 +19,6 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackContext,
@@ -34,6 +33,7 @@ from bot import logs
 from bot.alarm import Alarm
 from bot.config import Config
 from bot.delivery import deliver, keyboard, others
+from bot.limits import TelegramLimits
 from bot.transport import AiohttpRequest
 from flows.app import App
 from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply
@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 GROUP_CHATS = {"group", "supergroup"}
 SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
-# Messages a second overall. Telegram's limit is about 30; running exactly at it draws the odd
-# 429 (two clocks never agree exactly), while 29 draws none and still uses 97% of it
-# (bench/nudges.py measures both).
-OVERALL_RATE = 29
 CONNECTIONS = 16  # HTTP connections to the Bot API (see build_application)
 _KINDS = (
     ("photo", "photo"),
@@ -82,12 +78,13 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limited: bool = True,
+    limits: TelegramLimits | None = None,
 ) -> TelegramApp:
     """A PTB Application with no Updater: updates come through our durable inbox instead.
 
-    Every Bot API call goes through one AIORateLimiter (29 a second overall, 20 a minute per
-    group, waiting out a 429's retry_after up to three times). Only the benchmark turns it off,
-    to measure our own cost rather than Telegram's limits.
+    Every Bot API call goes through TelegramLimits (bot/limits.py: Telegram's documented limits,
+    replies before reminders, a 429's retry_after waited out). Only the benchmarks of our own
+    cost turn it off, to measure the bot rather than Telegram's limits.
     """
     assert config.token, "a bot token is needed for Telegram mode"
     # PTB's builder changes its type parameters with each call; what it builds is a TelegramApp.
@@ -100,7 +97,7 @@ def build_application(
         .context_types(ContextTypes(bot_data=BotData))
     )
     if rate_limited:
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=OVERALL_RATE, max_retries=3))
+        builder = builder.rate_limiter(limits or TelegramLimits())
     if request is None:
         # aiohttp rather than PTB's httpx: a third of the CPU per call (bot/transport.py).
         # Telegram takes 30 messages a second, which 16 connections carry many times over.

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.inbox import _chat_key
+from bot.limits import TelegramLimits
 from tests.drivers import Chat, Clock, Group, Harness, link
 from tests.test_supervision import rows
 
@@ -155,12 +156,12 @@ async def test_propose_preview_then_share_anonymously(
         (2002, 1, "posted", None),
     ]
     assert rows(bot, "SELECT chat_id FROM team_post_messages") == [(-4001,)]
-    # Group chat ids are negative, which is how PTB's AIORateLimiter tells a group (20 a
-    # minute) from a private chat: the post was held to the group limit.
+    # Group chat ids are negative, which is how the rate limiter (bot/limits.py) tells a group
+    # (20 a minute) from a private chat: the post was held to the group limit.
     limiter = bot.app.bot.rate_limiter
-    assert limiter._group_max_rate == 20 and limiter._group_time_period == 60
-    assert group.chat_id < 0 and group.chat_id in limiter._group_limiters
-    assert supervisor.chat_id not in limiter._group_limiters
+    assert isinstance(limiter, TelegramLimits)
+    assert group.chat_id < 0 and group.chat_id in limiter.groups
+    assert supervisor.chat_id not in limiter.groups and supervisor.chat_id in limiter.chats
     # Every getChatMember asked about the supervisor in the group (never the worker).
     asked = [c.params for c in bot.request.calls if c.method == "getChatMember"]
     assert asked and all(p == {"chat_id": -4001, "user_id": 2002} for p in asked)
