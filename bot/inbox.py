@@ -81,6 +81,20 @@ class InboxRunner:
         except Exception as exc:  # a failed sweep is tried again next minute
             log.warning("share expiry sweep failed: %s", type(exc).__name__)
         await self.app.bot_data.alarm.run_due()
+        await self._leave_strays()
+
+    async def _leave_strays(self) -> None:
+        """Leave groups the bot was added to that nobody registered within an hour."""
+        try:
+            chats = await self.service.strays()
+        except Exception as exc:
+            log.warning("could not look for groups to leave: %s", type(exc).__name__)
+            return
+        for chat in chats:
+            try:
+                await self.app.bot.leave_chat(chat_id=chat)
+            except TelegramError as exc:  # already gone, most likely: nothing more to do
+                log.info("could not leave a group: %s", type(exc).__name__)
 
     def stop(self) -> None:
         self._stop.set()

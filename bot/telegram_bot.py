@@ -145,11 +145,13 @@ def group_event(
     assert chat is not None
     status = update.my_chat_member
     if status is not None:
-        if status.new_chat_member.user.id == bot_id and status.new_chat_member.status in {
-            ChatMember.LEFT,
-            ChatMember.BANNED,
-        }:
+        if status.new_chat_member.user.id != bot_id:
+            return None
+        now, before = status.new_chat_member.status, status.old_chat_member.status
+        if now in {ChatMember.LEFT, ChatMember.BANNED}:
             return GroupEvent("left", chat.id)
+        if before in {ChatMember.LEFT, ChatMember.BANNED}:
+            return GroupEvent("added", chat.id)  # somebody has an hour to register it
         return None
     message = update.message
     if message is None:
@@ -172,7 +174,8 @@ def group_event(
 
 
 async def on_group(update: Update, context: Context) -> None:
-    """In a group the bot reads only its own /teamgroup, and notices leaving and migrating."""
+    """In a group the bot reads only its own /teamgroup, and notices joining, leaving and
+    migrating. Strangers cost nothing: getChatMember is asked only about a supervisor."""
     user, chat = update.effective_user, update.effective_chat
     assert chat is not None
     service = context.bot_data.engine
@@ -182,9 +185,12 @@ async def on_group(update: Update, context: Context) -> None:
     if event.kind == "command" and not event.anonymous:
         if user is None:
             return
-        event = dataclasses.replace(event, admin=await is_admin(context.bot, chat.id, user.id))
+        event = dataclasses.replace(event, admin=None)  # Telegram is asked only if need be
     person = Person(user.id, user.first_name or "") if user else Person(0)
     outcome = await service.handle_group(person, event, update_id=update.update_id)
+    if outcome.ask_admin and user is not None:  # a supervisor: are they an administrator here?
+        event = dataclasses.replace(event, admin=await is_admin(context.bot, chat.id, user.id))
+        outcome = await service.handle_group(person, event, update_id=update.update_id)
     rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
     rows += others(outcome)
     await deliver(context.bot, service, rows)

@@ -179,6 +179,21 @@ class Group:
         await self.bot.feed(person.in_group(self.chat(), text))
         return [plain(str(c.params["text"])) for c in self.sent()[before:]]
 
+    async def bot_added(self, by: Person) -> None:
+        """Someone adds the bot to the group (my_chat_member: left, now a member)."""
+        bot_user = {k: v for k, v in BOT_USER.items() if k in {"id", "is_bot", "first_name"}}
+        update = {
+            "update_id": next(update_ids),
+            "my_chat_member": {
+                "chat": self.chat(),
+                "from": by.user(),
+                "date": 1,
+                "old_chat_member": {"status": "left", "user": bot_user},
+                "new_chat_member": {"status": "member", "user": bot_user},
+            },
+        }
+        await self.bot.feed(update)
+
     async def bot_removed(self, by: Person, status: str = "kicked") -> None:
         """Someone removes the bot (my_chat_member: the bot is now kicked, or left)."""
         bot_user = {k: v for k, v in BOT_USER.items() if k in {"id", "is_bot", "first_name"}}
