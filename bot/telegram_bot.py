@@ -36,7 +36,7 @@ from bot.delivery import deliver, keyboard, others
 from bot.limits import TelegramLimits
 from bot.transport import AiohttpRequest
 from flows.app import App
-from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply
+from flows.kernel.model import Document, GroupEvent, Input, Outcome, Person, Reply
 from flows.questions.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 GROUP_CHATS = {"group", "supergroup"}
 SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
 CONNECTIONS = 16  # HTTP connections to the Bot API (see build_application)
+# Telegram takes files up to 50 MB from a bot; anything larger goes in parts of this size.
+DOCUMENT_PART = 45 * 1024 * 1024
 _KINDS = (
     ("photo", "photo"),
     ("sticker", "sticker"),
@@ -257,11 +259,7 @@ async def _answer(context: Context, update: Update, chat_id: int, outcome: Outco
     await deliver(context.bot, service, rows)
     for document in outcome.documents:
         # Made in memory for this request and never stored: if sending fails, /export again.
-        await context.bot.send_document(
-            chat_id=chat_id,
-            document=InputFile(io.BytesIO(document.content), filename=document.filename),
-            protect_content=True,
-        )
+        await send_document(context, update, chat_id, document)
     for photo in outcome.photos:
         # A chart drawn for this request, with its one line of text and buttons underneath.
         await context.bot.send_photo(
@@ -270,6 +268,28 @@ async def _answer(context: Context, update: Update, chat_id: int, outcome: Outco
             caption=photo.caption or None,
             parse_mode=ParseMode.HTML if photo.caption else None,
             reply_markup=keyboard(photo.buttons),
+            protect_content=True,
+        )
+
+
+async def send_document(context: Context, update: Update, chat_id: int, document: Document) -> None:
+    """A file, in parts if it is over Telegram's 50 MB upload limit (said so first): each part
+    is the next stretch of the file's bytes, so joined in order they are the whole file."""
+    content = document.content
+    parts = [content[i : i + DOCUMENT_PART] for i in range(0, len(content), DOCUMENT_PART)]
+    if len(parts) > 1:
+        user = update.effective_user
+        cat = context.bot_data.engine.catalogue.for_language(user.language_code if user else None)
+        await context.bot.send_message(
+            chat_id=chat_id,
+            text=cat.say("document_in_parts", filename=document.filename, parts=len(parts)),
+            parse_mode=ParseMode.HTML,
+        )
+    for number, part in enumerate(parts or [b""], start=1):
+        name = document.filename if len(parts) <= 1 else f"{document.filename}.part{number}"
+        await context.bot.send_document(
+            chat_id=chat_id,
+            document=InputFile(io.BytesIO(part), filename=name),
             protect_content=True,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flows.kernel import export as export_format
@@ -49,7 +50,18 @@ def export(t: Turn) -> None:
     generated = t.now
     md_name, json_name = export_format.filenames(generated)
     template = wording().export_template
-    markdown = export_format.to_markdown(person, entries, generated, template, **parts)
-    data = export_format.to_json(person, entries, generated, **parts)
-    t.out.documents = [Document(md_name, markdown), Document(json_name, data)]
+    # Read and opened in the unit; written out after it, in a worker thread, so a long journal
+    # never holds up the database thread everyone shares (Engine._make_files).
+    t.out.documents = [
+        Document(
+            md_name,
+            make=functools.partial(
+                export_format.to_markdown, person, entries, generated, template, **parts
+            ),
+        ),
+        Document(
+            json_name,
+            make=functools.partial(export_format.to_json, person, entries, generated, **parts),
+        ),
+    ]
     t.say(msg("export_ready", count=len(entries)))
