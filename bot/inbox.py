@@ -39,9 +39,9 @@ from flows.store.core import StartupProblem, Store
 log = logging.getLogger(__name__)
 CONCURRENT_PEOPLE = 64  # updates being handled at once (each chat's strictly one at a time)
 IN_HAND = 2000  # rows taken from the inbox into memory at most; the rest wait there
-# A person's input allowance: this many messages at once, then one per 2 s. Past it they wait
-# their turn (told once, kindly); everything they send is kept and handled in order.
-INPUT_RATE = (30.0, 60.0)
+# A chat's input allowance: this many updates at once, then one a second. Past it a person waits
+# their turn (told once, kindly; a group silently); everything sent is kept and handled in order.
+INPUT_RATE = (20.0, 20.0)
 SHUTDOWN_GRACE = 7.0  # seconds to finish what is in hand after SIGTERM, so a stop takes < 10 s
 
 
@@ -268,7 +268,7 @@ class InboxRunner:
         try:
             while waiting and not self._stop.is_set():
                 update_id, data = waiting[0]
-                if key > 0 and not await self._paced(key, data):
+                if key != 0 and not await self._paced(key, data):
                     break  # stopping while this person waited their turn: kept for next start
                 async with self._slots:
                     await self.handle_row(update_id, data)
@@ -298,7 +298,7 @@ class InboxRunner:
         if limiter.has_capacity():
             await limiter.acquire()
             return True
-        if key not in self._told:
+        if key > 0 and key not in self._told:  # a person (a group is not told)
             self._told.add(key)
             await self._catching_up(key, data)
         turn = asyncio.ensure_future(limiter.acquire())
