@@ -89,7 +89,7 @@ class TelegramLimits(BaseRateLimiter[int]):
         self.overall = _bucket(overall_burst, overall_rate)
         self._chat_rate = chat_rate
         self._reserve = min(RESERVE, overall_burst - 1)
-        self._tick = 1.0 / overall_rate
+        self._tick = 1.0 / (3 * overall_rate)  # how often waiting bulk looks for room
         self.groups: dict[int | str, AsyncLimiter] = {}
         self.chats: dict[int | str, AsyncLimiter] = {}
         self._urgent = 0  # replies waiting for the overall bucket

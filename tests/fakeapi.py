@@ -215,6 +215,11 @@ class FakeBotAPI:
                 return 200, ok(result)
         return 200, ok(self._get_updates(params))
 
+    def sent_calls(self) -> list[Sent]:
+        """Every call accepted to any chat, with when it came."""
+        with self._cond:
+            return [s for chat in self._by_chat.values() for s in chat]
+
     def sent_to(self, chat_id: int | str) -> list[Sent]:
         """Every call addressed to chat_id, with when it came and what it was answered."""
         with self._cond:
