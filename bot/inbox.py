@@ -208,7 +208,11 @@ class InboxRunner:
         """Take unhandled rows from the inbox and hand each to its chat's chain; never wait for
         any one chat. Each chat's rows run strictly in order, one chain per chat, so a chat
         waiting on Telegram (a group's 20 a minute, a person's own pace) holds up only itself.
+
+        Replies left in the outbox by the last run go first, before any new update is taken (so
+        each chat hears them in order); later leftovers (a network failure) go beside it.
         """
+        await self._flush()
         while not self._stop.is_set():
             self._flush_in_background()
             rows: list[tuple[int, bytes]] = []

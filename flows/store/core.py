@@ -386,8 +386,13 @@ class Store:
         """(id, chat_id, payload) of replies saved but not yet sent, oldest first."""
 
         def claim(tx: Unit) -> list[tuple[int, int, bytes]]:
-            # Inside the unit, so no other sender can claim the same rows in between.
-            skip = self.inflight | set(self._sent)
+            # Inside the unit, so no other sender can claim the same rows in between. A sender on
+            # the event loop marks a row sent (`mark_sent`) before it stops being in flight
+            # (`sending_done`), so reading `inflight` first, then `_sent`, never misses a row
+            # that is in neither for the moment between (reading them the other way round can,
+            # while a handler finishes on the loop: the row would be sent twice).
+            skip = set(self.inflight)
+            skip |= set(self._sent)
             mine: list[tuple[int, int, bytes]] = []
             cursor = tx.conn.execute("SELECT id, chat_id, payload FROM outbox ORDER BY id")
             try:
