@@ -39,9 +39,10 @@ from flows.store.core import StartupProblem, Store
 log = logging.getLogger(__name__)
 CONCURRENT_PEOPLE = 64  # updates being handled at once (each chat's strictly one at a time)
 IN_HAND = 2000  # rows taken from the inbox into memory at most; the rest wait there
-# A chat's input allowance: this many updates at once, then one a second. Past it a person waits
-# their turn (told once, kindly; a group silently); everything sent is kept and handled in order.
+# A chat's input allowance: this many updates at once, then one a second. Past it, with a backlog,
+# a person waits their turn (told once, kindly; a group silently); everything is kept, in order.
 INPUT_RATE = (20.0, 20.0)
+BACKLOG = 3  # updates waiting in a chat's chain beyond which its allowance is enforced
 SHUTDOWN_GRACE = 7.0  # seconds to finish what is in hand after SIGTERM, so a stop takes < 10 s
 
 
@@ -272,7 +273,7 @@ class InboxRunner:
         try:
             while waiting and not self._stop.is_set():
                 update_id, data = waiting[0]
-                if key != 0 and not await self._paced(key, data):
+                if key != 0 and not await self._paced(key, data, backlog=len(waiting) > BACKLOG):
                     break  # stopping while this person waited their turn: kept for next start
                 async with self._slots:
                     await self.handle_row(update_id, data)
@@ -289,10 +290,12 @@ class InboxRunner:
             if not self._chains:
                 self._wake.set()  # all quiet: the consumer commits what was sent
 
-    async def _paced(self, key: int, data: dict[str, Any]) -> bool:
-        """A person's fair share: past `input_rate` messages they wait their turn, told once
-        ("I'm catching up – everything you send is kept"); nothing they sent is dropped.
-        False if the bot began stopping while they waited."""
+    async def _paced(self, key: int, data: dict[str, Any], backlog: bool) -> bool:
+        """A chat's fair share. Every update it sends counts against its `input_rate`; only
+        when it has a backlog (more than BACKLOG updates waiting: a flood, not a conversation)
+        and is past its allowance does it wait its turn, a person told once ("I'm catching up –
+        everything you send is kept"). Nothing is dropped. False if the bot began stopping
+        while they waited."""
         limiter = self._input.get(key)
         if limiter is None:
             if len(self._input) > 4 * IN_HAND:  # forget people whose allowance is full again
@@ -302,6 +305,8 @@ class InboxRunner:
         if limiter.has_capacity():
             await limiter.acquire()
             return True
+        if not backlog:
+            return True  # one message at a time, however quick: a conversation goes on
         if key > 0 and key not in self._told:  # a person (a group is not told)
             self._told.add(key)
             await self._catching_up(key, data)
