@@ -482,7 +482,7 @@ def report(
         f" {cd['d_kept']}/{args.flood} ({cd['d_handled']} handled by the end, at their pace)"
     )
     base = cd["baseline"]
-    figures.emit(
+    figures.report(
         [
             Figure("fair", "(a) p50", f"{ours['p50']:.0f} ms", "<= 150 ms", ours["p50"] <= 150),
             Figure("fair", "(a) p99", f"{ours['p99']:.0f} ms", "<= 500 ms", ours["p99"] <= 500),
