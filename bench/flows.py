@@ -472,7 +472,7 @@ async def run_ours(args: argparse.Namespace, synchronous: str) -> dict[str, Any]
 
 
 def baseline_application(
-    path: Path, durable: bool, request: LeanRequest
+    path: Path, durable: bool, request: BaseRequest | None, builder: Any = None
 ) -> tuple[Application[Any, Any, Any, Any, Any, Any], PicklePersistence[Any, Any, Any]]:
     """PTB's own way: a persistent ConversationHandler over the same questions.
 
@@ -487,6 +487,7 @@ def baseline_application(
     that rewrite is PTB's own `_BotPickler` (a Python-level hook per pickled object): about 9x
     what a plain `pickle.dump` of the same dicts takes on the machine this was written on.
     Default: `PicklePersistence(filepath)`, update_interval=60, on_flush=False, as shipped.
+    `builder`, if given, is used as it is (bench/fair.py: polling a fake Bot API, a limiter).
     """
     qset = preparation_set()
     steps = qset["steps"]
@@ -559,15 +560,10 @@ def baseline_application(
     persistence: PicklePersistence[Any, Any, Any] = (
         PicklePersistence(filepath=path, on_flush=True) if durable else PicklePersistence(path)
     )
-    app = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .updater(None)
-        .request(request)
-        .get_updates_request(request)
-        .persistence(persistence)
-        .build()
-    )
+    if builder is None:
+        builder = ApplicationBuilder().token(TOKEN).updater(None)
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.persistence(persistence).build()
     with warnings.catch_warnings():  # per_message=False with a CallbackQueryHandler: intended
         warnings.simplefilter("ignore", PTBUserWarning)
         app.add_handler(

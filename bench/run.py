@@ -32,6 +32,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("progress", "bench/progress.py", []),
     ("load", "bench/load.py", []),
     ("backup", "bench/backup.py", []),
+    ("fair", "bench/fair.py", []),
 ]
 
 

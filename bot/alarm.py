@@ -24,6 +24,7 @@ from telegram.ext import JobQueue
 
 from bot import health
 from bot.delivery import deliver_side_by_side, flush_outbox
+from bot.limits import bulk as bulk_sending
 from flows.app import App
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,14 @@ class Alarm:
         self._lock = asyncio.Lock()
 
     async def run_due(self) -> int:
-        """Send everything due now; returns how many reminders went into the outbox."""
+        """Send everything due now; returns how many reminders went into the outbox.
+
+        Sent as bulk (bot/limits.py): reminders use only what replies leave of Telegram's
+        limits, so someone waiting for an answer never queues behind 10,000 reminders."""
+        with bulk_sending():
+            return await self._run_due()
+
+    async def _run_due(self) -> int:
         queued = 0
         async with self._lock:
             try:

@@ -14,6 +14,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
+from bot.limits import bulk
 from flows.app import App
 from flows.kernel.model import Button, Outcome, Reply, reply_from_json
 
@@ -125,8 +126,10 @@ async def _send(bot: Bot, app: App, chat_id: int, reply: Reply) -> None:
 
 
 async def sweep(bot: Bot, app: App) -> None:
-    """Periodic upkeep (shares past their expiry end, their copies deleted) and its notices."""
-    await deliver(bot, app, others(await app.sweep()))
+    """Periodic upkeep (shares past their expiry end, their copies deleted) and its notices,
+    sent as bulk: they use only what replies leave of Telegram's limits."""
+    with bulk():
+        await deliver(bot, app, others(await app.sweep()))
 
 
 async def flush_outbox(bot: Bot, app: App) -> None:

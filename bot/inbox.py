@@ -10,6 +10,7 @@ an update already stored is ignored (INSERT OR IGNORE on update_id).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -18,8 +19,17 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from telegram import Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.constants import ParseMode
+from telegram.error import (
+    Conflict,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from bot import health, logs
 from bot.delivery import flush_outbox, sweep
@@ -28,7 +38,12 @@ from flows.app import App
 from flows.store.core import StartupProblem, Store
 
 log = logging.getLogger(__name__)
-CONCURRENT_PEOPLE = 64
+CONCURRENT_PEOPLE = 64  # updates being handled at once (each chat's strictly one at a time)
+IN_HAND = 2000  # rows taken from the inbox into memory at most; the rest wait there
+# A chat's input allowance: this many updates at once, then one a second. Past it, with a backlog,
+# a person waits their turn (told once, kindly; a group silently); everything is kept, in order.
+INPUT_RATE = (20.0, 20.0)
+BACKLOG = 3  # updates waiting in a chat's chain beyond which its allowance is enforced
 RETRY_AFTER = 2.0  # seconds before an update left unhandled (a failed download) is tried again
 SHUTDOWN_GRACE = 7.0  # seconds to finish what is in hand after SIGTERM, so a stop takes < 10 s
 
@@ -40,9 +55,11 @@ class InboxRunner:
         service: App,
         poll_timeout: int = 30,
         receive: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        input_rate: tuple[float, float] = INPUT_RATE,
     ) -> None:
         """`receive`, if given, brings updates into the inbox instead of long polling (webhook
-        mode: bot/webhook.py); it runs until cancelled and calls `wake()` after each store."""
+        mode: bot/webhook.py); it runs until cancelled and calls `wake()` after each store.
+        `input_rate` is a person's allowance: (messages, seconds) handled at once, then paced."""
         self.app = app
         self.receive = receive
         self.service = service
@@ -51,7 +68,13 @@ class InboxRunner:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_PEOPLE)
-        self._again = False  # an update was left unhandled to try again (a voice download)
+        self.input_rate = input_rate
+        self._queued: set[int] = set()  # update ids taken from the inbox and not yet handled
+        self._waiting: dict[int, collections.deque[tuple[int, dict[str, Any]]]] = {}
+        self._chains: dict[int, asyncio.Task[None]] = {}  # a running chain per chat
+        self._input: dict[int, AsyncLimiter] = {}  # each person's input allowance
+        self._told: set[int] = set()  # people told "I'm catching up" in this backlog
+        self._flushing: asyncio.Task[None] | None = None
 
     async def _sweep(self, context: Any) -> None:
         """Expired shares end on time even when nobody is talking to the bot; anything due
@@ -61,6 +84,20 @@ class InboxRunner:
         except Exception as exc:  # a failed sweep is tried again next minute
             log.warning("share expiry sweep failed: %s", type(exc).__name__)
         await self.app.bot_data.alarm.run_due()
+        await self._leave_strays()
+
+    async def _leave_strays(self) -> None:
+        """Leave groups the bot was added to that nobody registered within an hour."""
+        try:
+            chats = await self.service.strays()
+        except Exception as exc:
+            log.warning("could not look for groups to leave: %s", type(exc).__name__)
+            return
+        for chat in chats:
+            try:
+                await self.app.bot.leave_chat(chat_id=chat)
+            except TelegramError as exc:  # already gone, most likely: nothing more to do
+                log.info("could not leave a group: %s", type(exc).__name__)
 
     def stop(self) -> None:
         self._stop.set()
@@ -171,49 +208,138 @@ class InboxRunner:
             self._wake.set()
 
     async def _consume(self) -> None:
-        while True:
-            try:
-                await flush_outbox(self.app.bot, self.service)
-            except (TimedOut, NetworkError) as exc:
-                log.warning("could not send saved replies yet (%s)", type(exc).__name__)
-                await asyncio.sleep(1.0)
-            rows = await self.store.inbox_unhandled(limit=100)
-            if not rows:
-                await self.store.flush_sent()
-                if self._stop.is_set():
-                    return
-                await self._wake.wait()
-                self._wake.clear()
-                continue
-            await self.process_batch(rows)
-            if self._again:  # a download failed: give the network a moment before trying again
-                self._again = False
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), RETRY_AFTER)
-            if self._stop.is_set():
-                await self.store.flush_sent()
-                return
+        """Take unhandled rows from the inbox and hand each to its chat's chain; never wait for
+        any one chat. Each chat's rows run strictly in order, one chain per chat, so a chat
+        waiting on Telegram (a group's 20 a minute, a person's own pace) holds up only itself.
 
-    async def process_batch(self, rows: list[tuple[int, bytes]]) -> None:
-        """Different people's updates run side by side, each person's strictly in order.
-
-        A reply waiting on the network (or the rate limiter) for one person then never holds up
-        everyone else, and one person's database work overlaps another's sending.
+        Replies left in the outbox by the last run go first, before any new update is taken (so
+        each chat hears them in order); later leftovers (a network failure) go beside it.
         """
-        chains: dict[int, asyncio.Task[None]] = {}
+        await self._flush()
+        while not self._stop.is_set():
+            self._flush_in_background()
+            rows: list[tuple[int, bytes]] = []
+            if len(self._queued) < IN_HAND:
+                rows = await self.store.inbox_unhandled(limit=100, skip=self._queued)
+                self._dispatch(rows)
+            if len(rows) == 100 and len(self._queued) < IN_HAND:
+                continue  # more may be waiting
+            if not self._chains:
+                await self.store.flush_sent()  # the inbox is empty: sent rows leave at once
+            await self._wake.wait()
+            self._wake.clear()
+        # Stopping: finish what each chain has in hand (it takes nothing new), then go.
+        await asyncio.gather(*self._chains.values(), return_exceptions=True)
+        if self._flushing is not None:
+            self._flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flushing
+        await self.store.flush_sent()
+
+    def _flush_in_background(self) -> None:
+        """Send what was saved but not sent (after a crash or a network failure), beside the
+        consumer rather than in front of it: one slow chat's leftovers never hold up the inbox."""
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush(), name="outbox-flush")
+
+    async def _flush(self) -> None:
+        try:
+            await flush_outbox(self.app.bot, self.service)
+        except (TimedOut, NetworkError) as exc:
+            log.warning("could not send saved replies yet (%s)", type(exc).__name__)
+
+    def _dispatch(self, rows: list[tuple[int, bytes]]) -> list[asyncio.Task[None]]:
+        """Queue each row on its chat's chain, starting the chain if it is not running."""
+        touched: dict[int, asyncio.Task[None]] = {}
         for update_id, raw in rows:
+            if update_id in self._queued:
+                continue
             data = json.loads(raw)
             key = _chat_key(data)
-            chains[key] = asyncio.create_task(self._in_turn(chains.get(key), update_id, data))
-        await asyncio.gather(*chains.values())
+            self._queued.add(update_id)
+            self._waiting.setdefault(key, collections.deque()).append((update_id, data))
+            chain = self._chains.get(key)
+            if chain is None:
+                chain = asyncio.create_task(self._chain(key), name="inbox-chain")
+                self._chains[key] = chain
+            touched[key] = chain
+        return list(touched.values())
 
-    async def _in_turn(
-        self, before: asyncio.Task[None] | None, update_id: int, data: dict[str, Any]
-    ) -> None:
-        if before is not None:
-            await before
-        async with self._slots:
-            await self.handle_row(update_id, data)
+    async def process_batch(self, rows: list[tuple[int, bytes]]) -> None:
+        """Hand these rows to their chains and wait until they are handled (tests, benchmarks)."""
+        await asyncio.gather(*self._dispatch(rows))
+
+    async def _chain(self, key: int) -> None:
+        """One chat's rows, in order, until none are left (or the bot is stopping)."""
+        waiting = self._waiting[key]
+        try:
+            while waiting and not self._stop.is_set():
+                update_id, data = waiting[0]
+                if key != 0 and not await self._paced(key, data, backlog=len(waiting) > BACKLOG):
+                    break  # stopping while this person waited their turn: kept for next start
+                async with self._slots:
+                    await self.handle_row(update_id, data)
+                if update_id in self.app.bot_data.later:
+                    # It could not begin (a voice note's download failed): left in the inbox,
+                    # and this chat's next updates wait behind it, in order, while the network
+                    # gets a moment before another try. Stopping leaves it for the next start.
+                    self.app.bot_data.later.discard(update_id)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), RETRY_AFTER)
+                    continue
+                waiting.popleft()
+                self._queued.discard(update_id)
+                if len(self._queued) == IN_HAND - 1:
+                    self._wake.set()  # room again: the consumer may take more
+        finally:
+            for update_id, _ in waiting:
+                self._queued.discard(update_id)
+            del self._waiting[key]
+            del self._chains[key]
+            self._told.discard(key)
+            if not self._chains:
+                self._wake.set()  # all quiet: the consumer commits what was sent
+
+    async def _paced(self, key: int, data: dict[str, Any], backlog: bool) -> bool:
+        """A chat's fair share. Every update it sends counts against its `input_rate`; only
+        when it has a backlog (more than BACKLOG updates waiting: a flood, not a conversation)
+        and is past its allowance does it wait its turn, a person told once ("I'm catching up –
+        everything you send is kept"). Nothing is dropped. False if the bot began stopping
+        while they waited."""
+        limiter = self._input.get(key)
+        if limiter is None:
+            if len(self._input) > 4 * IN_HAND:  # forget people whose allowance is full again
+                for person in [k for k, v in self._input.items() if v.has_capacity(v.max_rate)]:
+                    del self._input[person]
+            limiter = self._input[key] = AsyncLimiter(*self.input_rate)
+        if limiter.has_capacity():
+            await limiter.acquire()
+            return True
+        if not backlog:
+            return True  # one message at a time, however quick: a conversation goes on
+        if key > 0 and key not in self._told:  # a person (a group is not told)
+            self._told.add(key)
+            await self._catching_up(key, data)
+        turn = asyncio.ensure_future(limiter.acquire())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({turn, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not turn.done():
+            turn.cancel()
+            return False
+        return True
+
+    async def _catching_up(self, chat_id: int, data: dict[str, Any]) -> None:
+        """The one kind line to someone sending faster than their share (not a saved answer:
+        if it is lost nothing is, since every message they sent is kept in the inbox)."""
+        sender = next((v.get("from") for v in data.values() if isinstance(v, dict)), None) or {}
+        cat = self.service.catalogue.for_language(sender.get("language_code"))
+        try:
+            await self.app.bot.send_message(
+                chat_id=chat_id, text=cat.say("catching_up"), parse_mode=ParseMode.HTML
+            )
+        except TelegramError as exc:
+            log.info("could not say we are catching up: %s", type(exc).__name__)
 
     async def handle_row(self, update_id: int, data: dict[str, Any]) -> None:
         """One stored update through the Application; marked handled here if the engine did not.
@@ -243,9 +369,8 @@ class InboxRunner:
                         person=logs.person(_chat_key(data) or None),
                     ),
                 )
-        if update_id in self.app.bot_data.later:  # it could not begin: left to try again
-            self.app.bot_data.later.discard(update_id)
-            self._again = True
+        if update_id in self.app.bot_data.later:  # it could not begin: its chain tries again
+            pass
         elif update_id in self.store.marked:
             self.store.marked.discard(update_id)
         else:

@@ -21,7 +21,6 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackContext,
@@ -36,9 +35,10 @@ from bot import logs
 from bot.alarm import Alarm
 from bot.config import Config
 from bot.delivery import deliver, keyboard, others
+from bot.limits import TelegramLimits
 from bot.transport import AiohttpRequest
 from flows.app import App
-from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply, Voice
+from flows.kernel.model import Document, GroupEvent, Input, Outcome, Person, Reply, Voice
 from flows.questions.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,11 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 GROUP_CHATS = {"group", "supergroup"}
 SWEEP_EVERY = 60  # seconds between looks for shares past their expiry
-# Messages a second overall. Telegram's limit is about 30; running exactly at it draws the odd
-# 429 (two clocks never agree exactly), while 29 draws none and still uses 97% of it
-# (bench/nudges.py measures both).
-OVERALL_RATE = 29
 CONNECTIONS = 16  # HTTP connections to the Bot API (see build_application)
 TELEGRAM_DOWNLOAD_MB = 20  # the largest file Telegram lets a bot fetch with getFile
 MB = 1024 * 1024
+# Telegram takes files up to 50 MB from a bot; anything larger goes in parts of this size.
+DOCUMENT_PART = 45 * 1024 * 1024
 _KINDS = (
     ("photo", "photo"),
     ("sticker", "sticker"),
@@ -90,12 +88,13 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limited: bool = True,
+    limits: TelegramLimits | None = None,
 ) -> TelegramApp:
     """A PTB Application with no Updater: updates come through our durable inbox instead.
 
-    Every Bot API call goes through one AIORateLimiter (29 a second overall, 20 a minute per
-    group, waiting out a 429's retry_after up to three times). Only the benchmark turns it off,
-    to measure our own cost rather than Telegram's limits.
+    Every Bot API call goes through TelegramLimits (bot/limits.py: Telegram's documented limits,
+    replies before reminders, a 429's retry_after waited out). Only the benchmarks of our own
+    cost turn it off, to measure the bot rather than Telegram's limits.
     """
     assert config.token, "a bot token is needed for Telegram mode"
     # PTB's builder changes its type parameters with each call; what it builds is a TelegramApp.
@@ -108,7 +107,7 @@ def build_application(
         .context_types(ContextTypes(bot_data=BotData))
     )
     if rate_limited:
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=OVERALL_RATE, max_retries=3))
+        builder = builder.rate_limiter(limits or TelegramLimits())
     if request is None:
         # aiohttp rather than PTB's httpx: a third of the CPU per call (bot/transport.py).
         # Telegram takes 30 messages a second, which 16 connections carry many times over.
@@ -198,11 +197,13 @@ def group_event(
     assert chat is not None
     status = update.my_chat_member
     if status is not None:
-        if status.new_chat_member.user.id == bot_id and status.new_chat_member.status in {
-            ChatMember.LEFT,
-            ChatMember.BANNED,
-        }:
+        if status.new_chat_member.user.id != bot_id:
+            return None
+        now, before = status.new_chat_member.status, status.old_chat_member.status
+        if now in {ChatMember.LEFT, ChatMember.BANNED}:
             return GroupEvent("left", chat.id)
+        if before in {ChatMember.LEFT, ChatMember.BANNED}:
+            return GroupEvent("added", chat.id)  # somebody has an hour to register it
         return None
     message = update.message
     if message is None:
@@ -225,7 +226,8 @@ def group_event(
 
 
 async def on_group(update: Update, context: Context) -> None:
-    """In a group the bot reads only its own /teamgroup, and notices leaving and migrating."""
+    """In a group the bot reads only its own /teamgroup, and notices joining, leaving and
+    migrating. Strangers cost nothing: getChatMember is asked only about a supervisor."""
     user, chat = update.effective_user, update.effective_chat
     assert chat is not None
     service = context.bot_data.engine
@@ -235,9 +237,12 @@ async def on_group(update: Update, context: Context) -> None:
     if event.kind == "command" and not event.anonymous:
         if user is None:
             return
-        event = dataclasses.replace(event, admin=await is_admin(context.bot, chat.id, user.id))
+        event = dataclasses.replace(event, admin=None)  # Telegram is asked only if need be
     person = Person(user.id, user.first_name or "") if user else Person(0)
     outcome = await service.handle_group(person, event, update_id=update.update_id)
+    if outcome.ask_admin and user is not None:  # a supervisor: are they an administrator here?
+        event = dataclasses.replace(event, admin=await is_admin(context.bot, chat.id, user.id))
+        outcome = await service.handle_group(person, event, update_id=update.update_id)
     rows = [(i, chat.id, r) for i, r in zip(outcome.outbox_ids, outcome.replies, strict=True)]
     rows += others(outcome)
     await deliver(context.bot, service, rows)
@@ -307,11 +312,7 @@ async def _answer(context: Context, update: Update, chat_id: int, outcome: Outco
     await _set_menus(context.bot, service, outcome.menus)
     for document in outcome.documents:
         # Made in memory for this request and never stored: if sending fails, /export again.
-        await context.bot.send_document(
-            chat_id=chat_id,
-            document=InputFile(io.BytesIO(document.content), filename=document.filename),
-            protect_content=True,
-        )
+        await send_document(context, update, chat_id, document)
     for voice in outcome.voices:
         # A kept voice note played back from memory: protected, so it cannot be forwarded.
         await context.bot.send_voice(
@@ -328,6 +329,28 @@ async def _answer(context: Context, update: Update, chat_id: int, outcome: Outco
             caption=photo.caption or None,
             parse_mode=ParseMode.HTML if photo.caption else None,
             reply_markup=keyboard(photo.buttons),
+            protect_content=True,
+        )
+
+
+async def send_document(context: Context, update: Update, chat_id: int, document: Document) -> None:
+    """A file, in parts if it is over Telegram's 50 MB upload limit (said so first): each part
+    is the next stretch of the file's bytes, so joined in order they are the whole file."""
+    content = document.content
+    parts = [content[i : i + DOCUMENT_PART] for i in range(0, len(content), DOCUMENT_PART)]
+    if len(parts) > 1:
+        user = update.effective_user
+        cat = context.bot_data.engine.catalogue.for_language(user.language_code if user else None)
+        await context.bot.send_message(
+            chat_id=chat_id,
+            text=cat.say("document_in_parts", filename=document.filename, parts=len(parts)),
+            parse_mode=ParseMode.HTML,
+        )
+    for number, part in enumerate(parts or [b""], start=1):
+        name = document.filename if len(parts) <= 1 else f"{document.filename}.part{number}"
+        await context.bot.send_document(
+            chat_id=chat_id,
+            document=InputFile(io.BytesIO(part), filename=name),
             protect_content=True,
         )
 

@@ -16,6 +16,7 @@ from telegram import Update
 
 from bot.app import open_service
 from bot.config import Config
+from bot.limits import TelegramLimits
 from bot.telegram_bot import build_application
 from flows.app import App
 from tests.offline import BOT_USER, Call, Person, RecordingRequest, update_ids
@@ -192,6 +193,21 @@ class Group:
         await self.bot.feed(person.in_group(self.chat(), text))
         return [plain(str(c.params["text"])) for c in self.sent()[before:]]
 
+    async def bot_added(self, by: Person) -> None:
+        """Someone adds the bot to the group (my_chat_member: left, now a member)."""
+        bot_user = {k: v for k, v in BOT_USER.items() if k in {"id", "is_bot", "first_name"}}
+        update = {
+            "update_id": next(update_ids),
+            "my_chat_member": {
+                "chat": self.chat(),
+                "from": by.user(),
+                "date": 1,
+                "old_chat_member": {"status": "left", "user": bot_user},
+                "new_chat_member": {"status": "member", "user": bot_user},
+            },
+        }
+        await self.bot.feed(update)
+
     async def bot_removed(self, by: Person, status: str = "kicked") -> None:
         """Someone removes the bot (my_chat_member: the bot is now kicked, or left)."""
         bot_user = {k: v for k, v in BOT_USER.items() if k in {"id", "is_bot", "first_name"}}
@@ -337,7 +353,10 @@ async def running(
     if clock is not None:
         service.store.clock = clock
     request = RecordingRequest()
-    app = build_application(config, service, request=request)
+    # A test talks far faster than any person: a private chat's one-a-second pace (Telegram's)
+    # is lifted here; every other limit stays as in production.
+    limits = TelegramLimits(chat_rate=1000.0)
+    app = build_application(config, service, request=request, limits=limits)
     await app.initialize()
     try:
         yield Harness(app, request, service, config)

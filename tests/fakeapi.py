@@ -47,12 +47,16 @@ class FakeBotAPI:
         reject_invalid: bool = False,
         redeliver_rate: float = 0.0,
         shuffle_rate: float = 0.0,
+        limits: bool = False,
     ) -> None:
         """token=None accepts any token; duplicate_rate is the chance that a
         confirmation is lost, so an update is delivered again (at-least-once);
         reject_invalid answers invalid calls with 400, as Telegram would.
         redeliver_rate: each confirmed update's chance of being delivered once more, at a
-        random place in a later batch; shuffle_rate: a batch's chance of coming out of order."""
+        random place in a later batch; shuffle_rate: a batch's chance of coming out of order.
+        limits: answer 429 (with retry_after) past Telegram's documented limits, as Telegram
+        does: 30 messages a second overall and 20 a minute in a group, each a bucket that
+        tolerates a burst of its size (see TelegramLimitsModel); `refused` counts the 429s."""
         self.token = token
         self.duplicate_rate = duplicate_rate
         self.redeliver_rate = redeliver_rate
@@ -64,6 +68,8 @@ class FakeBotAPI:
         self._redelivered_ids: set[int] = set()
         self._by_chat: dict[str, list[Sent]] = {}
         self.reject_invalid = reject_invalid
+        self.limits = TelegramLimitsModel() if limits else None
+        self.refused = 0
         self.confirmed_below = 0
         self.violations: list[str] = []
         self.responder = Responder()
@@ -194,6 +200,11 @@ class FakeBotAPI:
                 return 401, _error(401, "Unauthorized")
             if self.reject_invalid and problems:
                 return 400, _error(400, f"Bad Request: {problems[0]}")
+            if self.limits is not None and "chat_id" in params:
+                wait = self.limits.refuse(method, params["chat_id"], time.monotonic())
+                if wait:
+                    self.refused += 1
+                    return 429, _too_many(wait)
             if method == "deleteWebhook" and params.get("drop_pending_updates"):
                 self._pending.clear()
             if method != "getUpdates":
@@ -203,6 +214,11 @@ class FakeBotAPI:
                     self._by_chat.setdefault(str(params["chat_id"]), []).append(sent)
                 return 200, ok(result)
         return 200, ok(self._get_updates(params))
+
+    def sent_calls(self) -> list[Sent]:
+        """Every call accepted to any chat, with when it came."""
+        with self._cond:
+            return [s for chat in self._by_chat.values() for s in chat]
 
     def sent_to(self, chat_id: int | str) -> list[Sent]:
         """Every call addressed to chat_id, with when it came and what it was answered."""
@@ -274,6 +290,47 @@ class Sent:
             return []
         rows = markup.get("inline_keyboard") or []
         return [(b.get("text", ""), b.get("callback_data", "")) for row in rows for b in row]
+
+
+class TelegramLimitsModel:
+    """Telegram's documented limits as the fake enforces them: every call that puts something
+    in a chat (send*, copy/forward, edits) counts against 30 a second overall, and in a group
+    (a negative chat id) against 20 a minute too. Each is a bucket that fills by one a call and
+    drains at its rate; a call that would overflow either is refused and not counted."""
+
+    OVERALL = (30.0, 30.0)  # (size: the burst tolerated, drained a second)
+    GROUP = (20.0, 20.0 / 60.0)
+
+    def __init__(self) -> None:
+        self.levels: dict[object, tuple[float, float]] = {}  # key -> (level, at)
+
+    def refuse(self, method: str, chat_id: Any, now: float) -> int:
+        """Seconds to wait (Telegram's retry_after) if this call is over a limit, else 0."""
+        if not method.startswith(("send", "copyMessage", "forwardMessage", "editMessage")):
+            return 0
+        keys: list[tuple[object, tuple[float, float]]] = [("all", self.OVERALL)]
+        if str(chat_id).startswith("-"):
+            keys.append((str(chat_id), self.GROUP))
+        drained = {}
+        for key, (size, rate) in keys:
+            level, at = self.levels.get(key, (0.0, now))
+            drained[key] = max(0.0, level - (now - at) * rate)
+            if drained[key] + 1 > size:
+                return max(1, int((drained[key] + 1 - size) / rate + 0.999))
+        for key, _ in keys:
+            self.levels[key] = (drained[key] + 1, now)
+        return 0
+
+
+def _too_many(seconds: int) -> bytes:
+    return json.dumps(
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": f"Too Many Requests: retry after {seconds}",
+            "parameters": {"retry_after": seconds},
+        }
+    ).encode()
 
 
 def _error(code: int, description: str) -> bytes:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.inbox import _chat_key
+from bot.limits import TelegramLimits
 from tests.drivers import Chat, Clock, Group, Harness, link
 from tests.test_supervision import rows
 
@@ -70,19 +71,23 @@ async def ready(worker: Chat, supervisor: Chat, group: Group, **answers: Any) ->
 
 
 async def test_register_needs_an_administrator_who_supervises_someone(
-    worker: Chat, supervisor: Chat, other: Chat, group: Group, bot: Harness
+    worker: Chat, supervisor: Chat, other: Chat, group: Group, bot: Harness, clock: Clock
 ) -> None:
-    # Not an administrator: refused plainly, nothing stored.
-    replies = await group.send(supervisor.person, "/teamgroup")
-    assert replies == ["Only an administrator of this group can register it for team learning."]
     # An administrator who supervises nobody: refused, and no row for someone unknown.
     group.admin(other.person)
     replies = await group.send(other.person, "/teamgroup@coreflect_test_bot")
     assert "first link with someone you supervise" in replies[-1]
     assert rows(bot, "SELECT COUNT(*) FROM people WHERE id = 3003") == [(0,)]
     assert rows(bot, "SELECT COUNT(*) FROM team_groups") == [(0,)]
+    # Strangers cost nothing: again and again, no more replies in this group for ten minutes,
+    # and Telegram is never asked who they are.
+    for _ in range(5):
+        assert await group.send(other.person, "/teamgroup") == []
+    assert not [c for c in bot.request.calls if c.method == "getChatMember"]
 
-    # An anonymous administrator sends as the group itself: asked to show themselves first.
+    # An anonymous administrator sends as the group itself: asked to show themselves first
+    # (once the ten minutes are up).
+    clock.advance(minutes=11)
     anonymous = supervisor.person.in_group(group.chat(), "/teamgroup")
     anonymous["message"]["sender_chat"] = group.chat()
     await bot.feed(anonymous)
@@ -91,6 +96,9 @@ async def test_register_needs_an_administrator_who_supervises_someone(
     assert _chat_key({"my_chat_member": {"chat": {"id": -4001}}}) == -4001
 
     await link(worker, supervisor)
+    # A supervisor who is not an administrator: refused plainly, nothing stored.
+    replies = await group.send(supervisor.person, "/teamgroup")
+    assert replies == ["Only an administrator of this group can register it for team learning."]
     group.admin(supervisor.person, "creator")
     # Another bot's command, and anything else said in the group, are ignored.
     assert await group.send(supervisor.person, "/teamgroup@some_other_bot") == []
@@ -155,12 +163,12 @@ async def test_propose_preview_then_share_anonymously(
         (2002, 1, "posted", None),
     ]
     assert rows(bot, "SELECT chat_id FROM team_post_messages") == [(-4001,)]
-    # Group chat ids are negative, which is how PTB's AIORateLimiter tells a group (20 a
-    # minute) from a private chat: the post was held to the group limit.
+    # Group chat ids are negative, which is how the rate limiter (bot/limits.py) tells a group
+    # (20 a minute) from a private chat: the post was held to the group limit.
     limiter = bot.app.bot.rate_limiter
-    assert limiter._group_max_rate == 20 and limiter._group_time_period == 60
-    assert group.chat_id < 0 and group.chat_id in limiter._group_limiters
-    assert supervisor.chat_id not in limiter._group_limiters
+    assert isinstance(limiter, TelegramLimits)
+    assert group.chat_id < 0 and group.chat_id in limiter.groups
+    assert supervisor.chat_id not in limiter.groups and supervisor.chat_id in limiter.chats
     # Every getChatMember asked about the supervisor in the group (never the worker).
     asked = [c.params for c in bot.request.calls if c.method == "getChatMember"]
     assert asked and all(p == {"chat_id": -4001, "user_id": 2002} for p in asked)
@@ -437,3 +445,21 @@ async def test_forget_withdraws_posts_first(
     assert group.deleted() == [len(group.sent())]
     assert rows(bot, "SELECT COUNT(*) FROM team_posts") == [(0,)]
     assert rows(bot, "SELECT COUNT(*) FROM team_groups") == [(1,)]  # Sam's registration stays
+
+
+async def test_a_group_nobody_registers_within_an_hour_is_left(
+    supervisor: Chat, other: Chat, group: Group, bot: Harness, clock: Clock
+) -> None:
+    from bot.inbox import InboxRunner
+
+    await group.bot_added(other.person)
+    assert await group.send(other.person, "/teamgroup") != []  # one short reply
+    runner = InboxRunner(bot.app, bot.service)
+    clock.advance(minutes=59)
+    await runner._leave_strays()
+    assert not [c for c in group.calls() if c.method == "leaveChat"]
+    clock.advance(minutes=2)
+    await runner._leave_strays()
+    await runner._leave_strays()  # once is enough
+    assert [c.method for c in group.calls() if c.method == "leaveChat"] == ["leaveChat"]
+    assert not [c for c in bot.request.calls if c.method == "getChatMember"]

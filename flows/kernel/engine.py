@@ -200,15 +200,25 @@ class Engine:
         def work(tx: Unit) -> Outcome:
             groups = self.desk.hooks("group")  # one feature answers in groups
             out = groups[0](tx, person, event, self.clock()) if groups else Outcome()
+            if out.ask_admin:
+                return out  # nothing done: asked again with Telegram's answer
             if update_id is not None:
                 tx.inbox_mark_handled(update_id)
             _queue(tx, out, event.chat_id)
             return out
 
         outcome = await self._run(work)
-        if update_id is not None:
+        if update_id is not None and not outcome.ask_admin:
             self.store.marked.add(update_id)
         return outcome
+
+    async def strays(self) -> list[int]:
+        """Group chats the bot should leave (added, and nobody registered them in time);
+        each is named once."""
+        now = self.clock()
+        return await self._run(
+            lambda tx: [chat for strays in self.desk.hooks("strays") for chat in strays(tx, now)]
+        )
 
     # ---- what the bot layer asks between inputs ------------------------------------------
 

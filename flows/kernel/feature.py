@@ -77,6 +77,7 @@ class Feature:
     next_wake: Callable[[Unit], datetime | None] | None = None
     group_commands: tuple[str, ...] = ()  # commands it answers in group chats
     group: Callable[[Unit, Person, GroupEvent, datetime], Outcome] | None = None
+    strays: Callable[[Unit, datetime], list[int]] | None = None  # group chats to leave
     # Buttons that need Telegram asked first (is this supervisor still a group's admin?)
     admin_check_prefixes: tuple[str, ...] = ()
     admin_checks: Callable[[Unit, int, Input], list[tuple[int, int]]] | None = None

@@ -145,6 +145,9 @@ class Outcome:
     # Chats whose command menu changes: True, they now supervise someone (their menu gains the
     # supervisor's commands); False, they no longer do (back to everyone's menu).
     menus: dict[int, bool] = field(default_factory=dict)
+    # A group event that needs Telegram asked (is this person an administrator there?) before
+    # it can be answered: nothing was saved, and the bot layer asks and comes back.
+    ask_admin: bool = False
 
 
 def reply_to_json(reply: Reply) -> bytes:
@@ -188,14 +191,15 @@ def reply_from_json(raw: bytes) -> Reply:
 class GroupEvent:
     """Something in a group chat the bot cares about (all else there it ignores).
 
-    `command`: a group command (/teamgroup), with `admin` as getChatMember said just before.
-    `left`: the bot was removed or left. `migrated`: the group became a supergroup;
-    `new_chat_id` is its id now.
+    `command`: a group command (/teamgroup), with `admin` as getChatMember said just before, or
+    None when Telegram has not been asked (the feature sets `Outcome.ask_admin` if it must be).
+    `added`: the bot was added to the group. `left`: the bot was removed or left.
+    `migrated`: the group became a supergroup; `new_chat_id` is its id now.
     """
 
-    kind: Literal["command", "left", "migrated"]
+    kind: Literal["command", "added", "left", "migrated"]
     chat_id: int
     title: str = ""
-    admin: bool = False
+    admin: bool | None = False
     new_chat_id: int | None = None
     anonymous: bool = False  # sent by an administrator who remains anonymous: nobody to check

@@ -324,17 +324,29 @@ class Store:
         row = await self.run(lambda tx: tx.one("SELECT MAX(update_id) FROM inbox"))
         return None if row is None or row[0] is None else int(row[0]) + 1
 
-    async def inbox_unhandled(self, limit: int = 100) -> list[tuple[int, bytes]]:
-        """The oldest updates not yet handled, opened. One sealed for someone whose key is gone
-        (they used /forget while it waited) can't be, and there is nothing of theirs left to act
-        on: it is marked handled and left out."""
+    async def inbox_unhandled(
+        self, limit: int = 100, skip: set[int] | frozenset[int] = frozenset()
+    ) -> list[tuple[int, bytes]]:
+        """The oldest updates not yet handled, opened, leaving out those in `skip` (already in
+        the consumer's hands). One sealed for someone whose key is gone (they used /forget
+        while it waited) can't be, and there is nothing of theirs left to act on: it is marked
+        handled and left out."""
 
         def take(tx: Unit) -> list[tuple[int, bytes, int | None, Cipher | None]]:
-            rows = tx.conn.execute(
+            rows: list[tuple[int, bytes, int | None]] = []
+            cursor = tx.conn.execute(
                 "SELECT update_id, payload, sealed_for FROM inbox WHERE handled_at IS NULL"
                 " ORDER BY update_id LIMIT ?",
-                (limit,),
-            ).fetchall()
+                (limit + len(skip),),
+            )
+            try:
+                for u, p, w in cursor:
+                    if u not in skip:
+                        rows.append((u, p, w))
+                        if len(rows) == limit:
+                            break
+            finally:
+                cursor.close()
             return [(u, p, w, None if w is None else tx.cipher_of(w)) for u, p, w in rows]
 
         opened: list[tuple[int, bytes]] = []
@@ -376,8 +388,13 @@ class Store:
         no longer exist: it is deleted, not sent."""
 
         def claim(tx: Unit) -> list[tuple[int, int, bytes, int | None, Cipher | None]]:
-            # Inside the unit, so no other sender can claim the same rows in between.
-            skip = self.inflight | set(self._sent)
+            # Inside the unit, so no other sender can claim the same rows in between. A sender on
+            # the event loop marks a row sent (`mark_sent`) before it stops being in flight
+            # (`sending_done`), so reading `inflight` first, then `_sent`, never misses a row
+            # that is in neither for the moment between (reading them the other way round can,
+            # while a handler finishes on the loop: the row would be sent twice).
+            skip = set(self.inflight)
+            skip |= set(self._sent)
             mine: list[tuple[int, int, bytes, int | None]] = []
             cursor = tx.conn.execute(
                 f"SELECT id, chat_id, payload, sealed_for FROM outbox WHERE {SENDABLE} ORDER BY id",

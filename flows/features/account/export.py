@@ -59,13 +59,26 @@ def export(t: Turn) -> None:
     generated = t.now
     md_name, json_name = export_format.filenames(generated)
     template = wording().export_template
-    markdown = export_format.to_markdown(person, entries, generated, template, **parts)
-    data = export_format.to_json(person, entries, generated, **parts)
     audit.record(t.tx, "exported", t.person.id, detail=str(len(entries)))
     t.say(msg("export_ready", count=len(entries)))
     if not audio:
-        t.out.documents = [Document(md_name, markdown), Document(json_name, data)]
+        # Read and opened in the unit; written out after it, in a worker thread, so a long
+        # journal never holds up the database thread everyone shares (Engine._make_files).
+        t.out.documents = [
+            Document(
+                md_name,
+                make=functools.partial(
+                    export_format.to_markdown, person, entries, generated, template, **parts
+                ),
+            ),
+            Document(
+                json_name,
+                make=functools.partial(export_format.to_json, person, entries, generated, **parts),
+            ),
+        ]
         return
+    markdown = export_format.to_markdown(person, entries, generated, template, **parts)
+    data = export_format.to_json(person, entries, generated, **parts)
     # With voice notes: one zip of the Markdown, the JSON and the recordings (more than one
     # when they would pass Telegram's 50 MB upload limit), zipped off the database's thread.
     groups = export_format.plan_parts([(md_name, markdown), (json_name, data)], audio)

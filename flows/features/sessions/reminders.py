@@ -37,7 +37,7 @@ REFLECT_USEFUL = timedelta(hours=12)  # an invitation to reflect later than this
 WEEKLY_USEFUL = timedelta(hours=6)
 
 
-BATCH = 500  # due nudges turned into outbox rows per unit of work
+BATCH = 100  # due nudges turned into outbox rows per unit of work (short: replies wait behind it)
 
 
 def _key_start(nudge: NudgeRow) -> str:

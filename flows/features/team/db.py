@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flows.features.supervision import db as sup_db
@@ -345,3 +345,55 @@ def team_post_message(tx: Unit, post_id: int, chat_id: int, message_id: int, now
         (post_id, chat_id, message_id, iso(now)),
     )
     return True
+
+
+# ---- groups nobody has registered (migrations/012_group_visits.sql) -----------------------
+
+
+def visit_added(tx: Unit, chat_id: int, now: datetime) -> None:
+    """The bot was added to a group: the hour for someone to register it starts now."""
+    if chat_id < 0:
+        tx.conn.execute(
+            "INSERT OR IGNORE INTO group_visits (chat_id, added_at) VALUES (?, ?)",
+            (chat_id, iso(now)),
+        )
+
+
+def visit_may_reply(tx: Unit, chat_id: int, now: datetime, every: timedelta) -> bool:
+    """May the bot answer a /teamgroup it cannot act on here? Once per `every` a group;
+    saying yes counts as the answer."""
+    if chat_id >= 0:
+        return False
+    row = tx.one("SELECT replied_at FROM group_visits WHERE chat_id = ?", (chat_id,))
+    if row is not None and row[0] is not None and row[0] > iso(now - every):
+        return False
+    tx.conn.execute(
+        "INSERT INTO group_visits (chat_id, added_at, replied_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (chat_id) DO UPDATE SET replied_at = excluded.replied_at",
+        (chat_id, iso(now), iso(now)),
+    )
+    return True
+
+
+def visit_end(tx: Unit, chat_id: int) -> None:
+    tx.conn.execute("DELETE FROM group_visits WHERE chat_id = ?", (chat_id,))
+
+
+def visit_migrate(tx: Unit, old_chat: int, new_chat: int) -> None:
+    tx.conn.execute(
+        "UPDATE OR REPLACE group_visits SET chat_id = ? WHERE chat_id = ?", (new_chat, old_chat)
+    )
+
+
+def visits_unregistered(tx: Unit, before: datetime) -> list[int]:
+    """Groups the bot was added to before `before` with no live registration; forgotten here
+    (the bot leaves each once)."""
+    rows = tx.conn.execute(
+        "SELECT chat_id FROM group_visits WHERE added_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM team_groups t WHERE t.chat_id = group_visits.chat_id"
+        " AND t.ended_at IS NULL)",
+        (iso(before),),
+    ).fetchall()
+    chats = [int(r[0]) for r in rows]
+    tx.conn.executemany("DELETE FROM group_visits WHERE chat_id = ?", [(c,) for c in chats])
+    return chats

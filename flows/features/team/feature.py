@@ -22,7 +22,14 @@ from flows.features.team.ending import (
     shared,
     withdraw,
 )
-from flows.features.team.groups import GROUP_COMMAND, checks, group_event, teams, unregister
+from flows.features.team.groups import (
+    GROUP_COMMAND,
+    checks,
+    group_event,
+    strays,
+    teams,
+    unregister,
+)
 from flows.features.team.proposals import choose_group, chosen, consent, decline, edit, offer, typed
 from flows.features.team.requests import (
     choose_group_for_entry,
@@ -99,6 +106,7 @@ FEATURE = Feature(
     export=lambda tx, person_id, now: {"team_posts": export(tx, person_id)},
     group_commands=(GROUP_COMMAND,),
     group=group_event,
+    strays=strays,
     admin_check_prefixes=("t",),
     admin_checks=checks,
     guards={

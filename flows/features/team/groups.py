@@ -6,7 +6,7 @@ Nothing here talks to Telegram: the bot layer asks getChatMember and passes the 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flows.features.supervision import db as sup_db
 from flows.features.team import db as team_db
@@ -17,6 +17,8 @@ from flows.kernel.turn import Turn, msg
 from flows.store.unit import Unit
 
 GROUP_COMMAND = "teamgroup"
+STRANGER_REPLY_EVERY = timedelta(minutes=10)  # a group's refusals, at most
+LEAVE_UNREGISTERED_AFTER = timedelta(hours=1)
 
 
 def group_title(group: TeamGroupRow) -> str:
@@ -55,7 +57,11 @@ def group_event(tx: Unit, person: Person, event: GroupEvent, now: datetime) -> O
     out = Outcome()
     if event.kind == "migrated" and event.new_chat_id is not None:
         team_db.team_group_migrate(tx, event.chat_id, event.new_chat_id)
+        team_db.visit_migrate(tx, event.chat_id, event.new_chat_id)
+    elif event.kind == "added":
+        team_db.visit_added(tx, event.chat_id, now)
     elif event.kind == "left":
+        team_db.visit_end(tx, event.chat_id)
         for group in team_db.team_groups_in(tx, event.chat_id):
             team_db.team_group_end(tx, group.id, "removed", now)
             html = msg("group_removed_notice", title=group_title(group))
@@ -66,15 +72,21 @@ def group_event(tx: Unit, person: Person, event: GroupEvent, now: datetime) -> O
 
 
 def register(tx: Unit, out: Outcome, person: Person, event: GroupEvent, now: datetime) -> None:
+    """Strangers cost nothing: someone who supervises nobody (or an anonymous administrator)
+    gets no getChatMember asked about them and at most one short reply a group per ten minutes.
+    Only a supervisor is checked with Telegram (`ask_admin`), then registers."""
     if event.anonymous:
-        out.replies.append(Reply(msg("group_anonymous_admin")))
-        return
-    if not event.admin:
-        out.replies.append(Reply(msg("group_not_admin")))
+        _stranger(tx, out, event.chat_id, "group_anonymous_admin", now)
         return
     # Checked before anything is stored: someone unknown to the bot leaves no row behind.
     if not sup_db.supervisee_links(tx, person.id):
-        out.replies.append(Reply(msg("group_no_supervisees")))
+        _stranger(tx, out, event.chat_id, "group_no_supervisees", now)
+        return
+    if event.admin is None:
+        out.ask_admin = True
+        return
+    if not event.admin:
+        out.replies.append(Reply(msg("group_not_admin")))
         return
     row = tx.person(person.id)
     mine = [g for g in team_db.team_groups_in(tx, event.chat_id) if g.supervisor_id == person.id]
@@ -84,9 +96,20 @@ def register(tx: Unit, out: Outcome, person: Person, event: GroupEvent, now: dat
         out.replies.append(Reply(msg("group_already_registered")))
         return
     group_id = team_db.team_group_register(tx, event.chat_id, row, event.title, now)
+    team_db.visit_end(tx, event.chat_id)  # registered: never left for being unregistered
     out.replies.append(Reply(msg("group_registered")))
     html = msg("group_registered_notice", title=event.title or msg("a_team_group"))
     gate.send(tx, out, person.id, [Reply(html)], gate.GroupNotice(group_id), now)
+
+
+def _stranger(tx: Unit, out: Outcome, chat_id: int, key: str, now: datetime) -> None:
+    if team_db.visit_may_reply(tx, chat_id, now, STRANGER_REPLY_EVERY):
+        out.replies.append(Reply(msg(key)))
+
+
+def strays(tx: Unit, now: datetime) -> list[int]:
+    """Groups the bot was added to over an hour ago that nobody has registered: it leaves."""
+    return team_db.visits_unregistered(tx, now - LEAVE_UNREGISTERED_AFTER)
 
 
 def teams(t: Turn) -> None:
