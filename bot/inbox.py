@@ -75,6 +75,7 @@ class InboxRunner:
         self._input: dict[int, AsyncLimiter] = {}  # each person's input allowance
         self._told: set[int] = set()  # people told "I'm catching up" in this backlog
         self._flushing: asyncio.Task[None] | None = None
+        self._later: dict[int, float] = {}  # update id → when to try it again (a failed download)
 
     async def _sweep(self, context: Any) -> None:
         """Expired shares end on time even when nobody is talking to the bot; anything due
@@ -220,7 +221,10 @@ class InboxRunner:
             self._flush_in_background()
             rows: list[tuple[int, bytes]] = []
             if len(self._queued) < IN_HAND:
-                rows = await self.store.inbox_unhandled(limit=100, skip=self._queued)
+                now = asyncio.get_running_loop().time()
+                self._later = {u: at for u, at in self._later.items() if at > now}
+                skip = self._queued | self._later.keys()
+                rows = await self.store.inbox_unhandled(limit=100, skip=skip)
                 self._dispatch(rows)
             if len(rows) == 100 and len(self._queued) < IN_HAND:
                 continue  # more may be waiting
@@ -280,13 +284,12 @@ class InboxRunner:
                 async with self._slots:
                     await self.handle_row(update_id, data)
                 if update_id in self.app.bot_data.later:
-                    # It could not begin (a voice note's download failed): left in the inbox,
-                    # and this chat's next updates wait behind it, in order, while the network
-                    # gets a moment before another try. Stopping leaves it for the next start.
+                    # It could not begin (a voice note's download failed): it stays in the
+                    # inbox, and the consumer takes it again once the network has had a moment.
                     self.app.bot_data.later.discard(update_id)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), RETRY_AFTER)
-                    continue
+                    loop = asyncio.get_running_loop()
+                    self._later[update_id] = loop.time() + RETRY_AFTER
+                    loop.call_later(RETRY_AFTER, self._wake.set)
                 waiting.popleft()
                 self._queued.discard(update_id)
                 if len(self._queued) == IN_HAND - 1:
