@@ -284,6 +284,7 @@ def populate_reminders(data_dir: Path, people: int, due: datetime) -> None:
         from flows.features.sessions import db as sessions_db
         from flows.features.sessions import reminders
         from flows.features.sessions.db import ReminderSettings
+        from flows.kernel.turn import speaking
         from flows.store.unit import Unit
 
         service = await open_service(config_for(data_dir, "NORMAL"))
@@ -302,11 +303,12 @@ def populate_reminders(data_dir: Path, people: int, due: datetime) -> None:
             chunk = ids[start : start + 1000]
 
             def work(tx: Unit, chunk: list[int] = chunk) -> None:
-                for person_id in chunk:
-                    tx.person(person_id, "Europe/London")
-                    tx.set_welcomed(person_id)
-                    sessions_db.set_reminder_settings(tx, person_id, settings)
-                    reminders.plan(tx, person_id, planned_at)
+                with speaking(service.catalogue):  # as every unit of work runs
+                    for person_id in chunk:
+                        tx.person(person_id, "Europe/London")
+                        tx.set_welcomed(person_id)
+                        sessions_db.set_reminder_settings(tx, person_id, settings)
+                        reminders.plan(tx, person_id, planned_at)
 
             await service.store.run(work)
         await service.store.close()

@@ -61,6 +61,7 @@ from bot.telegram_bot import build_application  # noqa: E402
 from flows.features.sessions import db as sessions_db  # noqa: E402
 from flows.features.sessions import reminders  # noqa: E402
 from flows.features.sessions.db import ReminderSettings  # noqa: E402
+from flows.kernel.turn import speaking  # noqa: E402
 from flows.store.unit import Unit  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
@@ -165,11 +166,12 @@ async def populate(data_dir: Path, people: int) -> None:
         chunk = ids[start : start + 1000]
 
         def work(tx: Unit, chunk: list[int] = chunk) -> None:
-            for person_id in chunk:
-                tx.person(person_id, "Europe/London")
-                tx.set_welcomed(person_id)
-                sessions_db.set_reminder_settings(tx, person_id, settings)
-                reminders.plan(tx, person_id, DUE - timedelta(days=1))
+            with speaking(service.catalogue):  # as every unit of work runs
+                for person_id in chunk:
+                    tx.person(person_id, "Europe/London")
+                    tx.set_welcomed(person_id)
+                    sessions_db.set_reminder_settings(tx, person_id, settings)
+                    reminders.plan(tx, person_id, DUE - timedelta(days=1))
 
         await service.store.run(work)
     await service.store.close()
