@@ -46,7 +46,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
-from bench.load import WORDS, percentile  # noqa: E402
+from bench.load import WORDS, bot_process, percentile  # noqa: E402
 from flows.store.core import DB_NAME  # noqa: E402
 from tests.fakeapi import FakeBotAPI  # noqa: E402
 from tests.offline import Person  # noqa: E402
@@ -64,36 +64,6 @@ LONDON = ZoneInfo("Europe/London")
 
 
 # ---- the bots, each in its own process --------------------------------------------------------
-
-
-def ours_process(base_url: str, data_dir: str) -> None:
-    """CoReflect as `coreflect telegram` runs it: durable inbox, outbox, bot/limits.py."""
-    from bot import logs
-    from bot.app import open_service
-    from bot.config import Config
-    from bot.inbox import InboxRunner
-    from bot.telegram_bot import build_application
-
-    config = Config(
-        token=TOKEN,
-        api_base_url=base_url,
-        data_dir=Path(data_dir),
-        key=None,
-        timezone="Europe/London",
-        synchronous="FULL",
-    )
-    logs.configure("WARNING", secrets=(TOKEN,))
-
-    async def run() -> None:
-        service = await open_service(config)
-        runner = InboxRunner(build_application(config, service), service, poll_timeout=10)
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, runner.stop)
-        try:
-            await runner.run()
-        finally:
-            await service.store.close()
-
-    asyncio.run(run())
 
 
 def ptb_process(base_url: str, data_dir: str, limiter: bool) -> None:
@@ -555,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "--bot":
         variant, base_url, data_dir = argv[1:4]
         if variant == "ours":
-            ours_process(base_url, data_dir)
+            bot_process(base_url, data_dir, limited=True)
         else:
             ptb_process(base_url, data_dir, limiter=variant == "ptb-limiter")
         return 0

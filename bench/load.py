@@ -65,8 +65,9 @@ _TEXT = (
 WORDS = _TEXT.split()
 
 
-def bot_process(base_url: str, data_dir: str) -> int:
-    """The bot as `coreflect telegram` runs it, but without PTB's rate limiter."""
+def bot_process(base_url: str, data_dir: str, limited: bool = False) -> int:
+    """The bot as `coreflect telegram` runs it; without Telegram's limits unless `limited`
+    (bench/fair.py measures them; here they would measure Telegram, not the bot)."""
     from bot import logs
     from bot.app import open_service
     from bot.config import Config
@@ -85,7 +86,8 @@ def bot_process(base_url: str, data_dir: str) -> int:
 
     async def run() -> None:
         service = await open_service(config)
-        runner = InboxRunner(build_application(config, service, rate_limited=False), service)
+        app = build_application(config, service, rate_limited=limited)
+        runner = InboxRunner(app, service, poll_timeout=10 if limited else 30)
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, runner.stop)
         try:
             await runner.run()
