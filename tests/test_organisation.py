@@ -229,16 +229,22 @@ async def test_every_audited_action_writes_one_row_and_edits_are_refused(
     async with running(data_dir, clock) as bot:
         alex, sam = Chat(bot, ALEX), Chat(bot, SAM)
         await link(alex, sam)
+        await journal(alex, "A note I think better of")
+        await alex.send("/entries")
+        await alex.press("1")
+        await alex.press("Delete")
+        await alex.press("Yes, delete it")
         await journal(alex, WORDS)
         await alex.send("/export")
-        assert audit_actions(data_dir) == ["linked", "exported"]
+        assert audit_actions(data_dir) == ["linked", "entry_deleted", "exported"]
         await alex.send("/forget")
         await alex.press("Erase everything")
         await alex.press("Yes, erase it all now")
     actions = audit_actions(data_dir)
-    assert actions == ["linked", "exported", "unlinked", "erased"], actions
+    assert actions == ["linked", "entry_deleted", "exported", "unlinked", "erased"], actions
     trail = str(rows(data_dir, "SELECT * FROM audit"))
     assert str(ALEX.user_id) not in trail and WORDS not in trail and "Alex" not in trail
+    assert "think better" not in trail
     with contextlib.closing(sqlite3.connect(data_dir / "coreflect.db")) as db:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute("UPDATE audit SET action = 'nothing'")

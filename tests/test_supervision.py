@@ -258,6 +258,7 @@ async def test_expiry_after_7_days_removes_it_like_a_withdrawal(
     assert "Nothing has been shared with you" in (await supervisor.send("/summaries"))[-1]
     await sweep(bot.app.bot, bot.service)
     assert rows(bot, "SELECT event FROM share_events") == [("expired",)]
+    assert rows(bot, "SELECT COUNT(*) FROM audit WHERE action = 'share_expired'") == [(1,)]
     assert "that time is up" in supervisor.read()[-1]
     assert "Please delete your copy" in supervisor.read()[-1]  # sent over 48 hours ago
     assert "expired" in (await worker.send("/shared"))[-1]

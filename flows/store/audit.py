@@ -17,18 +17,19 @@ from typing import Any
 from flows.store.rows import iso
 from flows.store.unit import Unit
 
-# The actions written, for the documentation and the tests.
+# Every action the trail may hold (record() refuses any other, so this list stays true).
 ACTIONS = (
     "linked",
     "unlinked",
     "shared",
     "share_withdrawn",
+    "share_expired",
     "exported",
+    "entry_deleted",
     "erased",
     "join_code_created",
     "join_code_revoked",
     "join_code_used",
-    "access_refused",
     "admin_viewed",
     "supervisor_approved",
     "supervisor_withdrawn",
@@ -58,6 +59,8 @@ def record(
     detail: str = "",
 ) -> None:
     """One row for one action, in this unit of work. `detail` is a kind or a count only."""
+    if action not in ACTIONS:
+        raise ValueError(f"not an audit action: {action}")
     key = person_key(tx.keys.log_key)
     tx.conn.execute(
         "INSERT INTO audit (at, action, actor, subject, detail) VALUES (?, ?, ?, ?, ?)",

@@ -12,6 +12,7 @@ from flows.kernel.turn import Turn, label_of, msg, title_of, wording
 from flows.questions import answers as content
 from flows.questions.runner import choice_rows, refresh_search
 from flows.questions.sets import PROCTOR, Flow
+from flows.store import audit
 from flows.store.rows import EntryRow
 
 # Where supervision adds to an open entry without the journal importing it:
@@ -180,6 +181,7 @@ def entry_action(t: Turn, rest: str) -> None:
         )
     elif action == "delete_yes":
         t.tx.delete_entry(entry.id)  # gone from the database, its answers with it
+        audit.record(t.tx, "entry_deleted", t.person.id)
         t.out.scrub = True  # and from the WAL, once committed
         t.out.clear_buttons = True
         t.say(msg("deleted"))
