@@ -51,3 +51,25 @@ async def test_forget_with_nothing_linked_says_nothing_more(worker: Chat) -> Non
     await worker.send("A note, in a few more words than that")
     asked = (await worker.send("/forget"))[-1]
     assert "It will also" not in asked
+
+
+async def test_a_supervisor_who_forgets_takes_no_copy_of_the_summaries_along(
+    worker: Chat, supervisor: Chat, bot: Harness
+) -> None:
+    group = Group(bot)
+    await ready(worker, supervisor, group)  # linked, a reflection shared, a team group
+    asked = (await supervisor.send("/forget"))[-1]
+    assert "This deletes your settings and your private key" in asked  # no "all 0 entries"
+    assert "end your link with Alex and tell them" in asked
+    assert "remove the 1 summary Alex shared with you from this chat" in asked
+    before = len(worker.sent())
+    await supervisor.press("Erase everything")
+    await supervisor.press("Yes, erase it all now")
+    told = worker.read()[before:]
+    assert len(told) == 1, told
+    assert told[0].startswith("Sam has stopped using CoReflect, so your link has ended.")
+    assert "The summary you shared with them is withdrawn and the copies removed" in told[0]
+    assert "Your journal is just as it was" in told[0]
+    assert supervisor.deleted(), "the summary left in the supervisor's chat"
+    assert rows(bot, "SELECT COUNT(*) FROM audit WHERE action = 'share_withdrawn'") == [(1,)]
+    assert rows(bot, "SELECT COUNT(*) FROM entries") == [(1,)]  # the worker's journal untouched
