@@ -152,6 +152,24 @@ async def test_supervisors_menu_and_first_contact_through_the_link(bot: Harness)
     assert [c.params["scope"] for c in deleted] == [{"type": "chat", "chat_id": 2002}]
 
 
+async def test_someone_new_who_types_link_with_the_code_is_greeted_as_a_supervisor(
+    bot: Harness,
+) -> None:
+    alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+    sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+    await alex.send("/supervisor")
+    await alex.press("Create an invite")
+    typed = next(line for line in alex.read()[-1].splitlines() if line.startswith("/link "))
+    replies = await sam.send(typed)  # as the invite tells them to
+    assert [r.splitlines()[0] for r in replies] == [
+        "Hello Sam, I'm CoReflect 🌱",
+        "Alex has invited you to link as their supervisor.",
+    ]  # not the peer worker's welcome
+    await sam.press("Yes, link")
+    await sam.press("Yes, that's right")
+    assert sam.read()[-1].endswith("time. Is that right?")  # the time zone, asked once linked
+
+
 # ---- the other person's hours (issue 18) ------------------------------------------------------
 
 

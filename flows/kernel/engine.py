@@ -126,10 +126,12 @@ class Engine:
         return outcome
 
     def _deep_link(self, inp: Input) -> str:
-        """What followed /start, when its feature greets someone new itself (a supervisor's
-        invite link) rather than with the welcome."""
-        if inp.kind != "command" or inp.command != "start":
+        """What followed /start (or the command, as `/link CODE`), when its feature greets
+        someone new itself (a supervisor's invite) rather than with the welcome."""
+        if inp.kind != "command" or not inp.args:
             return ""
+        if inp.command != "start":
+            return inp.args if f"/{inp.command}" in self.desk.greeting_commands else ""
         return inp.args if inp.args.startswith(self.desk.greeting_links) else ""
 
     def _handle(

@@ -48,7 +48,8 @@ class Feature:
     # Commands added to the menu of someone who supervises (a per-chat menu, set once they do)
     supervisor_menu: tuple[str, ...] = ()
     deep_links: Mapping[str, Handler] = field(default_factory=dict)  # /start <prefix>…
-    # Its deep links that greet someone new themselves, in place of the welcome (an invite link)
+    # Its deep links (or "/command"s, given with words) that greet someone new themselves, in
+    # place of the welcome: an invite link, or `/link CODE` typed
     greets: frozenset[str] = frozenset()
     # Buttons that carry their own ids, each checked against the person pressing: prefix → (t, rest)
     buttons: Mapping[str, Handler] = field(default_factory=dict)
@@ -114,7 +115,9 @@ class Dispatcher:
                     raise FeatureClash(f"button prefix {key!r} is claimed twice by {f.name}")
         self.commands: dict[str, Handler] = {c: h for f in features for c, h in f.commands.items()}
         self.deep_links = {p: h for f in features for p, h in f.deep_links.items()}
-        self.greeting_links = tuple(p for f in features for p in f.greets)
+        greets = [p for f in features for p in f.greets]
+        self.greeting_links = tuple(p for p in greets if not p.startswith("/"))
+        self.greeting_commands = frozenset(p for p in greets if p.startswith("/"))
         self.buttons = {p: h for f in features for p, h in f.buttons.items()}
         self.turn_buttons = {p: h for f in features for p, h in f.turn_buttons.items()}
         self.typed = {k: h for f in features for k, h in f.typed.items()}

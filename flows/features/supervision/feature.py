@@ -19,7 +19,6 @@ from flows.features.supervision.extend import (
 from flows.features.supervision.forgetting import before_forget, forget_also
 from flows.features.supervision.links import (
     arrived,
-    code,
     invite,
     menu,
     supervisor_answer,
@@ -48,7 +47,7 @@ def _command(command: str, t: Turn, args: str) -> None:
     if command == "supervisor":
         menu(t)
     elif command == "link":
-        code(t, args)
+        arrived(t, args)  # someone new is greeted as a supervisor, as by the invite link
     elif command == "share":
         share_menu(t)
     elif command == "shared":
@@ -167,7 +166,7 @@ FEATURE = Feature(
     menu=("share", "shared", "supervisor"),
     supervisor_menu=("supervisees", "summaries", "link"),
     deep_links={"link_": arrived},
-    greets=frozenset({"link_"}),
+    greets=frozenset({"link_", "/link"}),
     buttons={kind: functools.partial(_button, kind) for kind in [*"gjnhwdymqr", "sv", "ak", "st"]},
     turn_buttons={"k": _confirming_link, "p": _previewing},
     pending=frozenset({"link_confirm", "share_preview", "step_text"}),

@@ -100,16 +100,15 @@ def invite(t: Turn) -> None:
 def arrived(t: Turn, typed: str) -> None:
     """`/start link_<code>`: someone opened an invite link. Someone new is greeted as a
     supervisor (not with the peer worker's welcome), asked about the link first, and about
-    their time zone once that is answered."""
+    their time zone once that is answered. `/link CODE` typed by someone new comes here too."""
     if t.first_contact:
         t.say(msg("welcome_supervisor", name=t.person.first_name))
     code(t, typed)
-    if t.first_contact:
-        pending = t.conv.pending or {}
-        if pending.get("kind") == "link_confirm":
-            pending["then_timezone"] = True
-        else:
-            timezone_offer(t)
+    pending = t.conv.pending or {}
+    if t.first_contact and pending.get("kind") == "link_confirm":
+        pending["then_timezone"] = True
+    # A code that did not work ends the reply with why, nothing more (someone who mistyped sends
+    # it again; /settings changes the time zone).
 
 
 def code(t: Turn, typed: str) -> None:
