@@ -344,3 +344,27 @@ async def test_stopping_a_first_plan_still_offers_a_draft(chat: Chat) -> None:
     await chat.send("A walk at lunch keeps me well")
     await chat.send("/cancel")
     assert chat.buttons() == ["Keep as a draft", "Delete what I wrote", "Carry on"]
+
+
+async def test_editing_a_message_never_rewrites_a_saved_plan_in_place(
+    chat: Chat, bot: Harness, clock: Clock
+) -> None:
+    await chat.send("/wellness")
+    first = chat.person.text(WELLNESS[0])
+    await chat.send_update(first)
+    for answer in WELLNESS[1:]:
+        await chat.send(answer)
+    sealed = rows(bot, "SELECT step, value FROM answers ORDER BY step")
+    replies = await chat.send_update(
+        chat.person.edited(first["message"]["message_id"], "A run before work keeps me well")
+    )
+    assert "dated versions, so I've left it as it was" in replies[0]
+    assert rows(bot, "SELECT step, value FROM answers ORDER BY step") == sealed  # nothing rewritten
+    replies = await chat.send("/entries")
+    await chat.press("1")
+    assert "A walk at lunch keeps me well" in "\n".join(chat.read()[-2:])
+    # A forged or old "Edit" press on a plan is not found, not an edit in place.
+    entry_id = rows(bot, "SELECT id FROM entries")[0][0]
+    for action in ("edit", "note", "r:keeps_well"):
+        assert await chat.press_data(f"x:{entry_id}:{action}") == []
+        assert "couldn't find" in chat.toasts()[-1]

@@ -201,23 +201,31 @@ def entry_action(t: Turn, rest: str) -> None:
         t.tx.set_proctor(entry.id, action[2:])
         t.out.clear_buttons = True
         t.out.toast = msg("section_set", section=msg(f"proctor_{action[2:]}"))
-    elif action == "edit":
-        edit_choose(t, entry, flow)
-    elif action == "note" or action.startswith("r:"):
-        key = content.NOTE if action == "note" else action[2:]
-        step = flow.steps.get(key) if flow else None
-        if key != content.NOTE and step is None:
-            t.out.toast = msg("stale_toast")
-            return
-        t.conv.pending = {"kind": "edit", "entry": entry.id, "key": key, "then": "edit"}
-        t.conv.turn += 1
-        if step is None:
-            t.say(msg("note_prompt"))
-            return
-        choices = [Button(c.label, f"v:{t.conv.turn}:{c.value}") for c in step.choices]
-        t.say(
-            msg("edit_prompt", label=step.label, choices=bool(choices)),
-            choice_rows(choices),
-        )
+    elif action in {"edit", "note"} or action.startswith("r:"):
+        if (flow is not None and flow.plan) or entry.superseded_at is not None:
+            t.not_found()  # a plan changes by reviewing it, as a new version (never offered)
+        elif action == "edit":
+            edit_choose(t, entry, flow)
+        else:
+            edit_answer(t, entry, flow, action)
     else:
         t.out.toast = msg("stale_toast")
+
+
+def edit_answer(t: Turn, entry: EntryRow, flow: Flow | None, action: str) -> None:
+    """Add a note, or fill in or replace one answer: ask for the new words."""
+    key = content.NOTE if action == "note" else action[2:]
+    step = flow.steps.get(key) if flow else None
+    if key != content.NOTE and step is None:
+        t.out.toast = msg("stale_toast")
+        return
+    t.conv.pending = {"kind": "edit", "entry": entry.id, "key": key, "then": "edit"}
+    t.conv.turn += 1
+    if step is None:
+        t.say(msg("note_prompt"))
+        return
+    choices = [Button(c.label, f"v:{t.conv.turn}:{c.value}") for c in step.choices]
+    t.say(
+        msg("edit_prompt", label=step.label, choices=bool(choices)),
+        choice_rows(choices),
+    )

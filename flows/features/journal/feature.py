@@ -26,7 +26,12 @@ def edited(t: Turn, inp: Input) -> None:
         t.say(msg("edited"))
         return
     key = found[1]
-    label = label_of(wording().flows.get(entry.flow), key)
+    flow = wording().flows.get(entry.flow)
+    if flow is not None and flow.plan and entry.status != "in_progress":
+        # A saved plan changes only as a new dated version (by reviewing it): never in place.
+        t.say(msg("edited_plan", title=flow.title))
+        return
+    label = label_of(flow, key)
     save_typed(t, entry.id, key, inp.text.strip())
     if entry.status != "in_progress":
         refresh_search(t, entry.id, entry.flow)
