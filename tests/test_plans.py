@@ -368,3 +368,24 @@ async def test_editing_a_message_never_rewrites_a_saved_plan_in_place(
     for action in ("edit", "note", "r:keeps_well"):
         assert await chat.press_data(f"x:{entry_id}:{action}") == []
         assert "couldn't find" in chat.toasts()[-1]
+
+
+async def test_starting_another_set_mid_look_over_leaves_the_plan_as_it_was(
+    chat: Chat, bot: Harness, clock: Clock
+) -> None:
+    await chat.send("/start")
+    await make_wellness(chat)
+    clock.advance(days=31)
+    await chat.send("/wellness")
+    await chat.send("Running, not walking, keeps me well")
+    replies = await chat.send("/prepare")
+    assert "Your plan stays as it was last saved" in replies[-1]
+    assert "draft" not in replies[-1]
+    replies = await chat.press("Start Preparation")
+    assert "is as it was last saved" in replies[0]
+    assert rows(bot, "SELECT flow, status FROM entries ORDER BY id") == [
+        ("wellness", "saved"),
+        ("preparation", "in_progress"),
+    ]
+    replies = await chat.send("/entries")
+    assert replies[0].count("Wellness at Work plan") == 1 and "draft" not in replies[0]

@@ -96,7 +96,7 @@ def flow_command(t: Turn, flow: Flow) -> None:
         t.conv.pending = {"kind": "switch", "to": flow.name}
         t.conv.turn += 1
         t.say(
-            msg("switch_confirm", current=current.title, new=flow.title),
+            msg("switch_confirm", current=current.title, new=flow.title, plan=revising(t)),
             [
                 [Button(msg("button_switch", title=flow.title), f"s:{t.conv.turn}:go")],
                 [Button(msg("button_carry_on"), f"s:{t.conv.turn}:stay")],
@@ -358,11 +358,15 @@ def switch_choice(t: Turn, value: str) -> None:
 
 
 def leave_as_draft(t: Turn) -> None:
-    """Leaving a flow never loses words: anything answered stays as a draft."""
+    """Leaving a flow never loses words: anything answered stays as a draft. Leaving a look
+    over a plan leaves the plan as it was (as /cancel does): a plan is one document, no drafts."""
     entry_id = t.conv.entry_id
     if entry_id is None:
         return
-    if t.tx.answers(t.row.cipher, entry_id):
+    if revising(t):
+        t.tx.delete_entry(entry_id)  # this look-over's copy; the saved version is untouched
+        t.say(msg("plan_left_as_it_was", title=t.flow.title))
+    elif t.tx.answers(t.row.cipher, entry_id):
         t.tx.set_entry_status(entry_id, "draft")
         refresh_search(t, entry_id, t.flow.name)
         t.say(msg("left_as_draft", title=t.flow.title))
