@@ -8,9 +8,17 @@ a reminder still useful), keeps the message id it got, and hears if Telegram ref
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
@@ -110,15 +118,28 @@ async def _send(bot: Bot, app: App, chat_id: int, reply: Reply) -> None:
         return
     if reply.guard is not None and not await app.guard_live(reply.guard, chat_id, reply.html):
         return  # withdrawn, unlinked or no longer useful while it waited
-    message = await bot.send_message(
-        chat_id=chat_id,
-        text=reply.html,
-        parse_mode=ParseMode.HTML,
-        reply_markup=keyboard(reply.buttons),
-        link_preview_options=LinkPreviewOptions(is_disabled=True),
-        protect_content=True if reply.protect else None,
-        disable_notification=True if reply.silent else None,
-    )
+    message: Message
+    if reply.voice is not None:
+        # A shared voice note: opened from the sealed outbox row into memory only, protected.
+        message = await bot.send_voice(
+            chat_id=chat_id,
+            voice=InputFile(io.BytesIO(reply.voice.audio), filename="voice.ogg"),
+            duration=reply.voice.duration or None,
+            caption=reply.html or None,
+            parse_mode=ParseMode.HTML if reply.html else None,
+            protect_content=True if reply.protect else None,
+            disable_notification=True if reply.silent else None,
+        )
+    else:
+        message = await bot.send_message(
+            chat_id=chat_id,
+            text=reply.html,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard(reply.buttons),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            protect_content=True if reply.protect else None,
+            disable_notification=True if reply.silent else None,
+        )
     if reply.guard is not None and not await app.guard_sent(
         reply.guard, chat_id, message.message_id
     ):

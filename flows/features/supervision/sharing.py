@@ -13,7 +13,7 @@ from typing import Any
 from flows.features.journal.entry import section
 from flows.features.supervision import acks, pack_pdf
 from flows.features.supervision import db as sup_db
-from flows.features.supervision.answers import Item, items_of
+from flows.features.supervision.answers import Item, items_of, voice_replies
 from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import (
     share_menu_extras,
@@ -383,6 +383,7 @@ def send_share(t: Turn, link: LinkRow, items: list[Item], left_out: set[int]) ->
     audit.record(t.tx, "shared", t.person.id, link.supervisor_id, str(pending["what"]))
     replies = [Reply(chunk) for chunk in body]
     replies[-1].buttons = acks.buttons(t, share_id, link.worker_id, link.supervisor_id)
+    replies += voice_replies(t, t.row.cipher, kept)  # each recording after the summary
     gate.send(t.tx, t.out, link.supervisor_id, replies, gate.Share(share_id), t.now)
     t.conv.pending = None
     t.out.replace = Reply(msg("share_sent", name=name, days=days))
