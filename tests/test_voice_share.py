@@ -6,6 +6,7 @@ like the summary. Whole conversations over the offline Bot API."""
 from __future__ import annotations
 
 import base64
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from tests.drivers import Chat, Clock, Harness, link
 from tests.offline import Call, Person
+from tests.test_pack_pdf import pdf_text
 
 CANARY = b"OggS\x00CANARY-shared-voice-51d0e2-" * 40  # stands in for the recording's bytes
 LEAVE_OUT = "Leave out: How it helped, what worked"
@@ -163,3 +165,42 @@ async def test_quiet_hours_hold_the_recording_sealed_like_the_summary(
     assert [c.method for c in received(sam, before)] == ["sendMessage", "sendVoice"]
     assert received(sam)[-1].params["protect_content"] is True
     assert rows(bot, "SELECT COUNT(*) FROM share_messages") == [(2,)]
+
+
+async def test_the_pack_pdf_carries_only_the_label_while_the_shared_pack_carries_the_recording(
+    bot: Harness, linked: tuple[Chat, Chat]
+) -> None:
+    worker, supervisor = linked
+    worker.bot.request.responder.files["memo"] = CANARY
+    await worker.send_update(worker.person.voice("memo", duration=72))
+    await bot.service.store.run(lambda tx: tx.set_flag(1, True))  # "Bring to supervision"
+    await worker.send("/share")
+    preview = "\n".join(await worker.press("Supervision pack (1)"))
+    assert "Voice note, 1 min 12 s" in preview
+    before = len(received(supervisor))
+    await worker.press_under("isn't struck through", "📄 A PDF to print")
+    (pdf,) = [c for c in bot.request.calls if c.method == "sendDocument"]
+    assert "Voice note, 1 min 12 s" in pdf_text(pdf)
+    assert b"CANARY-shared-voice" not in pdf.params["document"].content
+    assert not [c for c in bot.request.calls if c.method == "sendVoice"]  # printed: no audio
+    await worker.press_under("isn't struck through", "Share with Sam")
+    assert [c.method for c in received(supervisor, before)] == ["sendMessage", "sendVoice"]
+
+
+def test_only_sharing_export_and_the_journal_open_recordings() -> None:
+    """The audio is opened in three places only: the journal (play back), /export, and a share
+    through the preview. A co-reflection reveal, a team post or the pack PDF carry the label."""
+    import flows
+
+    folder = Path(flows.__file__).parent
+    readers = sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("*.py")
+        if re.search(r"\bvoice_notes\(|FROM voice_notes", path.read_text())
+    )
+    assert readers == [
+        "features/account/export.py",
+        "features/journal/voice.py",
+        "features/supervision/answers.py",
+        "store/unit.py",
+    ]
