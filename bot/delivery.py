@@ -120,16 +120,7 @@ async def _send(bot: Bot, app: App, chat_id: int, reply: Reply) -> None:
         return  # withdrawn, unlinked or no longer useful while it waited
     message: Message
     if reply.voice is not None:
-        # A shared voice note: opened from the sealed outbox row into memory only, protected.
-        message = await bot.send_voice(
-            chat_id=chat_id,
-            voice=InputFile(io.BytesIO(reply.voice.audio), filename="voice.ogg"),
-            duration=reply.voice.duration or None,
-            caption=reply.html or None,
-            parse_mode=ParseMode.HTML if reply.html else None,
-            protect_content=True if reply.protect else None,
-            disable_notification=True if reply.silent else None,
-        )
+        message = await _send_voice(bot, chat_id, reply)
     else:
         message = await bot.send_message(
             chat_id=chat_id,
@@ -144,6 +135,34 @@ async def _send(bot: Bot, app: App, chat_id: int, reply: Reply) -> None:
         reply.guard, chat_id, message.message_id
     ):
         await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
+
+
+async def _send_voice(bot: Bot, chat_id: int, reply: Reply) -> Message:
+    """A shared voice note, opened from its sealed outbox row into memory only, protected. To
+    someone whose Telegram privacy settings allow no voice messages, the same recording as a
+    file (Telegram refuses the voice message, never a file)."""
+    assert reply.voice is not None
+    voice = reply.voice
+    common: dict[str, object] = {
+        "chat_id": chat_id,
+        "caption": reply.html or None,
+        "parse_mode": ParseMode.HTML if reply.html else None,
+        "protect_content": True if reply.protect else None,
+        "disable_notification": True if reply.silent else None,
+    }
+    try:
+        return await bot.send_voice(
+            voice=InputFile(io.BytesIO(voice.audio), filename="voice.ogg"),
+            duration=voice.duration or None,
+            **common,  # type: ignore[arg-type]
+        )
+    except BadRequest as exc:
+        if "VOICE_MESSAGES_FORBIDDEN" not in str(exc.message).upper():
+            raise
+    return await bot.send_document(
+        document=InputFile(io.BytesIO(voice.audio), filename="voice-note.ogg"),
+        **common,  # type: ignore[arg-type]
+    )
 
 
 async def sweep(bot: Bot, app: App) -> None:

@@ -204,3 +204,36 @@ def test_only_sharing_export_and_the_journal_open_recordings() -> None:
         "features/supervision/answers.py",
         "store/unit.py",
     ]
+
+
+async def test_to_a_supervisor_who_allows_no_voice_messages_it_goes_as_a_file(
+    bot: Harness, linked: tuple[Chat, Chat]
+) -> None:
+    worker, supervisor = linked
+    bot.request.voice_forbidden = {supervisor.chat_id}  # their Telegram privacy setting
+    await reflect_with_voice(worker)
+    await open_preview(worker)
+    await worker.press("Share with Sam")
+    (document,) = [c for c in supervisor._mine() if c.method == "sendDocument"]
+    assert document.params["protect_content"] is True
+    assert getattr(document.params["document"], "content", None) == CANARY
+    ids = sorted(int(m) for (m,) in rows(bot, "SELECT message_id FROM share_messages"))
+    assert len(ids) == 2  # the summary and the file, both deleted on withdrawal
+    await worker.send("/shared")
+    await worker.press("Withdraw 1")
+    await worker.press("Withdraw it")
+    assert sorted(supervisor.deleted()) == ids
+
+
+async def test_unlinking_deletes_the_recording_with_the_summary(
+    bot: Harness, linked: tuple[Chat, Chat]
+) -> None:
+    worker, supervisor = linked
+    await reflect_with_voice(worker)
+    await open_preview(worker)
+    await worker.press("Share with Sam")
+    ids = sorted(int(m) for (m,) in rows(bot, "SELECT message_id FROM share_messages"))
+    await worker.send("/supervisor")
+    await worker.press("Unlink Sam")
+    await worker.press(worker.buttons()[0])  # withdrawing what was shared is the default
+    assert sorted(supervisor.deleted()) == ids and len(ids) == 2
