@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flows.store.unit import Unit, voice_aad
 from tests.drivers import Chat, Clock, Harness, link
 from tests.offline import Call, Person
 from tests.test_pack_pdf import pdf_text
@@ -237,3 +238,25 @@ async def test_unlinking_deletes_the_recording_with_the_summary(
     await worker.press("Unlink Sam")
     await worker.press(worker.buttons()[0])  # withdrawing what was shared is the default
     assert sorted(supervisor.deleted()) == ids and len(ids) == 2
+
+
+async def test_a_recording_changed_after_the_preview_means_a_new_preview(
+    bot: Harness, linked: tuple[Chat, Chat]
+) -> None:
+    worker, supervisor = linked
+    await reflect_with_voice(worker)
+    before = len(received(supervisor))
+    await open_preview(worker)
+
+    def record_again(tx: Unit) -> None:  # the same length, other words
+        cipher = tx.person(worker.chat_id).cipher
+        (step,) = tx.voice_notes(cipher, 1)
+        sealed = cipher.seal(b"OggS other words", voice_aad(1, step))
+        tx.conn.execute("UPDATE voice_notes SET audio = ? WHERE entry_id = 1", (sealed,))
+
+    await bot.service.store.run(record_again)
+    replies = await worker.press("Share with Sam")
+    assert "Something changed since that preview" in replies[0]
+    assert received(supervisor, before) == []
+    await worker.press("Share with Sam")
+    assert [c.method for c in received(supervisor, before)] == ["sendMessage", "sendVoice"]

@@ -63,3 +63,19 @@ def shared_items(t: Turn, worker_id: int, answers: list[tuple[int, str]]) -> lis
             flow = wording().flows.get(entry.flow)
             items.append(Item(entry, key, label_of(flow, key), ""))
     return items
+
+
+def recordings_mark(t: Turn, kept: list[Item]) -> str:
+    """Which recordings these answers would send, exactly (each sealing's own start, new with
+    every recording): a share's fingerprint covers them, so one recorded again after the
+    preview means a new preview, as an edited answer does."""
+    marks = []
+    for entry_id in dict.fromkeys(i.entry.id for i in kept):
+        keys = {i.key for i in kept if i.entry.id == entry_id}
+        for step, start in t.tx.conn.execute(
+            "SELECT step, substr(audio, 1, 32) FROM voice_notes WHERE entry_id = ? ORDER BY step",
+            (entry_id,),
+        ).fetchall():
+            if content.base(step) in keys:
+                marks.append(f"{entry_id}:{step}:{bytes(start).hex()}")
+    return "\n".join(marks)
