@@ -8,9 +8,17 @@ a reminder still useful), keeps the message id it got, and hears if Telegram ref
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
@@ -110,19 +118,51 @@ async def _send(bot: Bot, app: App, chat_id: int, reply: Reply) -> None:
         return
     if reply.guard is not None and not await app.guard_live(reply.guard, chat_id, reply.html):
         return  # withdrawn, unlinked or no longer useful while it waited
-    message = await bot.send_message(
-        chat_id=chat_id,
-        text=reply.html,
-        parse_mode=ParseMode.HTML,
-        reply_markup=keyboard(reply.buttons),
-        link_preview_options=LinkPreviewOptions(is_disabled=True),
-        protect_content=True if reply.protect else None,
-        disable_notification=True if reply.silent else None,
-    )
+    message: Message
+    if reply.voice is not None:
+        message = await _send_voice(bot, chat_id, reply)
+    else:
+        message = await bot.send_message(
+            chat_id=chat_id,
+            text=reply.html,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard(reply.buttons),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            protect_content=True if reply.protect else None,
+            disable_notification=True if reply.silent else None,
+        )
     if reply.guard is not None and not await app.guard_sent(
         reply.guard, chat_id, message.message_id
     ):
         await bot.delete_message(chat_id=chat_id, message_id=message.message_id)
+
+
+async def _send_voice(bot: Bot, chat_id: int, reply: Reply) -> Message:
+    """A shared voice note, opened from its sealed outbox row into memory only, protected. To
+    someone whose Telegram privacy settings allow no voice messages, the same recording as a
+    file (Telegram refuses the voice message, never a file)."""
+    assert reply.voice is not None
+    voice = reply.voice
+    common: dict[str, object] = {
+        "chat_id": chat_id,
+        "caption": reply.html or None,
+        "parse_mode": ParseMode.HTML if reply.html else None,
+        "protect_content": True if reply.protect else None,
+        "disable_notification": True if reply.silent else None,
+    }
+    try:
+        return await bot.send_voice(
+            voice=InputFile(io.BytesIO(voice.audio), filename="voice.ogg"),
+            duration=voice.duration or None,
+            **common,  # type: ignore[arg-type]
+        )
+    except BadRequest as exc:
+        if "VOICE_MESSAGES_FORBIDDEN" not in str(exc.message).upper():
+            raise
+    return await bot.send_document(
+        document=InputFile(io.BytesIO(voice.audio), filename="voice-note.ogg"),
+        **common,  # type: ignore[arg-type]
+    )
 
 
 async def sweep(bot: Bot, app: App) -> None:

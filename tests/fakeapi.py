@@ -73,6 +73,15 @@ class FakeBotAPI:
         self.confirmed_below = 0
         self.violations: list[str] = []
         self.responder = Responder()
+        # Holding a method: past its first `hold_after[method]` calls, each waits (unanswered,
+        # as a slow Telegram) until `release` is set; `held` counts the calls waiting so far.
+        self.hold_after: dict[str, int] = {}
+        self.release = threading.Event()
+        self.held = 0
+        self._hold_seen: dict[str, int] = {}
+        # As Telegram does: deleting a message already deleted is refused ("not found").
+        self.refuse_repeat_deletes = False
+        self._deleted: set[tuple[str, Any]] = set()
         self._random = random.Random(seed)
         self._cond = threading.Condition()
         self._calls: list[Call] = []
@@ -190,6 +199,14 @@ class FakeBotAPI:
 
     def handle(self, token: str, method: str, params: dict[str, Any]) -> tuple[int, bytes]:
         """Record and answer one call; runs on a server thread."""
+        if method in self.hold_after:
+            with self._cond:
+                seen = self._hold_seen[method] = self._hold_seen.get(method, 0) + 1
+                hold = seen > self.hold_after[method] and not self.release.is_set()
+                self.held += hold
+                self._cond.notify_all()
+            if hold:
+                self.release.wait(timeout=60)
         with self._cond:
             problems = botapi.violations(method, params)
             self._calls.append(Call(method, params))
@@ -205,6 +222,11 @@ class FakeBotAPI:
                 if wait:
                     self.refused += 1
                     return 429, _too_many(wait)
+            if method == "deleteMessage" and self.refuse_repeat_deletes:
+                deleting = (str(params.get("chat_id")), params.get("message_id"))
+                if deleting in self._deleted:
+                    return 400, _error(400, "Bad Request: message to delete not found")
+                self._deleted.add(deleting)
             if method == "deleteWebhook" and params.get("drop_pending_updates"):
                 self._pending.clear()
             if method != "getUpdates":

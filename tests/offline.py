@@ -254,6 +254,8 @@ class RecordingRequest(BaseRequest):
         self.retry_after = 1
         self.refused: list[Call] = []  # the calls answered with a 429
         self.refuse_chats: set[int] = set()  # Telegram answers 403 (the bot was removed, say)
+        # People who allow no voice messages (a Telegram privacy setting): sendVoice gets a 400.
+        self.voice_forbidden: set[int] = set()
 
     @property
     def read_timeout(self) -> float | None:
@@ -304,6 +306,15 @@ class RecordingRequest(BaseRequest):
         }:
             refusal = {"ok": False, "error_code": 403, "description": "Forbidden: bot was kicked"}
             return 403, json.dumps(refusal).encode("utf-8")
+        if api_method == "sendVoice" and str(params.get("chat_id")) in {
+            str(c) for c in self.voice_forbidden
+        }:
+            refusal = {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: VOICE_MESSAGES_FORBIDDEN",
+            }
+            return 400, json.dumps(refusal).encode("utf-8")
         if api_method == "getUpdates":
             await asyncio.sleep(0.01)  # so an Updater polling here cannot starve the loop
         return 200, ok(self.responder.answer(api_method, params))

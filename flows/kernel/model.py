@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +98,9 @@ class Reply:
     # the outbox row itself (its `not_before`), never in the payload.
     not_before: datetime | None = None
     silent: bool = False  # disable_notification: a withdrawal or a deletion arrives quietly
+    # A recording sent with sendVoice (`html`, if any, its caption): a voice note the worker
+    # shared. In the outbox it is part of the sealed payload, never on disk in the clear.
+    voice: Voice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,10 @@ def reply_to_json(reply: Reply) -> bytes:
         data["edit"] = reply.edit_message
     if reply.silent:
         data["silent"] = True
+    if reply.voice is not None:
+        v = reply.voice
+        audio = base64.b64encode(v.audio).decode("ascii")
+        data["voice"] = {"audio": audio, "duration": v.duration, "size": v.size, "mime": v.mime}
     return json.dumps(data).encode("utf-8")
 
 
@@ -176,6 +184,7 @@ def reply_from_json(raw: bytes) -> Reply:
     for key, kind in _OLD_GUARDS.items():
         if data.get(key) is not None:
             guard = [kind, data[key]]
+    voice = data.get("voice")
     return Reply(
         data["html"],
         [[Button(label, d) for label, d in row] for row in data["buttons"]],
@@ -184,6 +193,14 @@ def reply_from_json(raw: bytes) -> Reply:
         delete_message=data.get("delete"),
         edit_message=data.get("edit"),
         silent=bool(data.get("silent", False)),
+        voice=None
+        if voice is None
+        else Voice(
+            base64.b64decode(voice["audio"]),
+            int(voice["duration"]),
+            int(voice["size"]),
+            str(voice["mime"]),
+        ),
     )
 
 

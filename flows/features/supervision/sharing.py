@@ -13,7 +13,7 @@ from typing import Any
 from flows.features.journal.entry import section
 from flows.features.supervision import acks, pack_pdf
 from flows.features.supervision import db as sup_db
-from flows.features.supervision.answers import Item, items_of
+from flows.features.supervision.answers import Item, items_of, recordings_mark, voice_replies
 from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import (
     share_menu_extras,
@@ -266,6 +266,7 @@ def digest(t: Turn, kind: str, items: list[Item], left_out: set[int]) -> str:
     """A fingerprint of exactly what would be sent: the press shares this text or nothing.
     (The heading, with today's date, is left out, so a preview does not go stale.)"""
     blocks = summary_blocks(t, kind, items, left_out, t.row.name)[1:]
+    blocks.append(recordings_mark(t, [i for n, i in enumerate(items) if n not in left_out]))
     return hashlib.sha256("\n".join(blocks).encode("utf-8")).hexdigest()
 
 
@@ -383,6 +384,7 @@ def send_share(t: Turn, link: LinkRow, items: list[Item], left_out: set[int]) ->
     audit.record(t.tx, "shared", t.person.id, link.supervisor_id, str(pending["what"]))
     replies = [Reply(chunk) for chunk in body]
     replies[-1].buttons = acks.buttons(t, share_id, link.worker_id, link.supervisor_id)
+    replies += voice_replies(t, t.row.cipher, kept)  # each recording after the summary
     gate.send(t.tx, t.out, link.supervisor_id, replies, gate.Share(share_id), t.now)
     t.conv.pending = None
     t.out.replace = Reply(msg("share_sent", name=name, days=days))

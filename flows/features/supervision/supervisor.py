@@ -11,6 +11,7 @@ from typing import Any
 
 from flows.features.supervision import acks, steps
 from flows.features.supervision import db as sup_db
+from flows.features.supervision.answers import shared_items, voice_replies
 from flows.features.supervision.db import LinkRow, ShareRow
 from flows.features.supervision.extend import person_buttons, person_lines
 from flows.features.supervision.sharing import LIST_PAGE, share_label
@@ -182,4 +183,5 @@ def open_summary(t: Turn, share_id: int) -> None:
     replies = [Reply(c) for c in body]
     if replies:
         replies[-1].buttons = acks.buttons(t, share.id, share.worker_id, t.person.id)
+    replies += voice_replies(t, cipher, shared_items(t, share.worker_id, share.answers))
     gate.send(t.tx, t.out, t.person.id, replies, gate.Share(share.id), t.now, asked=True)
