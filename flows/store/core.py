@@ -31,6 +31,7 @@ DB_NAME = "coreflect.db"
 SCRUB_FIRST_RETRY = 0.05  # seconds; doubling up to SCRUB_MAX_RETRY while a reader holds the WAL
 SCRUB_MAX_RETRY = 5.0
 SCRUB_WARN_AFTER = 60.0
+OUTBOX_ROUND_BYTES = 64 * 1024 * 1024  # at most this much claimed from the outbox at once
 
 
 T = TypeVar("T")
@@ -396,6 +397,7 @@ class Store:
             skip = set(self.inflight)
             skip |= set(self._sent)
             mine: list[tuple[int, int, bytes, int | None]] = []
+            held = 0  # bytes claimed: a few shared recordings (up to ~27 MB each) fill a round
             cursor = tx.conn.execute(
                 f"SELECT id, chat_id, payload, sealed_for FROM outbox WHERE {SENDABLE} ORDER BY id",
                 (iso(self.clock()),),
@@ -404,7 +406,8 @@ class Store:
                 for i, c, p, w in cursor:
                     if i not in skip:
                         mine.append((i, c, p, w))
-                        if len(mine) == limit:
+                        held += len(p)
+                        if len(mine) == limit or held >= OUTBOX_ROUND_BYTES:
                             break
             finally:
                 cursor.close()
