@@ -15,7 +15,7 @@ from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply, Voice
 from flows.kernel.turn import Turn, msg, wording
 from flows.questions import answers as content
-from flows.questions.runner import ask, carry_on_after, refresh_search
+from flows.questions.runner import ask, carry_on_after, refresh_search, save_typed
 from flows.store.unit import voice_aad
 
 JOURNAL = "journal"
@@ -34,7 +34,7 @@ def keep_voice(t: Turn, entry_id: int, step: str, voice: Voice) -> None:
         "INSERT INTO voice_notes (entry_id, step, audio, duration, size, mime)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id, step) DO UPDATE SET"
         " audio = excluded.audio, duration = excluded.duration, size = excluded.size,"
-        " mime = excluded.mime",
+        " mime = excluded.mime, transcript = NULL",  # words heard in one it replaces go
         (
             entry_id,
             step,
@@ -68,7 +68,7 @@ def offer_words(t: Turn, entry_id: int, step: str, words: str) -> None:
 
 
 def words_choice(t: Turn, rest: str) -> None:
-    """"Keep the text too" / "Just the recording" ("vt:k|n:entry:row"), pressed at once or
+    """ "Keep the text too" / "Just the recording" ("vt:k|n:entry:row"), pressed at once or
     later, in a question set or not. Only words still held for one of their own recordings."""
     action, _, where = rest.partition(":")
     entry_text, _, row_text = where.partition(":")
@@ -76,7 +76,7 @@ def words_choice(t: Turn, rest: str) -> None:
     entry = t.tx.entry(t.person.id, entry_id) if entry_id is not None else None
     found = (
         t.tx.conn.execute(
-            "SELECT step, transcript FROM voice_notes"
+            "SELECT step, duration, transcript FROM voice_notes"
             " WHERE rowid = ? AND entry_id = ? AND transcript IS NOT NULL",
             (row, entry.id),
         ).fetchone()
@@ -87,17 +87,17 @@ def words_choice(t: Turn, rest: str) -> None:
         t.not_found()
         t.out.clear_buttons = True
         return
-    step, sealed = found
+    step, duration, sealed = found
     t.tx.conn.execute(
         "UPDATE voice_notes SET transcript = NULL WHERE rowid = ?", (row,)
     )  # settled either way: nothing is held any more
-    answers = t.tx.answers(t.row.cipher, entry.id)
-    if action == "n" or step not in answers:
+    answer = t.tx.answers(t.row.cipher, entry.id).get(step, "")
+    if action == "n" or not answer.startswith(label(duration)):  # or since replaced by words
         t.out.scrub = True  # and gone from the WAL once committed
         t.out.replace = Reply(msg("voice_words_dropped"))
         return
     words = t.row.cipher.open(sealed, _heard_aad(entry.id, step)).decode("utf-8")
-    t.tx.put_answer(t.row.cipher, entry.id, step, f"{answers[step]}\n{words}")
+    save_typed(t, entry.id, step, f"{answer}\n{words}")  # as if typed: read for distress too
     if entry.status != "in_progress":  # a set still going is indexed when it is saved
         refresh_search(t, entry.id, entry.flow)
     t.out.replace = Reply(msg("voice_words_kept"))
@@ -114,13 +114,13 @@ def voice(t: Turn, recording: Voice) -> bool:
     """A voice note: the answer to the written question they are on, or a note of its own."""
     if t.conv.flow is None:
         entry_id = t.tx.create_entry(t.person.id, JOURNAL, None)
-        step = f"{wording().flows[JOURNAL].first}.1"
-        keep_voice(t, entry_id, step, recording)
+        key = f"{wording().flows[JOURNAL].first}.1"
+        keep_voice(t, entry_id, key, recording)
         t.tx.set_entry_status(entry_id, "saved")
         refresh_search(t, entry_id, JOURNAL)
         t.say(msg("voice_saved", label=label(recording.duration)))
         if recording.transcript:
-            offer_words(t, entry_id, step, recording.transcript)
+            offer_words(t, entry_id, key, recording.transcript)
         return True
     step = t.step
     if step.input == "choice":
