@@ -29,6 +29,8 @@ import pytest
 from bot.config import Config, ConfigProblem
 from bot.transcribe import RATE, Transcription, Whisper, decode, from_setting
 from tests.drivers import Chat, Harness, make_config, running
+from tests.test_conversations import PREP_ANSWERS
+from tests.test_tidy_chat import tidy_on
 from tests.test_voice import count, exported, files_holding
 
 HEARD = "Here is what I heard"
@@ -332,3 +334,20 @@ async def test_a_recording_sent_again_for_the_same_answer_drops_the_words_held(
     assert held(bot) == 0
     await chat.press_under(HEARD, KEEP)
     assert chat.toasts()[-1].startswith("I couldn't find that")
+
+
+async def test_with_tidy_chat_words_not_yet_settled_are_asked_about_again(
+    chat: Chat, bot: Harness
+) -> None:
+    transcribing(bot)
+    await tidy_on(chat)
+    await chat.send("/prepare")
+    await send_voice(chat)
+    heard = [m for m, (text, _) in chat.messages().items() if HEARD in text]
+    for answer in PREP_ANSWERS[1:]:
+        replies = await chat.send(answer)
+    assert set(heard) <= set(chat.deleted())  # gone with the rest of the set
+    assert HEARD in replies[-1] and "low high" in replies[-1]  # and asked again, below
+    await chat.press(KEEP)
+    assert held(bot) == 0
+    assert "Nothing found" not in (await chat.send("/entries high"))[0]

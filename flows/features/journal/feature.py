@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows.features.journal.entry import entry_action, open_entry, replace_choice
 from flows.features.journal.listing import entries
 from flows.features.journal.notes import JOURNAL, more_words, note, stray_button
-from flows.features.journal.voice import voice, words_choice
+from flows.features.journal.voice import voice, words_choice, words_still_held
 from flows.kernel.feature import Feature
 from flows.kernel.ids import number
 from flows.kernel.model import Input
@@ -89,4 +89,5 @@ FEATURE = Feature(
     text=_text,
     voice=voice,
     edited=edited,
+    completed=words_still_held,
 )

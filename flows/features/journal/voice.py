@@ -15,6 +15,7 @@ from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply, Voice
 from flows.kernel.turn import Turn, msg, wording
 from flows.questions import answers as content
+from flows.questions import tidy
 from flows.questions.runner import ask, carry_on_after, refresh_search, save_typed
 from flows.store.unit import voice_aad
 
@@ -102,6 +103,20 @@ def words_choice(t: Turn, rest: str) -> None:
         refresh_search(t, entry.id, entry.flow)
     t.out.replace = Reply(msg("voice_words_kept"))
     t.out.toast = msg("saved_toast")
+
+
+def words_still_held(t: Turn, entry_id: int, flow_name: str) -> None:
+    """A question set is saved. With tidy chat on, its messages have just been deleted, "what I
+    heard" among them: words not yet settled are asked about again, below the closing line
+    (and leave the chat once they choose)."""
+    if not tidy.is_on(t.tx, t.person.id):
+        return
+    for step, sealed in t.tx.conn.execute(
+        "SELECT step, transcript FROM voice_notes WHERE entry_id = ? AND transcript IS NOT NULL",
+        (entry_id,),
+    ).fetchall():
+        words = t.row.cipher.open(sealed, _heard_aad(entry_id, step)).decode("utf-8")
+        offer_words(t, entry_id, step, words)
 
 
 def voices(t: Turn, entry_id: int, steps: set[str]) -> list[Voice]:
