@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import io
+import itertools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("coreflect")
 
 RATE = 16_000  # what Whisper models listen at: mono float32 samples, 16 kHz
+LONGEST = 30 * 60  # seconds heard at most (115 MB of samples): a 20 MB recording can run hours
 
 
 class Transcriber(Protocol):
@@ -37,21 +39,26 @@ class Transcriber(Protocol):
     def __call__(self, samples: Samples) -> str: ...
 
 
-def decode(audio: bytes) -> Samples:
-    """A recording (Telegram's OGG/Opus, or any audio PyAV reads) as mono float32 at 16 kHz."""
+def decode(audio: bytes, longest: int = LONGEST) -> Samples:
+    """A recording (Telegram's OGG/Opus, or any audio PyAV reads) as mono float32 at 16 kHz:
+    its first `longest` seconds."""
     import av
     import numpy as np
 
-    parts = []
+    parts, held = [], 0
     with av.open(io.BytesIO(audio), mode="r") as container:
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-        for frame in container.decode(stream):
-            parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-        parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]  # what it held
+        # then None: what the resampler still holds
+        for frame in itertools.chain(container.decode(stream), [None]):
+            for out in resampler.resample(frame):
+                parts.append(out.to_ndarray().reshape(-1))
+                held += parts[-1].size
+            if held >= longest * RATE:
+                break
     if not parts:
         return np.zeros(0, dtype=np.float32)
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    return np.concatenate(parts)[: longest * RATE].astype(np.float32, copy=False)
 
 
 class Whisper:

@@ -107,6 +107,11 @@ def test_telegram_ogg_opus_decodes_to_16khz_mono_float32() -> None:
     assert Tones()(samples) == "low high"
 
 
+def test_only_the_first_half_hour_is_heard() -> None:
+    assert len(decode(LOW_HIGH, longest=1)) == RATE  # (a shorter limit here, for speed)
+    assert Tones()(decode(LOW_HIGH, longest=1)) == "low"
+
+
 def test_the_test_transcriber_would_notice_wrong_decoding() -> None:
     samples = decode(LOW_HIGH)
     assert Tones()(np.zeros_like(samples)) == ""  # silence
