@@ -48,7 +48,8 @@ def decode(audio: bytes, longest: int = LONGEST) -> Samples:
     parts, held = [], 0
     with av.open(io.BytesIO(audio), mode="r") as container:
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        # A second a frame: fewer, larger arrays than one per 20 ms Opus packet
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE, frame_size=RATE)
         # then None: what the resampler still holds
         for frame in itertools.chain(container.decode(stream), [None]):
             for out in resampler.resample(frame):
