@@ -33,6 +33,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("load", "bench/load.py", []),
     ("backup", "bench/backup.py", []),
     ("fair", "bench/fair.py", []),
+    ("transcribe", "bench/transcribe.py", []),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -37,6 +38,9 @@ class Config:
     retention_days: int | None = None
     audit_days: int = 400
     voice_max_mb: int = 20  # the largest voice note kept (Telegram lets bots fetch up to 20 MB)
+    # A faster-whisper model folder on this machine: voice notes are transcribed locally (and
+    # the person asked before the words are kept). None: nothing is transcribed or fetched.
+    transcribe_model: Path | None = None
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Config:
@@ -73,6 +77,7 @@ class Config:
             retention_days=_days(source, "COREFLECT_RETENTION_DAYS", None, 1),
             audit_days=_days(source, "COREFLECT_AUDIT_DAYS", 400, 30) or 400,
             voice_max_mb=_days(source, "COREFLECT_VOICE_MAX_MB", 20, 1, "MB") or 20,
+            transcribe_model=_model_folder(source.get("COREFLECT_TRANSCRIBE_MODEL") or ""),
         )
 
     @property
@@ -123,6 +128,27 @@ def _days(
     if not (value.isascii() and value.isdigit()) or int(value) < least:
         raise ConfigProblem(f"{name} must be a whole number of {unit}, at least {least}.")
     return int(value)
+
+
+def _model_folder(value: str) -> Path | None:
+    """COREFLECT_TRANSCRIBE_MODEL: checked at start, so a wrong folder is said now, not when
+    the first voice note arrives. The model is only ever read from here, never fetched."""
+    if not value.strip():
+        return None
+    folder = Path(value.strip()).expanduser()
+    if not (folder / "model.bin").is_file():
+        raise ConfigProblem(
+            f"COREFLECT_TRANSCRIBE_MODEL must be a folder holding a faster-whisper model"
+            f" (with its model.bin); there is none at {str(folder)!r}. CoReflect never"
+            " downloads a model: copy one there, or leave the setting out."
+        )
+    missing = [m for m in ("faster_whisper", "av") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigProblem(
+            "COREFLECT_TRANSCRIBE_MODEL is set but transcription is not installed:"
+            " pip install 'coreflect[voice]'."
+        )
+    return folder
 
 
 def check_webhook_secret(secret: str) -> None:

@@ -31,11 +31,12 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import logs
+from bot import logs, transcribe
 from bot.alarm import Alarm
 from bot.config import Config
 from bot.delivery import deliver, keyboard, others
 from bot.limits import TelegramLimits
+from bot.transcribe import Transcription
 from bot.transport import AiohttpRequest
 from flows.app import App
 from flows.kernel.model import Document, GroupEvent, Input, Outcome, Person, Reply, Voice
@@ -73,6 +74,8 @@ class BotData:
     engine: App
     alarm: Alarm
     voice_max_mb: int  # the largest voice note kept (COREFLECT_VOICE_MAX_MB, at most 20)
+    # Local transcription (COREFLECT_TRANSCRIBE_MODEL, bot/transcribe.py), or None: none.
+    transcription: Transcription | None
     # Updates whose handling could not begin (a voice note's download failed): the inbox keeps
     # them unhandled, to try again shortly.
     later: set[int]
@@ -118,6 +121,7 @@ def build_application(
     app.bot_data.engine = service
     app.bot_data.alarm = Alarm(app.bot, service, app.job_queue)
     app.bot_data.voice_max_mb = min(config.voice_max_mb, TELEGRAM_DOWNLOAD_MB)
+    app.bot_data.transcription = transcribe.from_setting(config.transcribe_model)
     app.bot_data.later = set()
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)
@@ -176,7 +180,10 @@ async def _fetch_voice(context: Context, update: Update) -> Input | None:
         return None
     if len(audio) > limit * MB:
         return too_big
-    voice = Voice(audio, duration, len(audio), mime)
+    transcription = context.bot_data.transcription
+    # Heard here, before the engine's unit of work (which stays short), never sent anywhere.
+    words = await transcription.text(audio) if transcription is not None else ""
+    voice = Voice(audio, duration, len(audio), mime, transcript=words)
     return Input(kind="voice", message_id=message.message_id, voice=voice)
 
 

@@ -32,6 +32,9 @@ class Voice:
     size: int = 0  # bytes
     mime: str = "audio/ogg"
     too_big_mb: int = 0  # over the allowance (in MB): nothing fetched, nothing kept
+    # Heard on this machine (COREFLECT_TRANSCRIBE_MODEL, bot/transcribe.py) before the engine
+    # runs; kept only if the person says so (journal/voice.py). "" without the setting.
+    transcript: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

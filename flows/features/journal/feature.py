@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows.features.journal.entry import entry_action, open_entry, replace_choice
 from flows.features.journal.listing import entries
 from flows.features.journal.notes import JOURNAL, more_words, note, stray_button
-from flows.features.journal.voice import voice
+from flows.features.journal.voice import voice, words_choice, words_still_held
 from flows.kernel.feature import Feature
 from flows.kernel.ids import number
 from flows.kernel.model import Input
@@ -81,11 +81,18 @@ FEATURE = Feature(
     check=_check,
     commands={"entries": _entries},
     menu=("entries",),
-    buttons={"o": open_entry, "x": entry_action, "e": _page, "nt": stray_button},
+    buttons={
+        "o": open_entry,
+        "x": entry_action,
+        "e": _page,
+        "nt": stray_button,
+        "vt": words_choice,
+    },
     turn_buttons={"v": _replacing},
     pending=frozenset({"stray"}),
     typed={"stray": more_words},
     text=_text,
     voice=voice,
     edited=edited,
+    completed=words_still_held,
 )
