@@ -356,3 +356,14 @@ async def test_with_tidy_chat_words_not_yet_settled_are_asked_about_again(
     await chat.press(KEEP)
     assert held(bot) == 0
     assert "Nothing found" not in (await chat.send("/entries high"))[0]
+
+
+async def test_kept_words_are_checked_for_details_that_could_identify_someone(
+    chat: Chat, bot: Harness
+) -> None:
+    bot.app.bot_data.transcription = Transcription(lambda samples: "My client John was upset")
+    await send_voice(chat)
+    replies = await chat.press(KEEP)
+    assert "a name (John)" in replies[-1] and "Keep as written" in chat.buttons()
+    await chat.press("Keep as written")
+    assert "→ Keep as written" in chat.edits()[-1]

@@ -16,6 +16,7 @@ from flows.kernel.model import Button, Reply, Voice
 from flows.kernel.turn import Turn, msg, wording
 from flows.questions import answers as content
 from flows.questions import tidy
+from flows.questions.check import warn
 from flows.questions.runner import ask, carry_on_after, refresh_search, save_typed
 from flows.store.unit import voice_aad
 
@@ -99,6 +100,8 @@ def words_choice(t: Turn, rest: str) -> None:
         return
     words = t.row.cipher.open(sealed, _heard_aad(entry.id, step)).decode("utf-8")
     save_typed(t, entry.id, step, f"{answer}\n{words}")  # as if typed: read for distress too
+    if warn(t, entry.id, step, words) and t.conv.flow is not None:  # and for identifying details
+        t.resume()  # the question they are on comes back below, with live buttons
     if entry.status != "in_progress":  # a set still going is indexed when it is saved
         refresh_search(t, entry.id, entry.flow)
     t.out.replace = Reply(msg("voice_words_kept"))
