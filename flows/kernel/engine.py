@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flows.kernel.feature import Dispatcher, Feature
 from flows.kernel.model import (
@@ -121,9 +121,32 @@ class Engine:
             self.store.marked.add(update_id)
         if outcome.forgot or outcome.scrub:
             await self.store.scrub()
+        if outcome.reads:
+            await self._read_on(person, outcome, outbox_chat)
         if outcome.documents or outcome.photos:
             await _make_files(outcome)
         return outcome
+
+    async def _read_on(self, person: Person, outcome: Outcome, outbox_chat: int | None) -> None:
+        """The rest of a heavy read (`Outcome.reads`), a page per unit of work: between pages
+        the store runs whatever else is waiting, so one long journal holds up nobody."""
+        reads, outcome.reads = outcome.reads, []
+        cat = self.catalogue.for_language(person.language_code)
+        for read in reads:
+
+            def page(tx: Unit, read: Callable[[Any, Outcome], bool] = read) -> tuple[bool, Outcome]:
+                late = Outcome()
+                done = read(tx, late)
+                _queue(tx, late, outbox_chat, person.id)  # what it says, saved before it is sent
+                return done, late
+
+            done = False
+            while not done:
+                done, late = await self._run(page, cat)
+                outcome.replies += late.replies
+                outcome.outbox_ids += late.outbox_ids
+                outcome.documents += late.documents
+                outcome.photos += late.photos
 
     def _deep_link(self, inp: Input) -> str:
         """What followed /start, when its feature greets someone new itself (a supervisor's
