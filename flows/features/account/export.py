@@ -15,7 +15,6 @@ from flows.store import audit
 from flows.store.rows import EntryRow
 from flows.store.unit import Unit
 
-
 PAGE = 200  # entries decrypted per unit of work: others' units run between pages
 
 
