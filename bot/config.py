@@ -37,6 +37,7 @@ class Config:
     retention_days: int | None = None
     audit_days: int = 400
     voice_max_mb: int = 20  # the largest voice note kept (Telegram lets bots fetch up to 20 MB)
+    storage_mb: int = 200  # what one person may store, words and voice notes (0: no allowance)
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Config:
@@ -73,6 +74,7 @@ class Config:
             retention_days=_days(source, "COREFLECT_RETENTION_DAYS", None, 1),
             audit_days=_days(source, "COREFLECT_AUDIT_DAYS", 400, 30) or 400,
             voice_max_mb=_days(source, "COREFLECT_VOICE_MAX_MB", 20, 1, "MB") or 20,
+            storage_mb=_days(source, "COREFLECT_STORAGE_MB", 200, 0, "MB") or 0,
         )
 
     @property

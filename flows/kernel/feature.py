@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flows.kernel import allowance
 from flows.kernel.ids import number
 from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply, Voice
 from flows.kernel.turn import Turn, msg
@@ -83,6 +84,7 @@ class Feature:
     admin_checks: Callable[[Unit, int, Input], list[tuple[int, int]]] | None = None
     guards: Mapping[str, Guard] = field(default_factory=dict)  # outbox guard kind → Guard
     extends: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # see Turn.also
+    storage_bytes: int | None = None  # the most one person may store (flows/kernel/allowance.py)
 
 
 def _claim(seen: dict[str, str], what: str, key: str, owner: str) -> None:
@@ -170,7 +172,7 @@ class Dispatcher:
             self.voice(t, inp.voice)
         elif inp.kind == "command":
             self.command(t, inp.command, inp.args)
-        else:
+        elif allowance.typed_fits(t, inp.text):  # words kept, unless far past the allowance
             for hook in self.hooks("text"):
                 if hook(t, inp.text):
                     return
@@ -180,6 +182,8 @@ class Dispatcher:
         if voice.too_big_mb:
             t.say(msg("voice_too_big", mb=voice.too_big_mb))
             t.resume()
+            return
+        if not allowance.voice_fits(t, voice):  # past their storage allowance: nothing kept
             return
         for hook in self.hooks("voice"):
             if hook(t, voice):
