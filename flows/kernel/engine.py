@@ -12,6 +12,7 @@ upkeep, group chats, the guards on messages waiting in the outbox) comes through
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -129,10 +130,12 @@ class Engine:
 
     async def _read_on(self, person: Person, outcome: Outcome, outbox_chat: int | None) -> None:
         """The rest of a heavy read (`Outcome.reads`), a page per unit of work: between pages
-        the store runs whatever else is waiting, so one long journal holds up nobody."""
-        reads, outcome.reads = outcome.reads, []
+        the store runs whatever else is waiting, so one long journal holds up nobody. Work a
+        read hands over (`Outcome.off_thread`) runs in a worker thread before the next read."""
+        reads, outcome.reads = collections.deque(outcome.reads), []
         cat = self.catalogue.for_language(person.language_code)
-        for read in reads:
+        while reads:
+            read = reads.popleft()
 
             def page(tx: Unit, read: Callable[[Any, Outcome], bool] = read) -> tuple[bool, Outcome]:
                 late = Outcome()
@@ -147,6 +150,9 @@ class Engine:
                 outcome.outbox_ids += late.outbox_ids
                 outcome.documents += late.documents
                 outcome.photos += late.photos
+                for work in late.off_thread:
+                    await asyncio.to_thread(work)
+                reads.extend(late.reads)
 
     def _deep_link(self, inp: Input) -> str:
         """What followed /start, when its feature greets someone new itself (a supervisor's

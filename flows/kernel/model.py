@@ -153,6 +153,8 @@ class Outcome:
     # replies, documents, photos) until it returns True. Never stored: a crash between pages
     # loses only the file being made (the person asks again).
     reads: list[Callable[[Any, Outcome], bool]] = field(default_factory=list)
+    # Given by a read: slow work (rendering) done in a worker thread before the next read.
+    off_thread: list[Callable[[], None]] = field(default_factory=list)
 
 
 def reply_to_json(reply: Reply) -> bytes:

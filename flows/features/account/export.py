@@ -48,6 +48,8 @@ class _Reader:
         self.done = 0
         self.entries: list[export_format.ExportEntry] = []
         self.audio: list[tuple[str, bytes]] = []  # voice notes: their path in the zip, bytes
+        self.names: tuple[str, str] = ("", "")  # the Markdown's and the JSON's
+        self.made: dict[str, bytes] = {}  # both, once written
 
     def __call__(self, tx: Unit, out: Outcome) -> bool:
         for entry in self.rows[self.done : self.done + PAGE]:
@@ -119,17 +121,30 @@ class _Reader:
                 ),
             ]
             return
-        markdown = export_format.to_markdown(person, entries, generated, template, **parts)
-        data = export_format.to_json(person, entries, generated, **parts)
         # With voice notes: one zip of the Markdown, the JSON and the recordings (more than one
-        # when they would pass Telegram's 50 MB upload limit), zipped off the database's thread.
-        groups = export_format.plan_parts([(md_name, markdown), (json_name, data)], self.audio)
+        # when they would pass Telegram's 50 MB upload limit). Both are written in a worker
+        # thread; then `_zip` plans the parts, and the zips are made off the database's thread.
+        self.names = (md_name, json_name)
+
+        def write() -> None:
+            self.made[md_name] = export_format.to_markdown(
+                person, entries, generated, template, **parts
+            )
+            self.made[json_name] = export_format.to_json(person, entries, generated, **parts)
+
+        out.off_thread.append(write)
+        out.reads.append(self._zip)
+
+    def _zip(self, tx: Unit, out: Outcome) -> bool:
+        written = [(name, self.made[name]) for name in self.names]
+        groups = export_format.plan_parts(written, self.audio)
         out.replies.append(Reply(msg("export_zip", recordings=len(self.audio), parts=len(groups))))
-        names = export_format.part_names(generated, len(groups))
+        names = export_format.part_names(self.now, len(groups))
         out.documents = [
-            Document(name, make=functools.partial(export_format.zip_group, generated, group))
+            Document(name, make=functools.partial(export_format.zip_group, self.now, group))
             for name, group in zip(names, groups, strict=True)
         ]
+        return True
 
 
 def _audio_name(entry_id: int, step: str, mime: str) -> str:
