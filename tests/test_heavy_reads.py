@@ -12,20 +12,23 @@ from typing import Any
 import pytest
 
 from flows.features.account import export
+from flows.features.progress import chart
 from flows.store.unit import Unit
 from tests.drivers import Chat, Harness
 
 ENTRIES = 450  # three pages
 
 
-async def a_long_journal(bot: Harness, person_id: int, count: int = ENTRIES) -> None:
-    """Journal entries written as the engine writes them, in one unit (not what is measured)."""
+async def a_long_journal(
+    bot: Harness, person_id: int, count: int = ENTRIES, flow: str = "journal"
+) -> None:
+    """Entries written as the engine writes them, in one unit (not what is measured)."""
 
     def fill(tx: Unit) -> None:
         row = tx.person(person_id)
         tx.set_welcomed(person_id)
         for n in range(count):
-            entry_id = tx.create_entry(person_id, "journal", None)
+            entry_id = tx.create_entry(person_id, flow, None)
             tx.put_answer(row.cipher, entry_id, "writing", f"Entry number {n}, kept safe")
             tx.set_entry_status(entry_id, "saved")
 
@@ -73,3 +76,15 @@ async def test_another_persons_message_is_handled_between_pages_of_a_big_export(
     assert len(data["entries"]) == ENTRIES
     assert data["entries"][0]["answers"][0]["text"] == f"Entry number {ENTRIES - 1}, kept safe"
     assert f"{ENTRIES} entries" in worker.sent_texts()[-1]
+
+
+async def test_progress_reads_its_checks_a_page_at_a_time(
+    worker: Chat, bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await a_long_journal(bot, worker.person.user_id, flow=chart.TIPS)
+    done = units_by_task(bot, monkeypatch)
+    drawing = asyncio.create_task(worker.send("/progress"))
+    await drawing
+    assert len([t for t in done if t is drawing]) >= ENTRIES // chart.PAGE + 1
+    (photo,) = [c for c in bot.request.calls if c.method == "sendPhoto"]
+    assert photo.params["photo"].content.startswith(b"\x89PNG")
