@@ -88,3 +88,24 @@ async def test_progress_reads_its_checks_a_page_at_a_time(
     assert len([t for t in done if t is drawing]) >= ENTRIES // chart.PAGE + 1
     (photo,) = [c for c in bot.request.calls if c.method == "sendPhoto"]
     assert photo.params["photo"].content.startswith(b"\x89PNG")
+
+
+async def test_an_export_that_fails_between_pages_still_says_what_was_saved(
+    worker: Chat, bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that cannot be read (after the first unit committed its reply) leaves that reply
+    for the next flush rather than "being sent" for ever; the files are simply not sent."""
+    from bot.delivery import flush_outbox
+
+    await a_long_journal(bot, worker.person.user_id)
+
+    def broken(*args: Any) -> dict[str, str]:
+        raise RuntimeError("a page could not be read")
+
+    monkeypatch.setattr(Unit, "answers", broken)
+    before = len(worker.sent())
+    await worker.send("/export")  # the error handler answers the update; nothing is lost
+    monkeypatch.undo()
+    await flush_outbox(bot.app.bot, bot.service)
+    assert sum(f"{ENTRIES} entries" in t for t in worker.sent_texts()[before:]) == 1
+    assert not [c for c in bot.request.calls if c.method == "sendDocument"]

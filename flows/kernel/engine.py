@@ -122,10 +122,16 @@ class Engine:
             self.store.marked.add(update_id)
         if outcome.forgot or outcome.scrub:
             await self.store.scrub()
-        if outcome.reads:
-            await self._read_on(person, outcome, outbox_chat)
-        if outcome.documents or outcome.photos:
-            await _make_files(outcome)
+        try:
+            if outcome.reads:
+                await self._read_on(person, outcome, outbox_chat)
+            if outcome.documents or outcome.photos:
+                await _make_files(outcome)
+        except BaseException:
+            # What was saved goes with the next flush (the files are lost: /export again).
+            extra = [] if outcome.replace_id is None else [outcome.replace_id]
+            self.store.sending_done([*outcome.outbox_ids, *outcome.others_ids, *extra])
+            raise
         return outcome
 
     async def _read_on(self, person: Person, outcome: Outcome, outbox_chat: int | None) -> None:
