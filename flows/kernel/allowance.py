@@ -7,7 +7,9 @@ The rule, for a tired person mid-question-set (an allowance that threw typed wor
 worse than none):
 - Typed words are always kept up to the allowance and a headroom past it (a tenth more), so a
   question set under way can be finished; past the headroom, which only a flood of text reaches,
-  what is typed is not kept and they are told so, still on the question they were on.
+  nothing typed is kept (commands and buttons still work, so /export and deleting do) and they
+  are told so, still on the question they were on. An edit of a message already kept is not
+  checked: it replaces words already counted.
 - A voice note that would take them past the allowance is not kept, nothing of it; they are told
   why, and can type instead.
 - Once past 80%, one kind line says so and what to do (/export, then delete older entries); at

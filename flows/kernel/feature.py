@@ -156,6 +156,8 @@ class Dispatcher:
             for edited in self.hooks("edited"):
                 edited(t, inp)
             return
+        if inp.kind == "text" and not allowance.typed_fits(t, inp.text):
+            return  # far past their storage allowance: nothing typed is kept, nothing changes
         waiting_for = (t.conv.pending or {}).get("kind")
         cancelling = inp.kind == "command" and inp.command == "cancel"
         if inp.kind == "text" and waiting_for in self.typed:
@@ -172,7 +174,7 @@ class Dispatcher:
             self.voice(t, inp.voice)
         elif inp.kind == "command":
             self.command(t, inp.command, inp.args)
-        elif allowance.typed_fits(t, inp.text):  # words kept, unless far past the allowance
+        else:
             for hook in self.hooks("text"):
                 if hook(t, inp.text):
                     return
