@@ -22,6 +22,7 @@ def organisation(config: Config) -> Organisation:
         leaver_days=config.leaver_days,
         retention_days=config.retention_days,
         audit_days=config.audit_days,
+        storage_mb=config.storage_mb,
     )
 
 

@@ -41,6 +41,7 @@ class Config:
     # A faster-whisper model folder on this machine: voice notes are transcribed locally (and
     # the person asked before the words are kept). None: nothing is transcribed or fetched.
     transcribe_model: Path | None = None
+    storage_mb: int = 200  # what one person may store, words and voice notes (0: no allowance)
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Config:
@@ -78,6 +79,7 @@ class Config:
             audit_days=_days(source, "COREFLECT_AUDIT_DAYS", 400, 30) or 400,
             voice_max_mb=_days(source, "COREFLECT_VOICE_MAX_MB", 20, 1, "MB") or 20,
             transcribe_model=_model_folder(source.get("COREFLECT_TRANSCRIBE_MODEL") or ""),
+            storage_mb=_days(source, "COREFLECT_STORAGE_MB", 200, 0, "MB") or 0,
         )
 
     @property

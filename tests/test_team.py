@@ -463,3 +463,35 @@ async def test_a_group_nobody_registers_within_an_hour_is_left(
     await runner._leave_strays()  # once is enough
     assert [c.method for c in group.calls() if c.method == "leaveChat"] == ["leaveChat"]
     assert not [c for c in bot.request.calls if c.method == "getChatMember"]
+
+
+async def test_a_group_a_stranger_added_the_bot_to_costs_nothing(
+    worker: Chat, supervisor: Chat, other: Chat, group: Group, bot: Harness, clock: Clock
+) -> None:
+    """Jo, unknown here, adds the bot; 100 /teamgroup follow, from Jo and from Sam (a supervisor
+    and an administrator of the group): one short reply, Telegram never asked about anyone,
+    and the bot leaves after an hour. Sam adding it again himself can register it."""
+    from bot.inbox import InboxRunner
+
+    await link(worker, supervisor)
+    group.admin(other.person)
+    group.admin(supervisor.person)
+    await group.bot_added(other.person)
+    before = len(bot.request.calls)
+    for n in range(100):
+        await group.send(other.person if n % 2 else supervisor.person, "/teamgroup")
+    assert len(group.read()) == 1
+    assert "remove me from this group, add me again" in group.read()[0]
+    assert [c.method for c in bot.request.calls[before:]] == ["sendMessage"]
+    assert rows(bot, "SELECT COUNT(*) FROM team_groups") == [(0,)]
+    assert rows(bot, "SELECT COUNT(*) FROM people WHERE id = 3003") == [(0,)]
+    runner = InboxRunner(bot.app, bot.service)
+    clock.advance(minutes=61)
+    await runner._leave_strays()
+    assert [c.method for c in group.calls() if c.method == "leaveChat"] == ["leaveChat"]
+    assert not [c for c in bot.request.calls if c.method == "getChatMember"]
+
+    # Sam adds the bot himself: known here, so his /teamgroup is checked and registers.
+    await group.bot_added(supervisor.person)
+    replies = await group.send(supervisor.person, "/teamgroup")
+    assert "now registered" in replies[-1]

@@ -12,10 +12,11 @@ upkeep, group chats, the guards on messages waiting in the outbox) comes through
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flows.kernel.feature import Dispatcher, Feature
 from flows.kernel.model import (
@@ -121,9 +122,43 @@ class Engine:
             self.store.marked.add(update_id)
         if outcome.forgot or outcome.scrub:
             await self.store.scrub()
-        if outcome.documents or outcome.photos:
-            await _make_files(outcome)
+        try:
+            if outcome.reads:
+                await self._read_on(person, outcome, outbox_chat)
+            if outcome.documents or outcome.photos:
+                await _make_files(outcome)
+        except BaseException:
+            # What was saved goes with the next flush (the files are lost: /export again).
+            extra = [] if outcome.replace_id is None else [outcome.replace_id]
+            self.store.sending_done([*outcome.outbox_ids, *outcome.others_ids, *extra])
+            raise
         return outcome
+
+    async def _read_on(self, person: Person, outcome: Outcome, outbox_chat: int | None) -> None:
+        """The rest of a heavy read (`Outcome.reads`), a page per unit of work: between pages
+        the store runs whatever else is waiting, so one long journal holds up nobody. Work a
+        read hands over (`Outcome.off_thread`) runs in a worker thread before the next read."""
+        reads, outcome.reads = collections.deque(outcome.reads), []
+        cat = self.catalogue.for_language(person.language_code)
+        while reads:
+            read = reads.popleft()
+
+            def page(tx: Unit, read: Callable[[Any, Outcome], bool] = read) -> tuple[bool, Outcome]:
+                late = Outcome()
+                done = read(tx, late)
+                _queue(tx, late, outbox_chat, person.id)  # what it says, saved before it is sent
+                return done, late
+
+            done = False
+            while not done:
+                done, late = await self._run(page, cat)
+                outcome.replies += late.replies
+                outcome.outbox_ids += late.outbox_ids
+                outcome.documents += late.documents
+                outcome.photos += late.photos
+                for work in late.off_thread:
+                    await asyncio.to_thread(work)
+                reads.extend(late.reads)
 
     def _deep_link(self, inp: Input) -> str:
         """What followed /start (or the command, as `/link CODE`), when its feature greets

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flows.kernel import allowance
 from flows.kernel.ids import number
 from flows.kernel.model import GroupEvent, Input, Outcome, Person, Reply, Voice
 from flows.kernel.turn import Turn, msg
@@ -84,6 +85,7 @@ class Feature:
     admin_checks: Callable[[Unit, int, Input], list[tuple[int, int]]] | None = None
     guards: Mapping[str, Guard] = field(default_factory=dict)  # outbox guard kind → Guard
     extends: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # see Turn.also
+    storage_bytes: int | None = None  # the most one person may store (flows/kernel/allowance.py)
 
 
 def _claim(seen: dict[str, str], what: str, key: str, owner: str) -> None:
@@ -157,6 +159,8 @@ class Dispatcher:
             for edited in self.hooks("edited"):
                 edited(t, inp)
             return
+        if inp.kind == "text" and not allowance.typed_fits(t, inp.text):
+            return  # far past their storage allowance: nothing typed is kept, nothing changes
         waiting_for = (t.conv.pending or {}).get("kind")
         cancelling = inp.kind == "command" and inp.command == "cancel"
         if inp.kind == "text" and waiting_for in self.typed:
@@ -183,6 +187,8 @@ class Dispatcher:
         if voice.too_big_mb:
             t.say(msg("voice_too_big", mb=voice.too_big_mb))
             t.resume()
+            return
+        if not allowance.voice_fits(t, voice):  # past their storage allowance: nothing kept
             return
         for hook in self.hooks("voice"):
             if hook(t, voice):

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 InputKind = Literal["text", "command", "button", "unsupported", "edited", "voice"]
 
@@ -155,6 +155,13 @@ class Outcome:
     # A group event that needs Telegram asked (is this person an administrator there?) before
     # it can be answered: nothing was saved, and the bot layer asks and comes back.
     ask_admin: bool = False
+    # Heavy reading (/export, /progress) in short units of work after this one, so others'
+    # units interleave: each is called with a fresh unit (and an Outcome for anything it adds:
+    # replies, documents, photos) until it returns True. Never stored: a crash between pages
+    # loses only the file being made (the person asks again).
+    reads: list[Callable[[Any, Outcome], bool]] = field(default_factory=list)
+    # Given by a read: slow work (rendering) done in a worker thread before the next read.
+    off_thread: list[Callable[[], None]] = field(default_factory=list)
 
 
 def reply_to_json(reply: Reply) -> bytes:

@@ -10,6 +10,7 @@ from flows.features.admin import access, screens, upkeep
 from flows.features.admin.db import approved
 from flows.features.admin.policy import Organisation
 from flows.features.supervision.extend import MAY_SUPERVISE
+from flows.kernel import allowance
 from flows.kernel.feature import Feature
 from flows.kernel.turn import Turn
 
@@ -28,6 +29,10 @@ def feature(org: Organisation) -> Feature:
         sweep=functools.partial(upkeep.sweep, org),
         erasures=functools.partial(upkeep.erasures, org),
         extends={MAY_SUPERVISE: may_supervise},
+        # A storage allowance: kept within it by the kernel (flows/kernel/allowance.py), told
+        # once on passing 80% at the end of a turn.
+        storage_bytes=org.storage_mb * allowance.MB if org.storage_mb else None,
+        after=allowance.notice if org.storage_mb else None,
     )
 
 

@@ -17,10 +17,13 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from flows.kernel import render
-from flows.kernel.model import Button, Photo
+from flows.kernel.crypto import Cipher
+from flows.kernel.model import Button, Outcome, Photo
 from flows.kernel.turn import Turn
 from flows.questions.catalogue import Catalogue
 from flows.questions.sets import Flow
+from flows.store.rows import EntryRow
+from flows.store.unit import Unit
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when the first picture is drawn
     from matplotlib.artist import Artist
@@ -29,6 +32,7 @@ if TYPE_CHECKING:  # for annotations only: matplotlib is imported when the first
 
 WEEKS = (4, 12, 52)  # the buttons under the picture
 DEFAULT_WEEKS = 12
+PAGE = 200  # self-checks decrypted per unit of work
 TIPS = "top_tips"
 ACTIVITY = ("preparation", "in_the_moment", "reflection")  # counted per week
 
@@ -161,26 +165,58 @@ def respond(t: Turn, cat: Catalogue, zone: tzinfo, weeks: int) -> None:
         ever = bool(tips_flow) and bool(t.tx.entries(t.person.id, limit=1, flows=(TIPS,)))
         t.say(say("progress_none", ever=ever, weeks=weeks), buttons if ever else [])
         return
-    checks = [t.tx.answers(t.row.cipher, entry.id) for entry in rows]
     names = [name for name in ACTIVITY if name in cat.flows]
     made = t.tx.entries(t.person.id, limit=-1, flows=names, since=start) if names else []
     activity = {
         cat.flows[name].title: [e.created_at for e in made if e.flow == name] for name in names
     }
-    data = gather(tips_flow, checks, activity, t.now, zone, weeks)
-    most, think = data.most_done(), data.to_think_about()
-    caption = say(
-        "progress_line", most=most.label if most else "", think=think.label if think else ""
-    )
-    words = Wording(
-        title=render.to_plain(say("progress_title", weeks=weeks)),
-        tips_heading=render.to_plain(say("progress_tips_heading", checks=data.checks)),
-        activity_heading=render.to_plain(say("progress_activity_heading")),
-        none_this_time=render.to_plain(say("progress_nothing_these_weeks")),
-        week_of=render.to_plain(say("progress_date_format")),
-    )
-    picture = functools.partial(render_png, data, words)
-    t.out.photos.append(Photo(f"progress-{weeks}-weeks.png", caption, buttons, make=picture))
+    # The checks' answers are decrypted a page per unit of work after this one (so a long
+    # history holds up nobody else), then the picture is drawn off the database thread.
+    t.out.reads.append(_Reader(rows, t.row.cipher, tips_flow, activity, t.now, zone, weeks, cat))
+
+
+class _Reader:
+    """Reads the self-checks a page at a time (Outcome.reads), then queues the picture."""
+
+    def __init__(
+        self,
+        rows: list[EntryRow],
+        cipher: Cipher,
+        tips_flow: Flow,
+        activity: dict[str, list[datetime]],
+        now: datetime,
+        zone: tzinfo,
+        weeks: int,
+        cat: Catalogue,
+    ) -> None:
+        self.rows, self.cipher, self.tips_flow, self.activity = rows, cipher, tips_flow, activity
+        self.now, self.zone, self.weeks, self.cat = now, zone, weeks, cat
+        self.checks: list[dict[str, str]] = []
+
+    def __call__(self, tx: Unit, out: Outcome) -> bool:
+        page = self.rows[len(self.checks) : len(self.checks) + PAGE]
+        self.checks += [tx.answers(self.cipher, entry.id) for entry in page]
+        if len(self.checks) < len(self.rows):
+            return False
+        say, weeks = self.cat.say, self.weeks
+        data = gather(self.tips_flow, self.checks, self.activity, self.now, self.zone, weeks)
+        most, think = data.most_done(), data.to_think_about()
+        caption = say(
+            "progress_line", most=most.label if most else "", think=think.label if think else ""
+        )
+        words = Wording(
+            title=render.to_plain(say("progress_title", weeks=weeks)),
+            tips_heading=render.to_plain(say("progress_tips_heading", checks=data.checks)),
+            activity_heading=render.to_plain(say("progress_activity_heading")),
+            none_this_time=render.to_plain(say("progress_nothing_these_weeks")),
+            week_of=render.to_plain(say("progress_date_format")),
+        )
+        buttons = [
+            [Button(say("button_weeks", weeks=w, chosen=w == weeks), f"pg:{w}") for w in WEEKS]
+        ]
+        picture = functools.partial(render_png, data, words)
+        out.photos.append(Photo(f"progress-{weeks}-weeks.png", caption, buttons, make=picture))
+        return True
 
 
 _DRAWING = threading.Lock()  # matplotlib is not thread-safe: one picture at a time

@@ -350,13 +350,21 @@ def team_post_message(tx: Unit, post_id: int, chat_id: int, message_id: int, now
 # ---- groups nobody has registered (migrations/012_group_visits.sql) -----------------------
 
 
-def visit_added(tx: Unit, chat_id: int, now: datetime) -> None:
-    """The bot was added to a group: the hour for someone to register it starts now."""
+def visit_added(tx: Unit, chat_id: int, now: datetime, stranger: bool = False) -> None:
+    """The bot was added to a group: the hour for someone to register it starts now.
+    `stranger`: whoever added it is unknown here (migrations/019_fair_shares.sql)."""
     if chat_id < 0:
         tx.conn.execute(
-            "INSERT OR IGNORE INTO group_visits (chat_id, added_at) VALUES (?, ?)",
-            (chat_id, iso(now)),
+            "INSERT INTO group_visits (chat_id, added_at, stranger) VALUES (?, ?, ?)"
+            " ON CONFLICT (chat_id) DO UPDATE SET stranger = excluded.stranger",
+            (chat_id, iso(now), int(stranger)),
         )
+
+
+def visit_stranger(tx: Unit, chat_id: int) -> bool:
+    """Was the bot added to this group by someone unknown (and nobody has registered it)?"""
+    row = tx.one("SELECT stranger FROM group_visits WHERE chat_id = ?", (chat_id,))
+    return bool(row and row[0])
 
 
 def visit_may_reply(tx: Unit, chat_id: int, now: datetime, every: timedelta) -> bool:

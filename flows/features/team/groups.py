@@ -59,7 +59,9 @@ def group_event(tx: Unit, person: Person, event: GroupEvent, now: datetime) -> O
         team_db.team_group_migrate(tx, event.chat_id, event.new_chat_id)
         team_db.visit_migrate(tx, event.chat_id, event.new_chat_id)
     elif event.kind == "added":
-        team_db.visit_added(tx, event.chat_id, now)
+        # Added by someone unknown here (no row in people): the group costs nothing from now on.
+        known = tx.one("SELECT 1 FROM people WHERE id = ?", (person.id,)) is not None
+        team_db.visit_added(tx, event.chat_id, now, stranger=not known)
     elif event.kind == "left":
         team_db.visit_end(tx, event.chat_id)
         for group in team_db.team_groups_in(tx, event.chat_id):
@@ -74,7 +76,11 @@ def group_event(tx: Unit, person: Person, event: GroupEvent, now: datetime) -> O
 def register(tx: Unit, out: Outcome, person: Person, event: GroupEvent, now: datetime) -> None:
     """Strangers cost nothing: someone who supervises nobody (or an anonymous administrator)
     gets no getChatMember asked about them and at most one short reply a group per ten minutes.
-    Only a supervisor is checked with Telegram (`ask_admin`), then registers."""
+    Only a supervisor is checked with Telegram (`ask_admin`), then registers. In a group the
+    bot was added to by someone unknown, nobody is checked: whoever asks, one short reply."""
+    if team_db.visit_stranger(tx, event.chat_id):
+        _stranger(tx, out, event.chat_id, "group_added_by_stranger", now)
+        return
     if event.anonymous:
         _stranger(tx, out, event.chat_id, "group_anonymous_admin", now)
         return
