@@ -71,3 +71,29 @@ async def test_a_crash_during_the_deletions_still_deletes_them_all(data_dir: Pat
         await flush_outbox(second.app.bot, second.service)
         again = Chat(second, person)
         assert deleted(again) == ids
+
+
+async def test_a_note_outside_a_set_leaves_only_the_line(chat: Chat) -> None:
+    await tidy_on(chat)
+    note = chat.person.text("A long day, and I told a colleague about my own recovery")
+    replies = await chat.send_update(note)
+    assert replies == [replies[0]] and replies[0].startswith("Saved to your journal: Journal, ")
+    assert deleted(chat) == {note["message"]["message_id"]}
+    # A few stray words are asked about first; kept, the words and the question go too.
+    stray = chat.person.text("feeling low")
+    await chat.send_update(stray)
+    asked = chat.bot.request.responder._last_id[chat.chat_id]
+    replies = await chat.press("Keep as a note")
+    assert replies[-1].startswith("Saved to your journal: Journal, ")
+    assert {stray["message"]["message_id"], asked} <= deleted(chat)
+    listing = await chat.send("/entries")
+    assert "my own recovery" in listing[0] and "feeling low" in listing[0]
+
+
+async def test_a_voice_note_on_its_own_leaves_only_the_line(chat: Chat, bot: Harness) -> None:
+    await tidy_on(chat)
+    bot.request.responder.files["v-1"] = b"OggS" + bytes(300)
+    update = chat.person.voice("v-1", duration=4)
+    replies = await chat.send_update(update)
+    assert replies[-1].startswith("Saved to your journal: Journal, ")
+    assert deleted(chat) == {update["message"]["message_id"]}

@@ -367,3 +367,23 @@ async def test_kept_words_are_checked_for_details_that_could_identify_someone(
     assert "a name (John)" in replies[-1] and "Keep as written" in chat.buttons()
     await chat.press("Keep as written")
     assert "→ Keep as written" in chat.edits()[-1]
+
+
+async def test_with_tidy_chat_a_voice_note_on_its_own_goes_once_its_words_are_settled(
+    chat: Chat, bot: Harness
+) -> None:
+    await tidy_on(chat)
+    transcribing(bot)
+    first = bot.request.responder._last_id.get(chat.chat_id, 0)
+    file_id = "voice-tidy"
+    bot.request.responder.files[file_id] = LOW_HIGH
+    update = chat.person.voice(file_id, duration=2)
+    await chat.send_update(update)
+    assert not [c for c in chat._mine() if c.method == "deleteMessage"]  # words not settled yet
+    last = bot.request.responder._last_id[chat.chat_id]
+    replies = await chat.press(KEEP)
+    assert replies[-1].startswith("Saved to your journal: Journal, ")
+    gone = {int(c.params["message_id"]) for c in chat._mine() if c.method == "deleteMessage"}
+    assert {update["message"]["message_id"], last} <= gone and last > first
+    found = await chat.send("/entries high")
+    assert "Nothing found" not in found[0]

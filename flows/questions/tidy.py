@@ -1,6 +1,7 @@
 """Tidy chat (opt-in, in /settings): once a question set is saved, the person's own messages
 and the bot's questions for it are deleted from the Telegram chat, leaving one line ("Saved to
-your journal: Reflection, 4 Dec"), so an unlocked phone shows no reflections.
+your journal: Reflection, 4 Dec"), so an unlocked phone shows no reflections. A note sent outside
+a set (words or a voice note) goes the same way once it is kept.
 
 While a set is in progress, the id of every message of it is noted (the person's as each turn
 ends, the bot's as Telegram accepts each: a guard on the reply). The deletions go through the
@@ -41,14 +42,25 @@ def _note(tx: Unit, entry_id: int, message_id: int) -> None:
 
 def after(t: Turn) -> None:
     """At the end of every turn inside a set: note the person's message, guard the bot's."""
-    entry_id = t.conv.entry_id
-    if entry_id is None or not is_on(t.tx, t.person.id):
+    if t.conv.entry_id is not None:
+        track(t, t.conv.entry_id)
+
+
+def track(t: Turn, entry_id: int) -> None:
+    """This turn's messages belong to `entry_id` (a set's, or a note's still being settled):
+    with tidy chat on, the person's message is noted now and the bot's as Telegram takes them."""
+    if not is_on(t.tx, t.person.id):
         return
     if t.message_id is not None:
         _note(t.tx, entry_id, t.message_id)
     for reply in t.out.replies:
         if reply.guard is None and reply.delete_message is None and reply.edit_message is None:
             reply.guard = (TIDY, entry_id)
+
+
+def tracked(tx: Unit, entry_id: int) -> bool:
+    """Whether messages of this entry wait to be deleted once it is settled."""
+    return tx.one("SELECT 1 FROM tidy_messages WHERE entry_id = ?", (entry_id,)) is not None
 
 
 def _live(tx: Unit, entry_id: int, chat_id: int, html: str, now: datetime) -> bool:
@@ -64,7 +76,8 @@ GUARD = Guard(live=_live, sent=_sent)
 
 
 def finished(t: Turn, entry_id: int, title: str) -> bool:
-    """The set is saved: with tidy chat on, its messages go and one line stays (True)."""
+    """The set (or note) is saved: with tidy chat on, its messages go and one line stays
+    (True). This turn's own message goes too."""
     if not is_on(t.tx, t.person.id):
         return False
     ids = {

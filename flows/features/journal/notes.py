@@ -1,6 +1,8 @@
 """Words sent outside a question set. Longer writing is kept as a note straight away; a few stray
 words ("hi", "ok thanks") are held and asked about once: Keep as a note, or No, thanks.
 
+With tidy chat on, a note's messages leave the chat once it is kept (flows.questions.tidy).
+
 Held words are never lost while the question waits: they sit in the journal as a draft (so
 /entries, /export and an edited message all still see them) until a button settles them. More
 words typed while the question waits join them and are kept, together, as a note."""
@@ -10,8 +12,9 @@ from __future__ import annotations
 from flows.kernel import render
 from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply
-from flows.kernel.turn import Turn, msg, wording
+from flows.kernel.turn import Turn, msg, title_of, wording
 from flows.questions import answers as content
+from flows.questions import tidy
 from flows.questions.check import warn
 from flows.questions.runner import refresh_search, save_typed
 
@@ -46,6 +49,7 @@ def note(t: Turn, text: str) -> None:
                 ]
             ],
         )
+        tidy.track(t, entry_id)  # tidy chat: these go too, once the note is kept
         return
     keep(t, entry_id)
 
@@ -56,8 +60,9 @@ def keep(t: Turn, entry_id: int) -> None:
     raw = t.tx.answers(t.row.cipher, entry_id)
     refresh_search(t, entry_id, JOURNAL, raw)
     warned = [warn(t, entry_id, key, text) for key, text in sorted(raw.items())]
-    if not any(warned):  # a warning says it is saved
-        t.say(msg("note_saved"))
+    if not any(warned):  # a warning says it is saved (and stays, with its buttons)
+        if not tidy.finished(t, entry_id, title_of(JOURNAL)):
+            t.say(msg("note_saved"))
     elif t.conv.flow is not None:
         t.resume()  # the warning's number moved the turn on: show the question with live buttons
 
@@ -96,11 +101,13 @@ def stray_button(t: Turn, rest: str) -> None:
         t.tx.delete_entry(entry.id)
         t.out.replace = Reply(msg("stray_dropped"))
         return
-    t.out.replace = Reply(msg("note_saved"))
     t.out.toast = msg("saved_toast")
     t.tx.set_entry_status(entry.id, "saved")
     raw = t.tx.answers(t.row.cipher, entry.id)
     refresh_search(t, entry.id, JOURNAL, raw)
     warned = [warn(t, entry.id, key, text) for key, text in sorted(raw.items())]
+    if not any(warned) and tidy.finished(t, entry.id, title_of(JOURNAL)):
+        return  # the question and the words are deleted: one line stays
+    t.out.replace = Reply(msg("note_saved"))
     if any(warned) and t.conv.flow is not None:
         t.resume()

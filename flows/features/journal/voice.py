@@ -13,7 +13,7 @@ from __future__ import annotations
 from flows.kernel import render
 from flows.kernel.ids import number
 from flows.kernel.model import Button, Reply, Voice
-from flows.kernel.turn import Turn, msg, wording
+from flows.kernel.turn import Turn, msg, title_of, wording
 from flows.questions import answers as content
 from flows.questions import tidy
 from flows.questions.check import warn
@@ -96,16 +96,25 @@ def words_choice(t: Turn, rest: str) -> None:
     answer = t.tx.answers(t.row.cipher, entry.id).get(step, "")
     if action == "n" or not answer.startswith(label(duration)):  # or since replaced by words
         t.out.scrub = True  # and gone from the WAL once committed
-        t.out.replace = Reply(msg("voice_words_dropped"))
+        if not _tidied(t, entry.id):
+            t.out.replace = Reply(msg("voice_words_dropped"))
         return
     words = t.row.cipher.open(sealed, _heard_aad(entry.id, step)).decode("utf-8")
     save_typed(t, entry.id, step, f"{answer}\n{words}")  # as if typed: read for distress too
-    if warn(t, entry.id, step, words) and t.conv.flow is not None:  # and for identifying details
-        t.resume()  # the question they are on comes back below, with live buttons
     if entry.status != "in_progress":  # a set still going is indexed when it is saved
         refresh_search(t, entry.id, entry.flow)
-    t.out.replace = Reply(msg("voice_words_kept"))
     t.out.toast = msg("saved_toast")
+    if warn(t, entry.id, step, words):  # and for identifying details
+        if t.conv.flow is not None:
+            t.resume()  # the question they are on comes back below, with live buttons
+    elif _tidied(t, entry.id):
+        return
+    t.out.replace = Reply(msg("voice_words_kept"))
+
+
+def _tidied(t: Turn, entry_id: int) -> bool:
+    """A voice note sent on its own, now settled: with tidy chat on, its messages go (True)."""
+    return tidy.tracked(t.tx, entry_id) and tidy.finished(t, entry_id, title_of(JOURNAL))
 
 
 def words_still_held(t: Turn, entry_id: int, flow_name: str) -> None:
@@ -136,9 +145,13 @@ def voice(t: Turn, recording: Voice) -> bool:
         keep_voice(t, entry_id, key, recording)
         t.tx.set_entry_status(entry_id, "saved")
         refresh_search(t, entry_id, JOURNAL)
+        if not recording.transcript:
+            if not tidy.finished(t, entry_id, title_of(JOURNAL)):  # tidy chat: one line
+                t.say(msg("voice_saved", label=label(recording.duration)))
+            return True
         t.say(msg("voice_saved", label=label(recording.duration)))
-        if recording.transcript:
-            offer_words(t, entry_id, key, recording.transcript)
+        offer_words(t, entry_id, key, recording.transcript)
+        tidy.track(t, entry_id)  # tidy chat: these go once the words are settled
         return True
     step = t.step
     if step.input == "choice":
