@@ -1,21 +1,30 @@
 """A voice note shared with the supervisor only through the preview and consent words have: it
 shows as its label, can be left out, reaches the supervisor after the summary as a protected
 voice message, waits out their quiet hours sealed, and is deleted on withdrawal and /forget
-like the summary. Whole conversations over the offline Bot API."""
+like the summary. Whole conversations over the offline Bot API, and the whole journey once over
+real HTTP to the fake Bot API (the bot as its own process)."""
 
 from __future__ import annotations
 
 import base64
+import io
 import re
+import signal
 import sqlite3
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from flows.store.unit import Unit, voice_aad
 from tests.drivers import Chat, Clock, Harness, link
+from tests.fakeapi import FakeBotAPI
 from tests.offline import Call, Person
+from tests.running import TOKEN, start_bot
 from tests.test_pack_pdf import pdf_text
+from tests.test_voice import opens
 
 CANARY = b"OggS\x00CANARY-shared-voice-51d0e2-" * 40  # stands in for the recording's bytes
 LEAVE_OUT = "Leave out: How it helped, what worked"
@@ -260,3 +269,117 @@ async def test_a_recording_changed_after_the_preview_means_a_new_preview(
     assert received(supervisor, before) == []
     await worker.press("Share with Sam")
     assert [c.method for c in received(supervisor, before)] == ["sendMessage", "sendVoice"]
+
+
+# ---- the whole journey over real HTTP --------------------------------------------------------
+
+
+class Remote:
+    """A person talking to the bot process through the fake Bot API, over real HTTP."""
+
+    def __init__(self, fake: Any, person: Person) -> None:
+        self.fake, self.person = fake, person
+
+    def _mine(self) -> list[Any]:
+        return self.fake.sent_to(self.person.user_id)
+
+    def _wait(self, before: int, want: Any, timeout: float = 20) -> Any:
+        def seen(_: object) -> bool:
+            return any(want(s) for s in self._mine()[before:])
+
+        assert self.fake.wait_for(seen, timeout), [
+            (s.method, str(s.params.get("text", ""))[:80]) for s in self._mine()[-4:]
+        ]
+        return next(s for s in self._mine()[before:] if want(s))
+
+    def send(self, update: dict[str, Any], want: Any) -> Any:
+        before = len(self._mine())
+        self.fake.push(update)
+        return self._wait(before, want)
+
+    def say(self, text: str, expect: str) -> Any:
+        return self.send(self.person.text(text), lambda s: expect in str(s.params.get("text")))
+
+    def press(self, label: str, want: Any) -> Any:
+        """Press the newest button so labelled (waiting for it to arrive), then wait for want."""
+        self._wait(0, lambda s: label in dict(s.buttons))
+        pressed = next(s for s in reversed(self._mine()) if label in dict(s.buttons))
+        data = dict(pressed.buttons)[label]
+        return self.send(self.person.press(data, pressed.message_id or 1), want)
+
+
+def daytime_zone() -> str:
+    """A time zone where it is now about noon, so nobody's quiet hours hold a message back."""
+    hours = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # -12…11
+    return "Etc/GMT" + (f"+{-hours}" if hours <= 0 else f"-{hours}")
+
+
+@pytest.mark.slow
+def test_over_real_http_kept_exported_shared_after_preview_withdrawn_deleted_forgotten(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    alex, sam = Person(user_id=7101, first_name="Alex"), Person(user_id=7202, first_name="Sam")
+    with FakeBotAPI(TOKEN) as fake:
+        fake.responder.files["rec"] = CANARY
+        bot = start_bot(fake, data_dir, COREFLECT_TIMEZONE=daytime_zone())
+        try:
+            worker, supervisor = Remote(fake, alex), Remote(fake, sam)
+            worker.say("/supervisor", "")
+            invite = worker.press("Create an invite", lambda s: "/link " in str(s.params))
+            code = re.search(r"/link ([A-Z2-7-]+)", invite.params["text"])
+            assert code, invite.params["text"]
+            supervisor.say(f"/link {code.group(1)}", "invited you to link")
+            supervisor.press("Yes, link", lambda s: "asked Alex" in str(s.params))
+            worker.press("Yes, link", lambda s: "linked" in str(s.params.get("text")))
+
+            # A reflection with a spoken answer, kept like words.
+            worker.say("/reflect", "1 of 5")
+            worker.say("It went well, they smiled", "2 of 5")
+            worker.send(alex.voice("rec", duration=72), lambda s: "3 of 5" in str(s.params))
+            worker.say("/skip", "4 of 5")
+            worker.say("/skip", "5 of 5")
+            worker.press("Maybe later", lambda s: True)
+
+            # Exported in the zip.
+            zipped = worker.send(alex.text("/export"), lambda s: s.method == "sendDocument")
+            body = getattr(zipped.params["document"], "content", b"")
+            with zipfile.ZipFile(io.BytesIO(body)) as archive:
+                assert CANARY in [archive.read(n) for n in archive.namelist()]
+
+            # Shared only after the preview; reaches Sam protected; withdrawn, deleted there.
+            worker.say("/share", "What would you like to share?")
+            picked = worker.press("One entry", lambda s: bool(s.buttons))
+            first = picked.buttons[0][0]
+            worker.press(first, lambda s: "would be shared" in str(s.params.get("text")))
+            assert not [s for s in supervisor._mine() if s.method == "sendVoice"]
+            worker.press("Share with Sam", lambda s: "Shared with" in str(s.params))
+            voice = supervisor._wait(0, lambda s: s.method == "sendVoice")
+            assert voice.params["protect_content"] in (True, "true", "True")
+            worker.say("/shared", "")
+            worker.press("Withdraw 1", lambda s: True)
+            worker.press("Withdraw it", lambda s: True)
+            supervisor._wait(
+                0,
+                lambda s: (
+                    s.method == "deleteMessage" and int(s.params["message_id"]) == voice.message_id
+                ),
+            )
+
+            # Deleted by Delete, then everything by /forget.
+            worker.say("/entries", "")
+            listing = next(s for s in reversed(worker._mine()) if opens(s))
+            worker.send(
+                alex.press(opens(listing)[0], listing.message_id or 1),
+                lambda s: s.method == "sendVoice",
+            )
+            worker.press("Delete", lambda s: True)
+            worker.press("Yes, delete it", lambda s: "Deleted" in str(s.params.get("text")))
+            worker.say("/forget", "Erase everything?")
+            worker.press("Erase everything", lambda s: True)
+            worker.press("Yes, erase it all now", lambda s: "Done" in str(s.params))
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(10)
+        fake.assert_valid()
+    assert leaked(data_dir) == []
