@@ -20,7 +20,7 @@ import pytest
 
 from flows.store.unit import Unit, voice_aad
 from tests.drivers import Chat, Clock, Harness, link
-from tests.fakeapi import FakeBotAPI
+from tests.fakeapi import FakeBotAPI, Sent
 from tests.offline import Call, Person
 from tests.running import TOKEN, start_bot
 from tests.test_pack_pdf import pdf_text
@@ -277,10 +277,10 @@ async def test_a_recording_changed_after_the_preview_means_a_new_preview(
 class Remote:
     """A person talking to the bot process through the fake Bot API, over real HTTP."""
 
-    def __init__(self, fake: Any, person: Person) -> None:
+    def __init__(self, fake: FakeBotAPI, person: Person) -> None:
         self.fake, self.person = fake, person
 
-    def _mine(self) -> list[Any]:
+    def _mine(self) -> list[Sent]:
         return self.fake.sent_to(self.person.user_id)
 
     def _wait(self, before: int, want: Any, timeout: float = 20) -> Any:
