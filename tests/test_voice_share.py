@@ -65,6 +65,14 @@ async def open_preview(worker: Chat) -> str:
     return "\n".join(await worker.press(worker.buttons()[0]))
 
 
+async def share_voice(bot: Harness, worker: Chat) -> list[int]:
+    """A reflection with a spoken answer, shared as previewed: the ids of what Sam received."""
+    await reflect_with_voice(worker)
+    await open_preview(worker)
+    await worker.press("Share with Sam")
+    return sorted(int(m) for (m,) in rows(bot, "SELECT message_id FROM share_messages"))
+
+
 def received(supervisor: Chat, since: int = 0) -> list[Call]:
     """What reached the supervisor's chat as messages and voice messages, in order."""
     sent = [c for c in supervisor._mine() if c.method in {"sendMessage", "sendVoice"}]
@@ -138,10 +146,7 @@ async def test_forget_deletes_the_supervisors_copy_of_the_recording(
     bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
     worker, supervisor = linked
-    await reflect_with_voice(worker)
-    await open_preview(worker)
-    await worker.press("Share with Sam")
-    ids = sorted(int(m) for (m,) in rows(bot, "SELECT message_id FROM share_messages"))
+    ids = await share_voice(bot, worker)
     assert len(ids) == 2  # the summary and its recording
     await worker.send("/forget")
     await worker.press(worker.buttons()[0])
@@ -239,10 +244,7 @@ async def test_unlinking_deletes_the_recording_with_the_summary(
     bot: Harness, linked: tuple[Chat, Chat]
 ) -> None:
     worker, supervisor = linked
-    await reflect_with_voice(worker)
-    await open_preview(worker)
-    await worker.press("Share with Sam")
-    ids = sorted(int(m) for (m,) in rows(bot, "SELECT message_id FROM share_messages"))
+    ids = await share_voice(bot, worker)
     await worker.send("/supervisor")
     await worker.press("Unlink Sam")
     await worker.press(worker.buttons()[0])  # withdrawing what was shared is the default
