@@ -683,6 +683,8 @@ def main(argv: list[str] | None = None) -> int:
         cd = scenario_cd(args, work) if "cd" in only else {}
         if a and b and cd:
             report(args, a, b, cd)
+        else:  # a part only (--only): its figures as they are
+            print({"a": a, "b": b, "cd": cd}, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
