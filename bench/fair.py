@@ -517,8 +517,8 @@ def report(
         for regime, r in regimes.items():
             print(
                 f"{NAMES[variant] + ', ' + label(args, regime):86} {r['steps_per_s']:8.1f}"
-                f" {r['mean']:6.0f}ms {r['p50']:6.0f}ms {r['p99']:6.0f}ms {r['finished']:>3}/{r['flows']:<4}"
-                f" {r['refused']:5d}"
+                f" {r['mean']:6.0f}ms {r['p50']:6.0f}ms {r['p99']:6.0f}ms"
+                f" {r['finished']:>3}/{r['flows']:<4} {r['refused']:5d}"
             )
     for variant, regimes in a.items():
         print(f"  calls a step, {NAMES[variant]}: {regimes[AT_ONCE]['calls']}")
