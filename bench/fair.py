@@ -676,17 +676,17 @@ def main(argv: list[str] | None = None) -> int:
     # private chat is allowed (bot/limits.py CHAT_BURST), so only the overall 30 a second holds
     # either bot back (the fake does not model the per-chat pace; PTB's limiter does not keep it).
     args.flows_at_once = 2
-    args.flows = 1 if args.quick else 6  # taking a moment to answer
+    args.flows = 1 if args.quick else 3  # taking a moment to answer: 300 steps in a full run
     args.think = 1.0 if args.quick else THINK
     args.reminders = 300 if args.quick else 10_000
     args.strangers = 100
     args.flood = 100 if args.quick else 300
     args.helps = 6 if args.quick else 20
     QUIET = 0.3 if args.quick else 1.0
-    # The stock bot without a limiter only shows what 429s do to a flow; a quick run leaves it,
-    # and PTB's thinking run (its figures are not compared), out.
+    # The stock bot without a limiter only shows what 429s do to a flow answering at once (a
+    # quick run leaves it out); taking a moment, PTB's figures are only there to compare.
     args.variants = args.variants or (["ours", "ptb-limiter"] if args.quick else list(NAMES))
-    args.thinking = ["ours"] if args.quick else list(NAMES)
+    args.thinking = ["ours"] if args.quick else ["ours", "ptb-limiter"]
     work = Path(tempfile.mkdtemp(prefix="coreflect-fair-"))
     try:
         only = args.only or ["a", "b", "cd"]
