@@ -189,6 +189,7 @@ async def crowd(
 ) -> dict[str, Any]:
     """PEOPLE people at once, `flows` times each through /prepare (or until `stop`)."""
     latencies: list[float] = []
+    where: list[tuple[float, int, int]] = []  # ms, flow, step
     finished = 0
     steps = 0
 
@@ -211,6 +212,7 @@ async def crowd(
                     await until_quiet(fake, person.user_id, 0.5)
                     break
                 latencies.append(took)
+                where.append((took, round_, index))
             else:
                 finished += 1
 
@@ -232,6 +234,7 @@ async def crowd(
         "refused": fake.refused - refused,
         "refusals": dict(fake.limits.refusals) if fake.limits else {},
         "steps": steps,
+        "slowest": [(round(ms), f"flow {r + 1} step {i + 1}") for ms, r, i in sorted(where)[-3:]],
     }
 
 
@@ -495,7 +498,8 @@ def _fmt(r: dict[str, Any]) -> str:
     return (
         f"{r['steps_per_s']:.1f} steps/s, mean {r['mean']:.0f} ms, p50 {r['p50']:.0f} ms,"
         f" p99 {r['p99']:.0f} ms,"
-        f" {r['finished']}/{r['flows']} flows, {r['refused']} 429s; calls a step {r['calls']}"
+        f" {r['finished']}/{r['flows']} flows, {r['refused']} 429s; calls a step {r['calls']};"
+        f" slowest {r['slowest']}"
     )
 
 
