@@ -530,7 +530,8 @@ def report(
     ceiling, floor = 30 / k, PEOPLE * k / 30 * 1000
     print(
         f"  Answering at once, every bot is held to Telegram's 30 a second: {k:.2f} counted"
-        f" messages a step allow at most {ceiling:.1f} steps/s, and ten people always waiting"
+        f" messages a step allow at most {ceiling:.1f} steps/s sustained (a short run also"
+        f" gains the first burst), and ten people always waiting"
         f" wait {floor:.0f} ms a step on average (Little's law: 10 x {k:.2f} / 30), whatever the"
         " bot does. So p50/p99/429s are judged taking a moment to answer, as people do;"
         " steps/s answering at once."
@@ -580,7 +581,7 @@ def report(
                 "fair",
                 "(a, at once) steps/s vs PTB+AIORateLimiter",
                 f"{fast['steps_per_s']:.1f} vs {ptb[AT_ONCE]['steps_per_s']:.1f} ({ratio:.2f}x;"
-                f" ceiling {ceiling:.1f})",
+                f" {ceiling:.1f} sustained at most)",
                 ">= 1.5x",
                 ratio >= 1.5,
             ),
