@@ -46,9 +46,9 @@ OVERALL_RATE = 30.0  # messages a second across all chats
 # limiter; Telegram counts it when it arrives. Calls held up on their way (the event loop busy,
 # the machine or the network slow) arrive together with those that left after them, and the
 # places between the two bursts are what absorbs that: 30 - 20 = 10 places, a third of a
-# second of holding up (25 left 167 ms, which a busy machine exceeded: 429s, each stopping all
-# sending for over a second). The steady rate is Telegram's 30 a second either way; only the
-# first few of a sudden crowd of replies wait a little longer.
+# second of holding up (25 left 167 ms; bench/fair.py saw arrivals bunch past our own burst,
+# and one 429 stops all sending for over a second). The steady rate is Telegram's 30 a second
+# either way; only the first few of a sudden crowd of replies wait a little longer.
 OVERALL_BURST = 20
 GROUP_RATE = 20.0 / 60.0  # a second, in one group
 GROUP_BURST = 18
