@@ -40,6 +40,11 @@ class Alarm:
         self.armed_for: datetime | None = None  # when the job will next run (None: nothing due)
         self._lock = asyncio.Lock()
 
+    @property
+    def busy(self) -> bool:
+        """A run is sending now (and will send whatever falls due before it ends)."""
+        return self._lock.locked()
+
     async def run_due(self) -> int:
         """Send everything due now; returns how many reminders went into the outbox.
 

@@ -84,7 +84,8 @@ class InboxRunner:
             await sweep(self.app.bot, self.service)
         except Exception as exc:  # a failed sweep is tried again next minute
             log.warning("share expiry sweep failed: %s", type(exc).__name__)
-        await self.app.bot_data.alarm.run_due()
+        if not self.app.bot_data.alarm.busy:  # 10,000 reminders going out: upkeep goes on
+            await self.app.bot_data.alarm.run_due()
         await self._leave_strays()
 
     async def _leave_strays(self) -> None:

@@ -15,6 +15,7 @@ import random
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -318,13 +319,22 @@ class TelegramLimitsModel:
     """Telegram's documented limits as the fake enforces them: every call that puts something
     in a chat (send*, copy/forward, edits) counts against 30 a second overall, and in a group
     (a negative chat id) against 20 a minute too. Each is a bucket that fills by one a call and
-    drains at its rate; a call that would overflow either is refused and not counted."""
+    drains at its rate (a sliding count, not fixed one-second windows, which would let 60 through
+    across a window's edge); a call that would overflow either is refused and not counted.
+
+    Not modelled: Telegram's "about one message a second in one chat, with short bursts". How
+    long a burst it allows is not documented, so the fake would only be checking a guess (our
+    own, bot/limits.py CHAT_BURST); bench/fair.py keeps each person's messages within that burst
+    instead, so it holds back neither bot there."""
 
     OVERALL = (30.0, 30.0)  # (size: the burst tolerated, drained a second)
     GROUP = (20.0, 20.0 / 60.0)
 
     def __init__(self) -> None:
         self.levels: dict[object, tuple[float, float]] = {}  # key -> (level, at)
+        self.refusals: Counter[tuple[str, str]] = Counter()  # (method, "all" or "group") -> n
+        self.refused_at: list[float] = []  # when each 429 was answered
+        self.peak = 0.0  # the fullest the overall bucket has been (of OVERALL's size)
 
     def refuse(self, method: str, chat_id: Any, now: float) -> int:
         """Seconds to wait (Telegram's retry_after) if this call is over a limit, else 0."""
@@ -338,9 +348,12 @@ class TelegramLimitsModel:
             level, at = self.levels.get(key, (0.0, now))
             drained[key] = max(0.0, level - (now - at) * rate)
             if drained[key] + 1 > size:
+                self.refusals[(method, "all" if key == "all" else "group")] += 1
+                self.refused_at.append(now)
                 return max(1, int((drained[key] + 1 - size) / rate + 0.999))
         for key, _ in keys:
             self.levels[key] = (drained[key] + 1, now)
+        self.peak = max(self.peak, drained["all"] + 1)
         return 0
 
 

@@ -112,3 +112,22 @@ async def test_a_flood_is_paced_kept_and_answered_with_one_kind_line(bot: Harnes
     said = [plain(t) for t in Chat(bot, flooder).sent_texts()]
     assert said.count("I'm catching up – everything you send is kept.") == 1
     assert "catching up" not in " ".join(Chat(bot, other).sent_texts())
+
+
+async def test_the_minute_sweep_leaves_reminders_to_a_run_already_sending(bot: Harness) -> None:
+    """10,000 reminders take minutes at Telegram's pace: the sweep's other upkeep (ending
+    expired shares, leaving stray groups) does not wait behind them."""
+    runner = InboxRunner(bot.app, bot.service)
+    alarm = bot.app.bot_data.alarm
+    runs: list[str] = []
+
+    async def run_due() -> int:
+        runs.append("run")
+        return 0
+
+    alarm.run_due = run_due
+    await runner._sweep(None)
+    assert runs == ["run"]  # nothing sending: the sweep looks for anything due
+    async with alarm._lock:  # a run is sending
+        await runner._sweep(None)
+    assert runs == ["run"]  # left to it

@@ -8,7 +8,8 @@ from typing import Any
 
 from telegram.error import RetryAfter
 
-from bot.limits import TelegramLimits, bulk, counted
+from bot.limits import OVERALL_BURST, TelegramLimits, bulk, counted
+from tests.fakeapi import TelegramLimitsModel
 
 
 class Recorder:
@@ -62,3 +63,24 @@ async def test_only_what_reaches_a_chat_is_counted() -> None:
     limits = TelegramLimits()
     await send(limits, Recorder(), "x", -4001)
     assert -4001 in limits.groups and -4001 not in limits.chats
+
+
+def arrivals_after_a_hold(burst: int, held: float, calls: int = 120) -> list[float]:
+    """When `calls` ready at once reach Telegram: they leave a bucket of `burst` at 30 a second
+    as early as it lets them, and everything leaving in the first `held` seconds is held up on
+    its way (a busy machine) and arrives together at `held`."""
+    leaving = [0.0 if k < burst else (k - burst + 1) / 30 for k in range(calls)]
+    return sorted(max(at, held) if at <= held + 1e-9 else at for at in leaving)
+
+
+def refused(arrivals: list[float]) -> int:
+    telegram = TelegramLimitsModel()
+    return sum(bool(telegram.refuse("sendMessage", 7, at)) for at in arrivals)
+
+
+def test_sending_held_up_a_third_of_a_second_draws_no_429() -> None:
+    assert refused(arrivals_after_a_hold(OVERALL_BURST, 0.3)) == 0
+    # The burst this replaced left too little between it and Telegram's: 4 refused.
+    assert refused(arrivals_after_a_hold(25, 0.3)) == 4
+    # Held up longer than the places between the bursts cover, 429s come (what 429s measure).
+    assert refused(arrivals_after_a_hold(OVERALL_BURST, 0.5)) > 0
