@@ -14,6 +14,13 @@ COPY flows ./flows
 COPY prompts ./prompts
 COPY migrations ./migrations
 RUN /opt/coreflect/bin/pip install --no-cache-dir --no-deps --no-build-isolation .
+# Optional local transcription of voice notes: `docker compose build --build-arg VOICE=yes`
+# adds the `voice` extra (faster-whisper, PyAV, numpy; from the index, not hash-pinned). The
+# model folder is yours to mount and name in COREFLECT_TRANSCRIBE_MODEL (docs/operating.md).
+ARG VOICE=no
+RUN if [ "$VOICE" = yes ]; then \
+        /opt/coreflect/bin/pip install --no-cache-dir --no-build-isolation ".[voice]"; \
+    fi
 
 FROM python:3.12-slim
 # A user of its own, no login, owning only the data directory (mode 700: CoReflect refuses a

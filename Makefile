@@ -14,7 +14,7 @@ PIP_SELF := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation 
 UV_COMPILE := $(BIN)/uv pip compile --quiet --upgrade --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command "make lock"
 
-.PHONY: run console install test test-fast lint audit lock bench clean
+.PHONY: run console install voice test test-fast lint audit lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ console: $(VENV)/.run-installed
 install: | $(BIN)/python
 	rm -f $(VENV)/.run-installed
 	$(MAKE) $(VENV)/.run-installed
+
+# Optional local transcription of voice notes (docs/operating.md): this project's `voice` extra
+# (faster-whisper, PyAV, numpy) from the package index, newest allowed: not hash-pinned.
+voice: $(VENV)/.run-installed
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[voice]'
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q -n auto

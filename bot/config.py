@@ -148,7 +148,7 @@ def _model_folder(value: str) -> Path | None:
     if missing:
         raise ConfigProblem(
             "COREFLECT_TRANSCRIBE_MODEL is set but transcription is not installed:"
-            " pip install 'coreflect[voice]'."
+            " run `make voice` in the CoReflect folder (its voice extra)."
         )
     return folder
 

@@ -1,10 +1,11 @@
 """Optional, local transcription of voice notes (COREFLECT_TRANSCRIBE_MODEL).
 
 Only when an operator points COREFLECT_TRANSCRIBE_MODEL at a faster-whisper model folder on this
-machine (`pip install 'coreflect[voice]'`). The recording is decoded here, in memory, with PyAV
-(Telegram sends Opus in Ogg; faster-whisper decodes with PyAV itself) to mono 16 kHz float32
-samples, and the model turns those into words on this machine: nothing is sent anywhere and the
-model is never fetched (`local_files_only`). Without the setting none of this is imported.
+machine (after `make voice`: this project's voice extra). The recording is decoded here, in
+memory, with PyAV (Telegram sends Opus in Ogg; faster-whisper decodes with PyAV itself) to mono
+16 kHz float32 samples, and the model turns those into words on this machine: nothing is sent
+anywhere and the model is never fetched (`local_files_only`). Without the setting none of this
+is imported.
 
 The bot layer calls `Transcription.text` after the download and before the engine's unit of
 work, off the event loop and off the database thread, one recording at a time; the words travel

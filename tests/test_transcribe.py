@@ -170,7 +170,7 @@ def test_the_setting_is_checked_at_start(monkeypatch: pytest.MonkeyPatch, tmp_pa
         Config.from_env({"COREFLECT_TRANSCRIBE_MODEL": str(tmp_path)})  # a folder, no model
     (tmp_path / "model.bin").write_bytes(b"")
     monkeypatch.setitem(sys.modules, "faster_whisper", None)  # not installed
-    with pytest.raises(ConfigProblem, match=r"pip install 'coreflect\[voice\]'"):
+    with pytest.raises(ConfigProblem, match="run `make voice`"):
         Config.from_env({"COREFLECT_TRANSCRIBE_MODEL": str(tmp_path)})
     monkeypatch.setitem(sys.modules, "faster_whisper", types.ModuleType("faster_whisper"))
     fake = sys.modules["faster_whisper"]
