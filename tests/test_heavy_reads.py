@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.inbox import InboxRunner
 from flows.features.account import export
 from flows.features.progress import chart
 from flows.store.unit import Unit
@@ -109,3 +110,32 @@ async def test_an_export_that_fails_between_pages_still_says_what_was_saved(
     await flush_outbox(bot.app.bot, bot.service)
     assert sum(f"{ENTRIES} entries" in t for t in worker.sent_texts()[before:]) == 1
     assert not [c for c in bot.request.calls if c.method == "sendDocument"]
+
+
+async def test_an_export_is_handled_only_once_all_of_it_has_gone(
+    worker: Chat, bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until its files have gone, the /export stays unhandled in the inbox: a crash part-way
+    through the pages makes it again after the restart rather than leaving the person with a
+    promise and no files."""
+    await a_long_journal(bot, worker.person.user_id)
+    waiting: list[int] = []
+    real = export._Reader.__call__
+
+    def page(reader: Any, tx: Unit, out: Any) -> bool:
+        (count,) = tx.one("SELECT COUNT(*) FROM inbox WHERE handled_at IS NULL") or (0,)
+        waiting.append(int(count))
+        return real(reader, tx, out)
+
+    monkeypatch.setattr(export._Reader, "__call__", page)
+    update = worker.person.text("/export")
+    store = bot.service.store
+    await store.inbox_add([(update["update_id"], json.dumps(update).encode())])
+    await InboxRunner(bot.app, bot.service).process_batch(await store.inbox_unhandled(limit=10))
+    assert len(waiting) == ENTRIES // export.PAGE + 1
+    assert all(count == 1 for count in waiting), waiting
+    assert [c for c in bot.request.calls if c.method == "sendDocument"]
+    left = await bot.service.store.run(
+        lambda tx: tx.one("SELECT COUNT(*) FROM inbox WHERE handled_at IS NULL")
+    )
+    assert left == (0,)

@@ -118,8 +118,10 @@ class Engine:
             lambda tx: self._handle(tx, person, inp, update_id, outbox_chat, pressed),
             self.catalogue.for_language(person.language_code),
         )
-        if update_id is not None:
+        if update_id is not None and not outcome.reads:
             self.store.marked.add(update_id)
+        # A heavy read (an export) leaves its update unhandled until all of it, files and
+        # all, has gone: the consumer marks it then, and a crash part-way does it all again.
         if outcome.forgot or outcome.scrub:
             await self.store.scrub()
         try:
@@ -216,7 +218,7 @@ class Engine:
             after(turn)
         if not turn.out.forgot:
             tx.save_conversation(turn.conv)
-        if update_id is not None:
+        if update_id is not None and not turn.out.reads:  # a heavy read: once it is all done
             tx.inbox_mark_handled(update_id)
         if outbox_chat is not None:
             if pressed is not None and turn.out.replace is not None:
