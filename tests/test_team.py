@@ -359,6 +359,19 @@ async def test_bot_removed_unregisters_and_old_proposals_go_nowhere(
     assert "haven't registered a team group" in (await supervisor.send("/teams"))[-1]
 
 
+async def test_removed_by_someone_else_at_night_the_supervisor_hears_in_the_morning(
+    worker: Chat, supervisor: Chat, other: Chat, group: Group, bot: Harness, clock: Clock
+) -> None:
+    await ready(worker, supervisor, group)
+    clock.now = clock.now.replace(hour=22, minute=30)  # London is on GMT in December
+    before = len(supervisor.sent())
+    await group.bot_removed(other.person)  # a group admin, not Sam
+    assert len(supervisor.sent()) == before  # not at half past ten at night
+    clock.now = clock.now.replace(day=clock.now.day + 1, hour=8, minute=0)
+    await bot.app.bot_data.alarm.run_due()
+    assert "I'm no longer in Peer workers forum" in supervisor.read()[-1]
+
+
 # ---- the worker starts it --------------------------------------------------------------------
 
 

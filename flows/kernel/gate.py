@@ -192,7 +192,8 @@ def send(
     """Queue `replies` for `to`'s chat if `basis` holds right now; otherwise refuse loudly.
 
     The other person's hours: what reaches someone else waits for the end of their quiet hours
-    (see `not_before`), unless they `asked` for it just now (a supervisor opening a summary), or
+    (see `not_before`), unless they `asked` for it just now (a supervisor opening a summary, or
+    told of what they just did themselves, as registering a group), or
     it takes something back (`silent`: a withdrawal, arriving at once without a sound; removals
     of a copy always do)."""
     check(tx, to, basis, now)
@@ -202,8 +203,7 @@ def send(
     for reply in replies:
         reply.sealed_for = owner  # their /forget shreds the copy waiting in the outbox too
     removal = isinstance(basis, Removal | TeamRemoval)
-    # A group notice tells a supervisor about their own group, mostly of what they just did there.
-    now_anyway = asked or silent or removal or isinstance(basis, GroupNotice)
+    now_anyway = asked or silent or removal
     wait = None if now_anyway else not_before(tx, to, now)
     for reply in replies:
         reply.not_before = wait

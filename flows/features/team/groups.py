@@ -67,7 +67,10 @@ def group_event(tx: Unit, person: Person, event: GroupEvent, now: datetime) -> O
         for group in team_db.team_groups_in(tx, event.chat_id):
             team_db.team_group_end(tx, group.id, "removed", now)
             html = msg("group_removed_notice", title=group_title(group))
-            gate.send(tx, out, group.supervisor_id, [Reply(html)], gate.GroupNotice(group.id), now)
+            # Their own doing is told at once; anyone else's waits for their quiet hours to end.
+            mine = person.id == group.supervisor_id
+            notice = gate.GroupNotice(group.id)
+            gate.send(tx, out, group.supervisor_id, [Reply(html)], notice, now, asked=mine)
     elif event.kind == "command":
         register(tx, out, person, event, now)
     return out
@@ -105,7 +108,7 @@ def register(tx: Unit, out: Outcome, person: Person, event: GroupEvent, now: dat
     team_db.visit_end(tx, event.chat_id)  # registered: never left for being unregistered
     out.replies.append(Reply(msg("group_registered")))
     html = msg("group_registered_notice", title=event.title or msg("a_team_group"))
-    gate.send(tx, out, person.id, [Reply(html)], gate.GroupNotice(group_id), now)
+    gate.send(tx, out, person.id, [Reply(html)], gate.GroupNotice(group_id), now, asked=True)
 
 
 def _stranger(tx: Unit, out: Outcome, chat_id: int, key: str, now: datetime) -> None:
