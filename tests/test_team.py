@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -367,7 +368,7 @@ async def test_removed_by_someone_else_at_night_the_supervisor_hears_in_the_morn
     before = len(supervisor.sent())
     await group.bot_removed(other.person)  # a group admin, not Sam
     assert len(supervisor.sent()) == before  # not at half past ten at night
-    clock.now = clock.now.replace(day=clock.now.day + 1, hour=8, minute=0)
+    clock.now = clock.now.replace(hour=8, minute=0) + timedelta(days=1)
     await bot.app.bot_data.alarm.run_due()
     assert "I'm no longer in Peer workers forum" in supervisor.read()[-1]
 
