@@ -393,26 +393,17 @@ async def on_error(update: object, context: Context) -> None:
             log.warning("could not send the apology either")
 
 
-def menu(service: App, cat: Catalogue | None = None) -> list[BotCommand]:
+def menu(service: App, cat: Catalogue | None = None, supervisor: bool = False) -> list[BotCommand]:
+    """Everyone's menu in `cat`'s words; with `supervisor`, the supervisor's commands added (set
+    per chat once someone supervises)."""
     cat = cat or service.cat
-    commands = [
-        BotCommand(name, cat.commands[name]) for name in service.menu_first if name in cat.commands
-    ]
+    commands = [BotCommand(n, cat.commands[n]) for n in service.menu_first if n in cat.commands]
     commands += [BotCommand(f.command, f.menu) for f in cat.flows.values()]
-    commands += [
-        BotCommand(name, cat.commands[name]) for name in service.menu if name in cat.commands
-    ]
-    return commands
-
-
-def supervisor_menu(service: App) -> list[BotCommand]:
-    """Everyone's menu, with the supervisor's commands added (set per chat once they supervise)."""
-    commands = menu(service)
     have = {c.command for c in commands}
-    cat = service.cat
+    more = [*service.menu, *(service.supervisor_menu if supervisor else ())]
     commands += [
         BotCommand(name, cat.commands[name])
-        for name in dict.fromkeys(service.supervisor_menu)
+        for name in dict.fromkeys(more)
         if name in cat.commands and name not in have
     ]
     return commands
@@ -423,23 +414,26 @@ async def _set_menus(bot: Bot, service: App, changed: dict[int, bool]) -> None:
     is a convenience: if Telegram says no, everything still works by typing."""
     for chat_id, supervises in changed.items():
         scope = BotCommandScopeChat(chat_id)
-        try:
-            if supervises:
-                await bot.set_my_commands(supervisor_menu(service), scope=scope)
-            else:
-                await bot.delete_my_commands(scope=scope)
+        try:  # in each language, as everyone's menu is: Telegram picks by the person's
+            for language, commands in menus(service, supervisor=True):
+                if supervises:
+                    await bot.set_my_commands(commands, scope=scope, language_code=language)
+                else:
+                    await bot.delete_my_commands(scope=scope, language_code=language)
         except TelegramError as exc:
             log.info("a chat's command menu was not changed: %s", type(exc).__name__)
 
 
-def menus(service: App) -> list[tuple[str | None, list[BotCommand]]]:
-    """The command menu for everyone, then one per locale Telegram can name: its menus are
-    per two-letter language, so `cy` (or else the first `pt-…`) stands for its language."""
-    found: list[tuple[str | None, list[BotCommand]]] = [(None, menu(service))]
+def menus(service: App, supervisor: bool = False) -> list[tuple[str | None, list[BotCommand]]]:
+    """The command menu for everyone (or a supervisor), then one per locale Telegram can name:
+    its menus are per two-letter language, so `cy` (or else the first `pt-…`) stands for it."""
+    found: list[tuple[str | None, list[BotCommand]]] = [
+        (None, menu(service, supervisor=supervisor))
+    ]
     chosen: dict[str, Catalogue] = {}
     for code, cat in sorted(service.catalogue.locales.items()):
         language = code.split("-", 1)[0]
         if len(language) == 2 and (language not in chosen or code == language):
             chosen[language] = cat
-    found += [(language, menu(service, cat)) for language, cat in sorted(chosen.items())]
+    found += [(code, menu(service, cat, supervisor)) for code, cat in sorted(chosen.items())]
     return found

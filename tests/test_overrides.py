@@ -326,3 +326,29 @@ async def test_each_locale_gets_its_own_telegram_menu(tmp_path: Path) -> None:
         assert found[None]["tips"] == "Ten Top Tips check after an interaction"
         assert found["cy"]["tips"] == "Deg Awgrym ar ôl sgwrs"
         assert found["cy"]["progress"] == found[None]["progress"]  # not translated: the default's
+
+
+async def test_a_supervisors_own_menu_comes_in_each_language_too(tmp_path: Path) -> None:
+    from tests.drivers import Daytime, link
+
+    org = tmp_path / "org"
+    org.mkdir()
+    welsh(org)
+    # Daytime: the worker's "Yes, link" would otherwise wait out their quiet hours at night.
+    async with running(make_config(tmp_path / "data", prompts_dir=org), Daytime()) as bot:
+        alex = Chat(bot, Person(user_id=1001, first_name="Alex"))
+        sam = Chat(bot, Person(user_id=2002, first_name="Sam"))
+        await link(alex, sam)
+        scoped = [
+            c for c in bot.request.calls if c.method == "setMyCommands" and "scope" in c.params
+        ]
+        by_language = {c.params.get("language_code"): c.params["commands"] for c in scoped}
+        assert set(by_language) == {None, "cy"}
+        assert all(c.params["scope"] == {"type": "chat", "chat_id": 2002} for c in scoped)
+        welsh_menu = {c["command"]: c["description"] for c in by_language["cy"]}
+        assert welsh_menu["tips"] == "Deg Awgrym ar ôl sgwrs" and "supervisees" in welsh_menu
+        await alex.send("/supervisor")
+        await alex.press("Unlink Sam")
+        await alex.press(alex.buttons()[0])
+        gone = [c.params for c in bot.request.calls if c.method == "deleteMyCommands"]
+        assert sorted(str(p.get("language_code")) for p in gone) == ["None", "cy"]
