@@ -303,11 +303,9 @@ def populate_reminders(data_dir: Path, people: int, due: datetime) -> None:
 
     async def run() -> None:
         from bench.flows import config_for
+        from bench.nudges import plan_people
         from bot.app import open_service
-        from flows.features.sessions import db as sessions_db
-        from flows.features.sessions import reminders
         from flows.features.sessions.db import ReminderSettings
-        from flows.kernel.turn import speaking
         from flows.store.rows import iso
         from flows.store.unit import Unit
 
@@ -322,19 +320,7 @@ def populate_reminders(data_dir: Path, people: int, due: datetime) -> None:
         )
         planned_at = due - timedelta(minutes=5)
         service.store.clock = lambda: planned_at
-        ids = [REMINDER_ID + n for n in range(people)]
-        for start in range(0, people, 1000):
-            chunk = ids[start : start + 1000]
-
-            def work(tx: Unit, chunk: list[int] = chunk) -> None:
-                with speaking(service.catalogue):  # as every unit of work runs
-                    for person_id in chunk:
-                        tx.person(person_id, "Europe/London")
-                        tx.set_welcomed(person_id)
-                        sessions_db.set_reminder_settings(tx, person_id, settings)
-                        reminders.plan(tx, person_id, planned_at)
-
-            await service.store.run(work)
+        await plan_people(service, [REMINDER_ID + n for n in range(people)], settings, planned_at)
 
         def exactly(tx: Unit) -> None:
             """Due at `due` to the second (a weekly time is to the minute): no waiting for the

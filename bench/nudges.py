@@ -56,7 +56,7 @@ from telegram.request import RequestData  # noqa: E402
 from bench import figures  # noqa: E402
 from bench.figures import Figure  # noqa: E402
 from bench.flows import LeanRequest, config_for  # noqa: E402
-from bot.app import open_service  # noqa: E402
+from bot.app import App, open_service  # noqa: E402
 from bot.telegram_bot import build_application  # noqa: E402
 from flows.features.sessions import db as sessions_db  # noqa: E402
 from flows.features.sessions import reminders  # noqa: E402
@@ -157,12 +157,12 @@ class LimitedTelegram(LeanRequest):
 # ---- the people ---------------------------------------------------------------------------------
 
 
-async def populate(data_dir: Path, people: int) -> None:
-    service = await open_service(config_for(data_dir, "NORMAL"))
-    service.store.clock = lambda: DUE - timedelta(days=1)
-    settings = ReminderSettings(weekly_day=0, weekly_time="09:00")
-    ids = [FIRST_ID + n for n in range(people)]
-    for start in range(0, people, 1000):
+async def plan_people(
+    service: App, ids: list[int], settings: ReminderSettings, planned_at: datetime
+) -> None:
+    """People with these reminder settings, their reminders planned at `planned_at`, a
+    thousand to a unit of work (also bench/fair.py's reminders)."""
+    for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
 
         def work(tx: Unit, chunk: list[int] = chunk) -> None:
@@ -171,9 +171,18 @@ async def populate(data_dir: Path, people: int) -> None:
                     tx.person(person_id, "Europe/London")
                     tx.set_welcomed(person_id)
                     sessions_db.set_reminder_settings(tx, person_id, settings)
-                    reminders.plan(tx, person_id, DUE - timedelta(days=1))
+                    reminders.plan(tx, person_id, planned_at)
 
         await service.store.run(work)
+
+
+async def populate(data_dir: Path, people: int) -> None:
+    service = await open_service(config_for(data_dir, "NORMAL"))
+    service.store.clock = lambda: DUE - timedelta(days=1)
+    settings = ReminderSettings(weekly_day=0, weekly_time="09:00")
+    await plan_people(
+        service, [FIRST_ID + n for n in range(people)], settings, DUE - timedelta(days=1)
+    )
     await service.store.close()
 
 
