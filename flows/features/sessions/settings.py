@@ -132,13 +132,12 @@ def settings_button(t: Turn, value: str) -> None:
         buttons = [Button(h, f"M:gt{day}:{h.replace(':', '')}") for h in WEEKLY_TIMES]
         t.say(msg("digest_time"), [buttons[i : i + 4] for i in range(0, len(buttons), 4)])
     elif value.startswith("gt"):
-        day, _, hhmm = value[2:].partition(":")
-        at = when.parse_hhmm(f"{hhmm[:2]}:{hhmm[2:]}") if len(hhmm) == 4 else None
-        if number(day, 1) is None or int(day) > 6 or at is None:
+        picked = _day_and_time(value[2:])
+        if picked is None:
             t.stale()
             return
         t.out.clear_buttons = True
-        change(t, digest_day=int(day), digest_time=at)
+        change(t, digest_day=picked[0], digest_time=picked[1])
         reminders(t)
     elif value == "wdoff":
         t.out.clear_buttons = True
@@ -153,13 +152,12 @@ def settings_button(t: Turn, value: str) -> None:
             [buttons[i : i + 4] for i in range(0, len(buttons), 4)],
         )
     elif value.startswith("wt"):
-        day, _, hhmm = value[2:].partition(":")
-        at = when.parse_hhmm(f"{hhmm[:2]}:{hhmm[2:]}") if len(hhmm) == 4 else None
-        if number(day, 1) is None or int(day) > 6 or at is None:
+        picked = _day_and_time(value[2:])
+        if picked is None:
             t.stale()
             return
         t.out.clear_buttons = True
-        set_weekly(t, int(day), at)
+        set_weekly(t, *picked)
     elif value == "pause":
         t.say(
             msg("pause_how_long"),
@@ -182,6 +180,15 @@ def settings_button(t: Turn, value: str) -> None:
         reminders(t, edit=True)
     else:
         t.stale()
+
+
+def _day_and_time(data: str) -> tuple[int, str] | None:
+    """A weekday and time pressed as "<day 0-6>:<hhmm>" (the weekly and digest pickers)."""
+    day, _, hhmm = data.partition(":")
+    at = when.parse_hhmm(f"{hhmm[:2]}:{hhmm[2:]}") if len(hhmm) == 4 else None
+    if number(day, 1) is None or int(day) > 6 or at is None:
+        return None
+    return int(day), at
 
 
 def set_weekly(t: Turn, day: int, at: str) -> None:
