@@ -318,14 +318,19 @@ async def test_the_biography_pdf_and_text_hold_exactly_the_answers_kept(
     assert all(t.startswith("I couldn't find that") for t in chat.toasts()[-2:])
 
 
-async def test_stopping_a_look_over_leaves_the_plan_as_it_was_and_no_draft(
-    chat: Chat, bot: Harness, clock: Clock
-) -> None:
+async def changing_one_answer(chat: Chat, clock: Clock) -> None:
+    """A wellness plan made, then looked over a month on, its first answer changed so far."""
     await chat.send("/start")
     await make_wellness(chat)
     clock.advance(days=31)
     await chat.send("/wellness")
-    await chat.send("Running, not walking, keeps me well")  # a change, then they stop
+    await chat.send("Running, not walking, keeps me well")
+
+
+async def test_stopping_a_look_over_leaves_the_plan_as_it_was_and_no_draft(
+    chat: Chat, bot: Harness, clock: Clock
+) -> None:
+    await changing_one_answer(chat, clock)  # then they stop
     replies = await chat.send("/cancel")
     assert "stays as it was last saved" in replies[-1]
     assert chat.buttons() == ["Leave it as it was", "Carry on"]  # no draft beside the plan
@@ -373,11 +378,7 @@ async def test_editing_a_message_never_rewrites_a_saved_plan_in_place(
 async def test_starting_another_set_mid_look_over_leaves_the_plan_as_it_was(
     chat: Chat, bot: Harness, clock: Clock
 ) -> None:
-    await chat.send("/start")
-    await make_wellness(chat)
-    clock.advance(days=31)
-    await chat.send("/wellness")
-    await chat.send("Running, not walking, keeps me well")
+    await changing_one_answer(chat, clock)
     replies = await chat.send("/prepare")
     assert "Your plan stays as it was last saved" in replies[-1]
     assert "draft" not in replies[-1]
